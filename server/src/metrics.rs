@@ -81,7 +81,11 @@ impl Metrics {
     pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("callprobe_signaling");
         let connections = Gauge::default();
-        registry.register("connections", "Open WebSocket connections", connections.clone());
+        registry.register(
+            "connections",
+            "Open WebSocket connections",
+            connections.clone(),
+        );
         let connections_accepted = Counter::default();
         registry.register(
             "connections_accepted",
@@ -99,7 +103,11 @@ impl Metrics {
         let calls = Gauge::default();
         registry.register("calls", "Calls in progress", calls.clone());
         let calls_started = Counter::default();
-        registry.register("calls_started", "Calls opened by an offer", calls_started.clone());
+        registry.register(
+            "calls_started",
+            "Calls opened by an offer",
+            calls_started.clone(),
+        );
         let peer_left_sent = Counter::default();
         registry.register(
             "peer_left_sent",
@@ -119,7 +127,11 @@ impl Metrics {
                 .clone()
         });
         let errors_family = Family::<CodeLabel, Counter>::default();
-        registry.register("errors", "Error replies sent, by code", errors_family.clone());
+        registry.register(
+            "errors",
+            "Error replies sent, by code",
+            errors_family.clone(),
+        );
         let errors = ErrorCode::ALL.map(|c| {
             errors_family
                 .get_or_create(&CodeLabel { code: c.as_str() })

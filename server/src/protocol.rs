@@ -290,11 +290,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientRequest, ErrorReply> {
 }
 
 /// `data.<field>` must be an RTCSessionDescriptionInit: `{type, sdp}`.
-fn check_description(
-    data: &Map<String, Value>,
-    field: &str,
-    types: &[&str],
-) -> Result<(), String> {
+fn check_description(data: &Map<String, Value>, field: &str, types: &[&str]) -> Result<(), String> {
     let Some(description) = data.get(field) else {
         return Err(format!("missing \"data.{field}\""));
     };
@@ -389,14 +385,18 @@ fn truncate(text: &str, max_chars: usize) -> String {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ServerMessage {
     /// Reply to `start`: `{"action":"start","id":"…"}`, id at the top level.
-    Started { id: PeerId },
+    Started {
+        id: PeerId,
+    },
     /// A relayed message; `data.remoteId` is the sender.
     Relayed {
         action: RelayAction,
         data: Map<String, Value>,
     },
     /// A peer that had a call with the receiver has disconnected.
-    PeerLeft { remote_id: PeerId },
+    PeerLeft {
+        remote_id: PeerId,
+    },
     Error(ErrorReply),
 }
 
@@ -478,15 +478,21 @@ mod tests {
         assert_eq!(code_of(r#"{"action":"dance"}"#), ErrorCode::UnknownAction);
         assert_eq!(code_of(r#"{"action":"offer"}"#), ErrorCode::BadMessage);
         assert_eq!(
-            code_of(r#"{"action":"offer","data":{"remoteId":"x","offer":{"type":"answer","sdp":""}}}"#),
+            code_of(
+                r#"{"action":"offer","data":{"remoteId":"x","offer":{"type":"answer","sdp":""}}}"#
+            ),
             ErrorCode::BadMessage
         );
         assert_eq!(
-            code_of(r#"{"action":"answer","data":{"remoteId":"x","answer":{"type":"answer","sdp":5}}}"#),
+            code_of(
+                r#"{"action":"answer","data":{"remoteId":"x","answer":{"type":"answer","sdp":5}}}"#
+            ),
             ErrorCode::BadMessage
         );
         assert_eq!(
-            code_of(r#"{"action":"iceCandidate","data":{"remoteId":"x","candidate":"candidate:1"}}"#),
+            code_of(
+                r#"{"action":"iceCandidate","data":{"remoteId":"x","candidate":"candidate:1"}}"#
+            ),
             ErrorCode::BadMessage
         );
         assert_eq!(
@@ -501,7 +507,10 @@ mod tests {
             r#"{"action":"iceCandidate","data":{"remoteId":"x","candidate":{"candidate":"c","sdpMLineIndex":"0"}}}"#,
         )
         .unwrap_err();
-        assert!(err.message.contains("data.candidate.sdpMLineIndex"), "{err}");
+        assert!(
+            err.message.contains("data.candidate.sdpMLineIndex"),
+            "{err}"
+        );
         assert_eq!(err.in_reply_to.as_deref(), Some("iceCandidate"));
     }
 
@@ -511,22 +520,29 @@ mod tests {
         let request = RelayRequest {
             action: RelayAction::Answer,
             to: "spoofed".to_owned(),
-            data: serde_json::from_str(r#"{"remoteId":"spoofed","answer":{"type":"answer","sdp":"s"},"extra":1}"#)
-                .unwrap(),
+            data: serde_json::from_str(
+                r#"{"remoteId":"spoofed","answer":{"type":"answer","sdp":"s"},"extra":1}"#,
+            )
+            .unwrap(),
         };
         let wire: Value =
             serde_json::from_str(&ServerMessage::relayed(from, request).to_json()).unwrap();
         assert_eq!(wire["action"], "answer");
         assert_eq!(wire["data"]["remoteId"], from.as_str());
-        assert_eq!(wire["data"]["extra"], 1, "extra fields are relayed as they came");
+        assert_eq!(
+            wire["data"]["extra"], 1,
+            "extra fields are relayed as they came"
+        );
     }
 
     #[test]
     fn start_reply_has_the_id_at_the_top_level() {
         let id = PeerId::random();
-        let wire: Value =
-            serde_json::from_str(&ServerMessage::Started { id }.to_json()).unwrap();
-        assert_eq!(wire, serde_json::json!({"action": "start", "id": id.as_str()}));
+        let wire: Value = serde_json::from_str(&ServerMessage::Started { id }.to_json()).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({"action": "start", "id": id.as_str()})
+        );
     }
 
     #[test]

@@ -51,7 +51,9 @@ impl Hub {
         // A panic while holding the lock would be a bug in this module; the
         // map itself is still consistent (every mutation is one statement),
         // so keep serving rather than take every connection down with it.
-        self.peers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Registers a connection under a fresh id.
@@ -156,7 +158,9 @@ impl Hub {
         // A worklist, because telling a partner can evict that partner too.
         let mut gone = vec![id];
         while let Some(id) = gone.pop() {
-            let Some(peer) = peers.remove(&id) else { continue };
+            let Some(peer) = peers.remove(&id) else {
+                continue;
+            };
             self.metrics.peers.dec();
             let notice = Utf8Bytes::from(ServerMessage::PeerLeft { remote_id: id }.to_json());
             for partner_id in peer.calls {
@@ -275,11 +279,16 @@ mod tests {
         hub.leave(a.id);
         for peer in [&mut b, &mut c] {
             let notice = next(peer);
-            assert_eq!(notice, json!({"action": "peerLeft", "data": {"remoteId": a.id}}));
+            assert_eq!(
+                notice,
+                json!({"action": "peerLeft", "data": {"remoteId": a.id}})
+            );
             assert!(peer.inbox.try_recv().is_err(), "exactly one notice");
             assert!(hub.calls_of(peer.id).is_empty());
         }
-        let err = hub.route(b.id, request(RelayAction::Offer, a.id)).unwrap_err();
+        let err = hub
+            .route(b.id, request(RelayAction::Offer, a.id))
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::UnknownPeer);
     }
 
@@ -288,7 +297,8 @@ mod tests {
         let hub = Hub::new(Arc::new(Metrics::new()));
         let mut a = join(&hub, 8);
         let slow = join(&hub, 2);
-        hub.route(a.id, request(RelayAction::Offer, slow.id)).unwrap();
+        hub.route(a.id, request(RelayAction::Offer, slow.id))
+            .unwrap();
         for _ in 0..2 {
             hub.route(a.id, request(RelayAction::IceCandidate, slow.id))
                 .unwrap();

@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
 use crate::metrics::{CloseReason, Metrics};
-use crate::protocol::{ClientRequest, ErrorCode, ErrorReply, PeerId, ServerMessage, parse_client_frame};
+use crate::protocol::{
+    ClientRequest, ErrorCode, ErrorReply, PeerId, ServerMessage, parse_client_frame,
+};
 use crate::rate::TokenBucket;
 use crate::relay::Hub;
 
@@ -99,10 +101,8 @@ where
     async fn run(&mut self, mut inbox: mpsc::Receiver<Utf8Bytes>) {
         let limits = self.shared.limits.clone();
         let mut last_heard = Instant::now();
-        let mut ping = tokio::time::interval_at(
-            Instant::now() + limits.ping_interval,
-            limits.ping_interval,
-        );
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let shutdown = self.shared.shutdown.clone();
         let evicted = self.evicted.clone();
@@ -241,7 +241,10 @@ where
                 let id = match self.id {
                     Some(id) => id,
                     None => {
-                        let id = self.shared.hub.join(self.outbox.clone(), self.evicted.clone());
+                        let id = self
+                            .shared
+                            .hub
+                            .join(self.outbox.clone(), self.evicted.clone());
                         tracing::info!(peer = %id, "peer started");
                         self.id = Some(id);
                         id
