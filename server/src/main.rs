@@ -1,6 +1,7 @@
 //! `callprobe-server`: the signaling server on its own, for browsers and for
 //! harness runs against a long-lived server.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -73,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     let tls = match (cli.tls, cli.tls_cert, cli.tls_key) {
@@ -99,6 +101,13 @@ async fn main() -> anyhow::Result<()> {
         .context("starting the signaling server")?;
     let page = server.url().replacen("ws", "http", 1);
     tracing::info!(url = %server.url(), %page, "ready; Ctrl-C stops");
+    if server.self_signed_certificate_pem().is_some() {
+        tracing::info!(
+            "the certificate is self-signed for localhost, 127.0.0.1 and ::1: \
+             open https://localhost:{}/ once in the browser and accept it",
+            server.local_addr().port()
+        );
+    }
     wait_for_stop_signal().await?;
     server.shutdown().await;
     Ok(())

@@ -136,6 +136,22 @@ impl Client {
         frame
     }
 
+    /// Sends a close frame (bounded).
+    pub async fn close(&mut self) {
+        timeout(WAIT, self.ws.close(None))
+            .await
+            .expect("close within the wait")
+            .expect("close frame sent");
+    }
+
+    /// Reads and discards until the socket ends: the closing handshake is
+    /// complete (the server has let go of this connection) when it returns.
+    pub async fn drain_until_closed(&mut self) {
+        timeout(WAIT, async { while self.ws.next().await.is_some() {} })
+            .await
+            .expect("socket ends within the wait");
+    }
+
     /// Reads until the server's close frame; text frames before it are
     /// returned too. Fails if the socket ends without one.
     pub async fn expect_close(&mut self) -> (Vec<Value>, CloseFrame) {

@@ -17,7 +17,7 @@ async fn peer_left_arrives_within_100_ms_of_a_close() {
     let (mut caller, mut callee) = call(&server.url()).await;
     let callee_id = callee.id.clone();
     let closed_at = Instant::now();
-    callee.ws.close(None).await.unwrap();
+    callee.close().await;
     let left = caller.expect("peerLeft").await;
     let elapsed = closed_at.elapsed();
     assert_eq!(
@@ -105,7 +105,7 @@ async fn graceful_shutdown_closes_every_client_with_1001() {
         assert_eq!(close.reason.as_str(), "server shutting down");
         assert!(texts.is_empty(), "no peerLeft noise on shutdown: {texts:?}");
         // Answer the close so the server's drain completes promptly.
-        while client.ws.next().await.is_some() {}
+        client.drain_until_closed().await;
     }
     tokio::time::timeout(WAIT, shutdown)
         .await

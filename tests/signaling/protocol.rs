@@ -1,6 +1,5 @@
 //! Every row of DESIGN §3, the call state and sender stamping.
 
-use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::common::*;
@@ -200,7 +199,7 @@ async fn a_peer_may_hold_several_calls_and_each_partner_learns_when_it_leaves() 
         assert_call_alive(&mut hub, spoke).await;
     }
     let hub_id = hub.id.clone();
-    hub.ws.close(None).await.unwrap();
+    hub.close().await;
     for spoke in &mut spokes {
         let left = spoke.expect("peerLeft").await;
         assert_eq!(
@@ -224,9 +223,9 @@ async fn an_offer_to_an_unknown_or_departed_id_gets_unknown_peer() {
 
     let mut gone = Client::started(&server.url()).await;
     let gone_id = gone.id.clone();
-    gone.ws.close(None).await.unwrap();
+    gone.close().await;
     // The close handshake completes only after the server has let go of it.
-    while gone.ws.next().await.is_some() {}
+    gone.drain_until_closed().await;
     a.send(offer_to(&gone_id, "o")).await;
     a.expect_error("unknown-peer").await;
 }
