@@ -3,28 +3,12 @@
 //! Handles to every labelled counter are made once at start so the relay's
 //! hot path is one atomic add, not a map lookup.
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::protocol::{ErrorCode, RelayAction};
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ActionLabel {
-    action: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CodeLabel {
-    code: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
-    reason: &'static str,
-}
 
 /// Why the server closed a connection (clients closing are not counted here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,39 +99,27 @@ impl Metrics {
             peer_left_sent.clone(),
         );
 
-        let relayed_family = Family::<ActionLabel, Counter>::default();
-        registry.register(
+        let relayed = counters_by(
+            &mut registry,
             "messages_relayed",
             "Messages relayed, by action",
-            relayed_family.clone(),
+            "action",
+            RelayAction::ALL.map(RelayAction::as_str),
         );
-        let relayed = RelayAction::ALL.map(|a| {
-            relayed_family
-                .get_or_create(&ActionLabel { action: a.as_str() })
-                .clone()
-        });
-        let errors_family = Family::<CodeLabel, Counter>::default();
-        registry.register(
+        let errors = counters_by(
+            &mut registry,
             "errors",
             "Error replies sent, by code",
-            errors_family.clone(),
+            "code",
+            ErrorCode::ALL.map(ErrorCode::as_str),
         );
-        let errors = ErrorCode::ALL.map(|c| {
-            errors_family
-                .get_or_create(&CodeLabel { code: c.as_str() })
-                .clone()
-        });
-        let closes_family = Family::<ReasonLabel, Counter>::default();
-        registry.register(
+        let closes = counters_by(
+            &mut registry,
             "closes",
             "Connections closed by the server, by reason",
-            closes_family.clone(),
+            "reason",
+            CloseReason::ALL.map(CloseReason::as_str),
         );
-        let closes = CloseReason::ALL.map(|r| {
-            closes_family
-                .get_or_create(&ReasonLabel { reason: r.as_str() })
-                .clone()
-        });
 
         Metrics {
             registry,
@@ -186,6 +158,20 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         text
     }
+}
+
+/// One counter family with a single label, every value created up front so
+/// all of them are exported (at 0) from the start.
+fn counters_by<const N: usize>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    label: &'static str,
+    values: [&'static str; N],
+) -> [Counter; N] {
+    let family = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+    registry.register(name, help, family.clone());
+    values.map(|value| family.get_or_create(&vec![(label, value)]).clone())
 }
 
 #[cfg(test)]

@@ -134,3 +134,41 @@ async fn upgrades_over_the_connection_limit_get_503_and_the_others_carry_on() {
     }
     assert_call_alive(&mut a, &mut b).await;
 }
+
+/// A socket that connects and says nothing is dropped after the handshake
+/// timeout, on plain and TLS listeners alike.
+#[tokio::test]
+async fn a_connection_that_never_completes_its_handshake_is_dropped() {
+    use tokio::io::AsyncReadExt;
+
+    for tls in [
+        callprobe_server::TlsMode::Off,
+        callprobe_server::TlsMode::self_signed_localhost(),
+    ] {
+        let server = callprobe_server::Server::bind(callprobe_server::ServerConfig {
+            tls: tls.clone(),
+            limits: Limits {
+                handshake_timeout: Duration::from_millis(200),
+                ..Limits::default()
+            },
+            ..callprobe_server::ServerConfig::loopback()
+        })
+        .await
+        .unwrap();
+        let mut socket = tokio::net::TcpStream::connect(server.local_addr())
+            .await
+            .unwrap();
+        let mut buffer = [0u8; 512];
+        let read = tokio::time::timeout(WAIT, socket.read(&mut buffer))
+            .await
+            .unwrap_or_else(|_| panic!("{tls:?}: still open after {WAIT:?}"));
+        // hyper may send a 408 before closing; either way the socket ends.
+        match read {
+            Ok(0) | Err(_) => {}
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&buffer[..n]);
+                assert!(text.starts_with("HTTP/1.1 408"), "{tls:?}: {text}");
+            }
+        }
+    }
+}
