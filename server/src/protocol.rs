@@ -551,4 +551,32 @@ mod tests {
         let err = parse_client_frame(&format!(r#"{{"action":"{action}"}}"#)).unwrap_err();
         assert!(err.message.len() < 200, "{}", err.message.len());
     }
+
+    #[test]
+    fn every_prefix_and_byte_corruption_of_valid_frames_parses_or_errs_without_panic() {
+        let frames = [
+            r#"{"action":"offer","data":{"offer":{"type":"offer","sdp":"v=0\r\n"},"remoteId":"abcdefghijklmnopqrstu"}}"#,
+            r#"{"action":"iceCandidate","data":{"remoteId":"x","candidate":{"candidate":"c","sdpMid":"0","sdpMLineIndex":0}}}"#,
+            r#"{"action":"start"}"#,
+        ];
+        let mut checked = 0;
+        for frame in frames {
+            for end in 0..=frame.len() {
+                let _ = parse_client_frame(&frame[..end]);
+                checked += 1;
+            }
+            for at in 0..frame.len() {
+                for replacement in [b'"', b'{', b'}', b'0', b'\\', b' ', b'[', b'-'] {
+                    let mut bytes = frame.as_bytes().to_vec();
+                    bytes[at] = replacement;
+                    let text = String::from_utf8(bytes).expect("ASCII stays ASCII");
+                    if let Err(reply) = parse_client_frame(&text) {
+                        assert!(!reply.message.is_empty());
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
+    }
 }
