@@ -9,12 +9,17 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use callprobe_server::{Limits, RunningServer};
 use common::{Client, call, candidate_to};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use futures_util::SinkExt;
 use tokio::runtime::Runtime;
 use tokio_tungstenite::tungstenite::Message;
@@ -62,53 +67,19 @@ fn percentiles(label: &str, samples: &mut [Duration]) {
     );
 }
 
-/// One message at a time through an otherwise idle server: the relay's own
-/// latency, send to receipt.
-fn relay_latency(c: &mut Criterion, rt: &Runtime) {
-    let mut group = c.benchmark_group("relay_latency");
-    for clients in [100, 1000] {
-        let fixture = Arc::new(tokio::sync::Mutex::new(rt.block_on(fixture(clients))));
-        let samples = Arc::new(Mutex::new(Vec::new()));
-        group.bench_function(BenchmarkId::from_parameter(clients), |b| {
-            b.to_async(rt).iter_custom(|iterations| {
-                let fixture = Arc::clone(&fixture);
-                let samples = Arc::clone(&samples);
-                async move {
-                    let pairs = &mut fixture.lock().await.pairs;
-                    let mut total = Duration::ZERO;
-                    let count = pairs.len();
-                    for i in 0..iterations as usize {
-                        let (caller, callee) = &mut pairs[i % count];
-                        let message = candidate_to(
-                            &callee.id,
-                            "candidate:bench 1 udp 1 127.0.0.1 9 typ host",
-                        );
-                        let started = Instant::now();
-                        caller.send(message).await;
-                        let got = callee.expect("iceCandidate").await;
-                        let elapsed = started.elapsed();
-                        assert_eq!(got["data"]["remoteId"], caller.id.as_str());
-                        total += elapsed;
-                        samples.lock().unwrap().push(elapsed);
-                    }
-                    total
-                }
-            });
-        });
-        percentiles(
-            &format!("relay_latency/{clients} (idle server)"),
-            &mut samples.lock().unwrap(),
-        );
-    }
-    group.finish();
-}
+type Pair = (Client, Client);
 
-/// Every caller sends its share of the messages at once; the time until every
-/// callee has received all of them.
-fn relay_throughput(c: &mut Criterion, rt: &Runtime) {
-    let mut group = c.benchmark_group("relay_throughput");
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(MESSAGES_PER_ITERATION as u64));
+/// One timed batch of `iterations` over the pairs; pushes each message's
+/// relay latency into the samples and returns the time criterion counts.
+type Batch = for<'a> fn(
+    &'a mut Vec<Pair>,
+    u64,
+    &'a mut Vec<Duration>,
+) -> Pin<Box<dyn Future<Output = Duration> + 'a>>;
+
+/// Runs `batch` at 100 and 1000 connected clients, then prints the
+/// percentiles of every latency it saw.
+fn at_each_size(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, label: &str, batch: Batch) {
     for clients in [100, 1000] {
         let fixture = Arc::new(tokio::sync::Mutex::new(rt.block_on(fixture(clients))));
         let samples = Arc::new(Mutex::new(Vec::new()));
@@ -118,29 +89,62 @@ fn relay_throughput(c: &mut Criterion, rt: &Runtime) {
                 let samples = Arc::clone(&samples);
                 async move {
                     let mut fixture = fixture.lock().await;
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iterations {
-                        let (elapsed, pairs, latencies) =
-                            burst(std::mem::take(&mut fixture.pairs)).await;
-                        fixture.pairs = pairs;
-                        total += elapsed;
-                        samples.lock().unwrap().extend(latencies);
-                    }
+                    let mut seen = Vec::new();
+                    let total = batch(&mut fixture.pairs, iterations, &mut seen).await;
+                    samples.lock().unwrap().append(&mut seen);
                     total
                 }
             });
         });
-        percentiles(
-            &format!("relay_throughput/{clients} (latency under full load)"),
-            &mut samples.lock().unwrap(),
-        );
+        percentiles(&format!("{label}/{clients}"), &mut samples.lock().unwrap());
     }
-    group.finish();
+}
+
+/// One message at a time through an otherwise idle server: the relay's own
+/// latency, send to receipt.
+#[allow(clippy::ptr_arg)] // it must have the `Batch` signature
+fn one_at_a_time<'a>(
+    pairs: &'a mut Vec<Pair>,
+    iterations: u64,
+    samples: &'a mut Vec<Duration>,
+) -> Pin<Box<dyn Future<Output = Duration> + 'a>> {
+    Box::pin(async move {
+        let count = pairs.len();
+        for i in 0..iterations as usize {
+            let (caller, callee) = &mut pairs[i % count];
+            let message = candidate_to(&callee.id, "candidate:bench 1 udp 1 127.0.0.1 9 typ host");
+            let started = Instant::now();
+            caller.send(message).await;
+            let got = callee.expect("iceCandidate").await;
+            samples.push(started.elapsed());
+            assert_eq!(got["data"]["remoteId"], caller.id.as_str());
+        }
+        samples.iter().sum()
+    })
+}
+
+/// Every caller sends its share of the messages at once; the time until every
+/// callee has received all of them.
+fn bursts<'a>(
+    pairs: &'a mut Vec<Pair>,
+    iterations: u64,
+    samples: &'a mut Vec<Duration>,
+) -> Pin<Box<dyn Future<Output = Duration> + 'a>> {
+    Box::pin(async move {
+        let mut total = Duration::ZERO;
+        for _ in 0..iterations {
+            let (elapsed, returned, mut latencies) = burst(std::mem::take(pairs)).await;
+            *pairs = returned;
+            total += elapsed;
+            samples.append(&mut latencies);
+        }
+        total
+    })
 }
 
 /// Runs one burst over all pairs; returns the wall time, the pairs, and each
 /// message's relay latency (send time travels in the message).
-async fn burst(pairs: Vec<(Client, Client)>) -> (Duration, Vec<(Client, Client)>, Vec<Duration>) {
+async fn burst(pairs: Vec<Pair>) -> (Duration, Vec<Pair>, Vec<Duration>) {
     let per_pair = MESSAGES_PER_ITERATION / pairs.len();
     let epoch = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -194,8 +198,25 @@ fn benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    relay_latency(c, &rt);
-    relay_throughput(c, &rt);
+    let mut group = c.benchmark_group("relay_latency");
+    at_each_size(
+        &mut group,
+        &rt,
+        "relay_latency (idle server)",
+        one_at_a_time,
+    );
+    group.finish();
+
+    let mut group = c.benchmark_group("relay_throughput");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(MESSAGES_PER_ITERATION as u64));
+    at_each_size(
+        &mut group,
+        &rt,
+        "relay_throughput (latency under full load)",
+        bursts,
+    );
+    group.finish();
 }
 
 criterion_group!(signaling, benches);
