@@ -63,10 +63,14 @@ pub struct Client {
 impl Client {
     /// Connects without sending `start`.
     pub async fn connect(url: &str) -> Client {
-        let (ws, _) = timeout(WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .expect("connect within the wait")
-            .expect("WebSocket handshake");
+        let (ws, _) = timeout(
+            WAIT,
+            // Nagle off, as browsers do for WebSockets.
+            tokio_tungstenite::connect_async_with_config(url, None, true),
+        )
+        .await
+        .expect("connect within the wait")
+        .expect("WebSocket handshake");
         Client {
             ws,
             id: String::new(),
