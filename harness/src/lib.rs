@@ -1,5 +1,13 @@
 //! # callprobe-harness
 //!
-//! Synthetic WebRTC peers, media verification, scenarios, the runner and
-//! reports (DESIGN.md §1-§6). Empty until the peers issue lands: the crate
-//! exists now so the workspace has its final shape.
+//! Synthetic WebRTC peers, media verification, scenarios and reports
+//! (DESIGN.md §1-§6). Built stage by stage; so far:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
+//!
+//! Where to start reading: [`media::stamp`] (what every frame says about
+//! itself), then [`media::pattern`] and [`media::h264`].
+
+pub mod media;

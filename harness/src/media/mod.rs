@@ -1,0 +1,7 @@
+//! Media the synthetic peers send: the stamped test pattern and the tone,
+//! and the codecs that carry them.
+
+pub mod frame;
+pub mod h264;
+pub mod pattern;
+pub mod stamp;
