@@ -6,8 +6,10 @@
 //! | module | what |
 //! |---|---|
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
+//! | [`verify`] | verdicts over what arrived: frames by stamp, audio by tone |
 //!
 //! Where to start reading: [`media::stamp`] (what every frame says about
 //! itself), then [`media::pattern`] and [`media::h264`].
 
 pub mod media;
+pub mod verify;

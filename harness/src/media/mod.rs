@@ -3,5 +3,7 @@
 
 pub mod frame;
 pub mod h264;
+pub mod opus;
 pub mod pattern;
 pub mod stamp;
+pub mod tone;

@@ -1,0 +1,35 @@
+//! Judging what a peer receives: plain functions and state machines over
+//! (what arrived, when), with no sockets, so every verdict is unit-tested.
+
+pub mod audio;
+pub mod video;
+
+use std::time::Duration;
+
+/// Count, percentiles and maximum of a set of durations.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub count: usize,
+    pub min_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Summary {
+    pub fn of(values: &[Duration]) -> Self {
+        if values.is_empty() {
+            return Summary::default();
+        }
+        let mut sorted: Vec<f64> = values.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        Summary {
+            count: sorted.len(),
+            min_ms: sorted[0],
+            p50_ms: at(0.5),
+            p95_ms: at(0.95),
+            max_ms: sorted[sorted.len() - 1],
+        }
+    }
+}
