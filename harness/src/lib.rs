@@ -6,10 +6,12 @@
 //! | module | what |
 //! |---|---|
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
+//! | [`signaling`] | the peers' signaling client and typed frames |
 //! | [`verify`] | verdicts over what arrived: frames by stamp, audio by tone |
 //!
 //! Where to start reading: [`media::stamp`] (what every frame says about
 //! itself), then [`media::pattern`] and [`media::h264`].
 
 pub mod media;
+pub mod signaling;
 pub mod verify;
