@@ -6,6 +6,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
+//! | [`peer`] | synthetic peers on the `webrtc` crate |
 //! | [`signaling`] | the peers' signaling client and typed frames |
 //! | [`verify`] | verdicts over what arrived: frames by stamp, audio by tone |
 //!
@@ -13,5 +14,6 @@
 //! itself), then [`media::pattern`] and [`media::h264`].
 
 pub mod media;
+pub mod peer;
 pub mod signaling;
 pub mod verify;
