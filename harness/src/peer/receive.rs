@@ -1,0 +1,428 @@
+//! From RTP packets to verdicts: depacketize, decode, read the stamp, and
+//! decide when to ask the sender for a keyframe. Plain structs fed packets,
+//! so loss and recovery are tested without sockets.
+
+use std::io::BufWriter;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rtc::rtp;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::packetizer::Depacketizer;
+
+use crate::media::h264::{CodecError, H264Decoder};
+use crate::media::opus::{OpusDecoder, OpusError};
+use crate::media::stamp::Stamp;
+use crate::media::tone::SAMPLE_RATE;
+use crate::verify::audio::{AudioVerdict, AudioVerifier};
+use crate::verify::video::{FrameOutcome, VideoVerdict, VideoVerifier};
+
+/// While the picture is broken, ask again this often: a lost request (or
+/// a lost keyframe) must not leave video frozen until the periodic one.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What the receiver wants done after a packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VideoReport {
+    /// A frame verified with this stamp.
+    pub verified: Option<Stamp>,
+    /// Send a PLI to the sender now.
+    pub request_keyframe: bool,
+}
+
+/// Follows one incoming H.264 track.
+#[derive(Debug)]
+pub struct VideoReceiver {
+    depacketizer: H264Packet,
+    access_unit: BytesMut,
+    /// The access unit being assembled lost a packet or did not parse.
+    damaged: bool,
+    /// A reference picture was lost: frames are suspect until a keyframe.
+    broken: bool,
+    last_sequence: Option<u16>,
+    last_request: Option<Duration>,
+    keyframe_requests: u64,
+    first_rtp: Option<Duration>,
+    decoder: H264Decoder,
+    verifier: VideoVerifier,
+}
+
+impl VideoReceiver {
+    pub fn new(expected_sender: u16) -> Result<Self, CodecError> {
+        Ok(VideoReceiver {
+            depacketizer: H264Packet::default(),
+            access_unit: BytesMut::new(),
+            damaged: false,
+            broken: false,
+            last_sequence: None,
+            last_request: None,
+            keyframe_requests: 0,
+            first_rtp: None,
+            decoder: H264Decoder::new()?,
+            verifier: VideoVerifier::new(expected_sender),
+        })
+    }
+
+    /// One RTP packet, `arrival` on the same clock as the stamps.
+    pub fn on_rtp(&mut self, packet: &rtp::Packet, arrival: Duration) -> VideoReport {
+        self.first_rtp.get_or_insert(arrival);
+        let sequence = packet.header.sequence_number;
+        if let Some(last) = self.last_sequence {
+            let step = sequence.wrapping_sub(last);
+            if step == 0 || step > u16::MAX / 2 {
+                return VideoReport::default(); // a duplicate or a late packet
+            }
+            if step > 1 {
+                // Lost packets. Inside a frame, that frame cannot be decoded;
+                // between frames, a reference is gone and what follows is
+                // suspect until a keyframe (the stamps will tell).
+                self.damaged |= !self.access_unit.is_empty();
+                self.broken = true;
+            }
+        }
+        self.last_sequence = Some(sequence);
+        // Ask at once, not at the end of the frame: a frame-time sooner.
+        let mut request_keyframe = self.broken && self.request_due(arrival);
+        match self.depacketizer.depacketize(&packet.payload) {
+            Ok(nalus) => self.access_unit.extend_from_slice(&nalus),
+            Err(_) => self.damaged = true,
+        }
+        if !packet.header.marker {
+            return VideoReport {
+                verified: None,
+                request_keyframe,
+            };
+        }
+        let access_unit = self.access_unit.split().freeze();
+        let damaged = std::mem::take(&mut self.damaged);
+        let outcome = if damaged || access_unit.is_empty() {
+            FrameOutcome::Undecodable
+        } else {
+            match self.decoder.decode_stamp(&access_unit) {
+                Ok(Some(decoded)) => FrameOutcome::Decoded(decoded.stamp),
+                Ok(None) | Err(_) => FrameOutcome::Undecodable,
+            }
+        };
+        let verified = self.verifier.observe(arrival, outcome);
+        match (verified, outcome) {
+            // A clean picture after a loss can only come from a keyframe
+            // (or from frames that never needed the lost one).
+            (Some(_), _) => self.broken = false,
+            (None, FrameOutcome::Decoded(Ok(_))) => {} // a duplicate or a wrong sender
+            (None, _) => self.broken = true,
+        }
+        request_keyframe |= self.broken && self.request_due(arrival);
+        VideoReport {
+            verified,
+            request_keyframe,
+        }
+    }
+
+    fn request_due(&mut self, now: Duration) -> bool {
+        let due = self
+            .last_request
+            .is_none_or(|last| now.saturating_sub(last) >= KEYFRAME_REQUEST_INTERVAL);
+        if due {
+            self.last_request = Some(now);
+            self.keyframe_requests += 1;
+        }
+        due
+    }
+
+    pub fn first_rtp(&self) -> Option<Duration> {
+        self.first_rtp
+    }
+
+    pub fn keyframe_requests(&self) -> u64 {
+        self.keyframe_requests
+    }
+
+    pub fn verdict(&self, frames_sent: Option<u32>) -> VideoVerdict {
+        self.verifier.verdict(frames_sent)
+    }
+}
+
+type WavWriter = hound::WavWriter<BufWriter<std::fs::File>>;
+
+/// Follows one incoming Opus track; optionally writes what it heard to WAV.
+pub struct AudioReceiver {
+    decoder: OpusDecoder,
+    verifier: AudioVerifier,
+    first_rtp: Option<Duration>,
+    wav: Option<WavWriter>,
+}
+
+impl std::fmt::Debug for AudioReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AudioReceiver")
+            .field("verifier", &self.verifier)
+            .field("recording", &self.wav.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AudioReceiveError {
+    #[error(transparent)]
+    Codec(#[from] OpusError),
+    #[error("writing {path}: {source}")]
+    Wav {
+        path: String,
+        #[source]
+        source: hound::Error,
+    },
+}
+
+impl AudioReceiver {
+    pub fn new(expected_hz: f32, record_to: Option<&Path>) -> Result<Self, AudioReceiveError> {
+        let wav = record_to
+            .map(|path| {
+                let spec = hound::WavSpec {
+                    channels: 1,
+                    sample_rate: SAMPLE_RATE,
+                    bits_per_sample: 16,
+                    sample_format: hound::SampleFormat::Int,
+                };
+                hound::WavWriter::create(path, spec).map_err(|source| AudioReceiveError::Wav {
+                    path: path.display().to_string(),
+                    source,
+                })
+            })
+            .transpose()?;
+        Ok(AudioReceiver {
+            decoder: OpusDecoder::new()?,
+            verifier: AudioVerifier::new(expected_hz),
+            first_rtp: None,
+            wav,
+        })
+    }
+
+    /// One RTP packet (one Opus packet, RFC 7587).
+    pub fn on_rtp(&mut self, packet: &rtp::Packet, arrival: Duration) {
+        self.first_rtp.get_or_insert(arrival);
+        let samples = match self.decoder.decode(&packet.payload) {
+            Ok(samples) => samples,
+            Err(error) => {
+                tracing::debug!(%error, "undecodable audio packet");
+                return;
+            }
+        };
+        self.verifier
+            .observe(arrival, packet.header.sequence_number, samples);
+        if let Some(wav) = &mut self.wav {
+            for &sample in samples {
+                let value = (sample.clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16;
+                if let Err(error) = wav.write_sample(value) {
+                    tracing::warn!(%error, "stopped recording audio");
+                    self.wav = None;
+                    break;
+                }
+            }
+        }
+    }
+
+    pub fn first_rtp(&self) -> Option<Duration> {
+        self.first_rtp
+    }
+
+    /// The verdict; finishes the WAV file if one was being written.
+    pub fn finish(mut self) -> AudioVerdict {
+        if let Some(wav) = self.wav.take()
+            && let Err(error) = wav.finalize()
+        {
+            tracing::warn!(%error, "finishing the WAV file");
+        }
+        self.verifier.verdict()
+    }
+
+    pub fn verdict(&self) -> AudioVerdict {
+        self.verifier.verdict()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::h264::{H264Encoder, VideoSettings};
+    use crate::media::opus::OpusEncoder;
+    use crate::media::pattern::Pattern;
+    use crate::media::tone::{Tone, tone_hz};
+    use bytes::Bytes;
+    use rtc::rtp::codec::h264::H264Payloader;
+    use rtc::rtp::packetizer::Payloader;
+
+    const SENDER: u16 = 2;
+    const FRAME: Duration = Duration::from_micros(33_333);
+
+    /// A sender: pattern, encoder and payloader, with RTP sequence numbers.
+    struct Sender {
+        pattern: Pattern,
+        encoder: H264Encoder,
+        payloader: H264Payloader,
+        sequence: u16,
+        frame: u32,
+    }
+
+    impl Sender {
+        fn new() -> Self {
+            Sender {
+                pattern: Pattern::new(SENDER, 320, 240).unwrap(),
+                encoder: H264Encoder::new(&VideoSettings::default()).unwrap(),
+                payloader: H264Payloader::default(),
+                sequence: 65_000, // wraps during the test
+                frame: 0,
+            }
+        }
+
+        /// The RTP packets of the next frame.
+        fn next_frame(&mut self) -> Vec<rtp::Packet> {
+            let capture = (FRAME * self.frame).as_micros() as u64;
+            let encoded = self
+                .encoder
+                .encode(self.pattern.draw(self.frame, capture))
+                .unwrap();
+            self.frame += 1;
+            // A small MTU: every frame spans several packets.
+            let payloads = self
+                .payloader
+                .payload(300, &Bytes::from(encoded.data))
+                .unwrap();
+            let count = payloads.len();
+            payloads
+                .into_iter()
+                .enumerate()
+                .map(|(i, payload)| {
+                    self.sequence = self.sequence.wrapping_add(1);
+                    rtp::Packet {
+                        header: rtp::header::Header {
+                            marker: i + 1 == count,
+                            sequence_number: self.sequence,
+                            ..Default::default()
+                        },
+                        payload,
+                    }
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_clean_stream_verifies_every_frame_and_asks_for_nothing() {
+        let mut sender = Sender::new();
+        let mut receiver = VideoReceiver::new(SENDER).unwrap();
+        for n in 0..90 {
+            for packet in sender.next_frame() {
+                let report = receiver.on_rtp(&packet, FRAME * n + Duration::from_millis(2));
+                assert!(!report.request_keyframe);
+            }
+        }
+        let verdict = receiver.verdict(Some(90));
+        assert_eq!(
+            (verdict.verified, verdict.lost, verdict.corrupted),
+            (90, 0, 0),
+            "{verdict:?}"
+        );
+        assert_eq!(receiver.keyframe_requests(), 0);
+    }
+
+    #[test]
+    fn a_lost_packet_brings_a_keyframe_request_and_the_next_keyframe_recovers() {
+        let mut sender = Sender::new();
+        let mut receiver = VideoReceiver::new(SENDER).unwrap();
+        let mut requested_at = None;
+        let mut recovered_at = None;
+        for n in 0..60u32 {
+            let mut packets = sender.next_frame();
+            if n == 20 {
+                assert!(packets.len() > 1);
+                packets.remove(0); // the first packet of frame 20 is lost
+            }
+            let mut asked = false;
+            for packet in &packets {
+                let report = receiver.on_rtp(packet, FRAME * n);
+                asked |= report.request_keyframe;
+                if n > 20 && report.verified.is_some() && recovered_at.is_none() {
+                    recovered_at = Some(n);
+                }
+            }
+            if asked {
+                requested_at.get_or_insert(n);
+                // The sender answers the PLI: its next frame is a keyframe.
+                sender.encoder.request_keyframe();
+            }
+        }
+        assert_eq!(
+            requested_at,
+            Some(20),
+            "asked as soon as the frame was lost"
+        );
+        assert_eq!(
+            recovered_at,
+            Some(21),
+            "the keyframe that answers it verifies"
+        );
+        let verdict = receiver.verdict(Some(60));
+        assert_eq!((verdict.lost, verdict.undecodable), (1, 1), "{verdict:?}");
+    }
+
+    #[test]
+    fn without_an_answer_the_request_is_repeated_no_more_than_every_100_ms() {
+        let mut sender = Sender::new();
+        let mut receiver = VideoReceiver::new(SENDER).unwrap();
+        let mut requests = Vec::new();
+        for n in 0..30u32 {
+            let mut packets = sender.next_frame();
+            if n == 5 {
+                packets.clear(); // a whole frame lost, and nobody answers
+            }
+            for packet in &packets {
+                if receiver.on_rtp(packet, FRAME * n).request_keyframe {
+                    requests.push(n);
+                }
+            }
+        }
+        assert_eq!(
+            requests.first(),
+            Some(&6),
+            "noticed on the next frame's first packet"
+        );
+        assert!(
+            requests.len() >= 2,
+            "asked again while still broken: {requests:?}"
+        );
+        for pair in requests.windows(2) {
+            assert!(
+                FRAME * (pair[1] - pair[0]) >= KEYFRAME_REQUEST_INTERVAL,
+                "{requests:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn audio_packets_are_verified_and_recorded_to_wav() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("heard.wav");
+        let expected = tone_hz(SENDER);
+        let mut receiver = AudioReceiver::new(expected, Some(&path)).unwrap();
+        let mut encoder = OpusEncoder::new(32_000).unwrap();
+        let mut tone = Tone::new(expected);
+        for n in 0..50u16 {
+            let payload = Bytes::from(encoder.encode(&tone.next_frame()).unwrap());
+            let packet = rtp::Packet {
+                header: rtp::header::Header {
+                    sequence_number: n,
+                    ..Default::default()
+                },
+                payload,
+            };
+            receiver.on_rtp(&packet, Duration::from_millis(20) * u32::from(n));
+        }
+        let verdict = receiver.finish();
+        assert!(verdict.tone_matches(), "{verdict:?}");
+        let wav = hound::WavReader::open(&path).unwrap();
+        assert_eq!(wav.spec().sample_rate, SAMPLE_RATE);
+        assert_eq!(wav.len(), 50 * 960);
+    }
+}
