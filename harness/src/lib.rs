@@ -8,6 +8,7 @@
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
 //! | [`peer`] | synthetic peers on the `webrtc` crate |
 //! | [`signaling`] | the peers' signaling client and typed frames |
+//! | [`timeline`] | a call's setup phases from the peers' events |
 //! | [`verify`] | verdicts over what arrived: frames by stamp, audio by tone |
 //!
 //! Where to start reading: [`media::stamp`] (what every frame says about
@@ -16,4 +17,5 @@
 pub mod media;
 pub mod peer;
 pub mod signaling;
+pub mod timeline;
 pub mod verify;

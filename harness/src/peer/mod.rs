@@ -1,12 +1,28 @@
 //! Synthetic peers: one task per peer, owning its signaling client and its
 //! WebRTC connections (DESIGN §4).
+//!
+//! | module | what |
+//! |---|---|
+//! | `task` | the peer task: commands, signaling, calls |
+//! | `connection` | building one peer connection (codecs, interceptors, timers) |
+//! | `keyframe` | the interceptor that lets PLI/FIR reach the sender |
+//! | `send` | pacing, encoding and sending one call's media |
+//! | `track`, `receive` | reading incoming tracks into the verifiers |
+//! | `events` | commands in, timestamped events out |
 
 mod connection;
+mod events;
 mod keyframe;
 mod receive;
+mod send;
+mod task;
+mod track;
 
 pub use connection::{
     Connection, ConnectionError, ConnectionEvent, ConnectionSettings, EventSender,
     PAYLOAD_TYPE_H264, PAYLOAD_TYPE_OPUS, build_connection, h264_codec, opus_codec,
 };
+pub use events::{CallEnd, CallReport, MediaKind, PeerCommand, PeerEvent, PeerEventKind, Role};
 pub use receive::{AudioReceiveError, AudioReceiver, VideoReceiver, VideoReport};
+pub use send::{MediaSettings, SendCounters, SendError};
+pub use task::{Directory, PeerConfig, PeerGone, PeerHandle, spawn_peer};

@@ -227,6 +227,10 @@ impl AudioReceiver {
         self.first_rtp
     }
 
+    pub fn first_tone_at(&self) -> Option<Duration> {
+        self.verifier.first_tone_at()
+    }
+
     /// The verdict; finishes the WAV file if one was being written.
     pub fn finish(mut self) -> AudioVerdict {
         if let Some(wav) = self.wav.take()

@@ -156,6 +156,7 @@ pub struct AudioVerifier {
     packets: u64,
     lost_packets: u64,
     gaps: u64,
+    first_tone_at: Option<Duration>,
 }
 
 impl AudioVerifier {
@@ -169,7 +170,13 @@ impl AudioVerifier {
             packets: 0,
             lost_packets: 0,
             gaps: 0,
+            first_tone_at: None,
         }
+    }
+
+    /// When the first window of the expected tone ended, if one has.
+    pub fn first_tone_at(&self) -> Option<Duration> {
+        self.first_tone_at
     }
 
     /// One decoded packet: when it arrived, its RTP sequence number, samples.
@@ -197,6 +204,9 @@ impl AudioVerifier {
         self.pending.extend_from_slice(samples);
         while self.pending.len() >= WINDOW_SAMPLES {
             let analysis = analyze_window(&self.pending[..WINDOW_SAMPLES], self.expected_hz);
+            if analysis.class() == WindowClass::ExpectedTone {
+                self.first_tone_at.get_or_insert(arrival);
+            }
             self.windows.push((arrival, analysis));
             self.pending.drain(..WINDOW_SAMPLES);
         }
@@ -227,11 +237,7 @@ impl AudioVerifier {
             partial_windows: count(WindowClass::Partial),
             wrong_windows: count(WindowClass::WrongTone),
             tone_hz: heard.get(heard.len() / 2).copied(),
-            first_tone_at: self
-                .windows
-                .iter()
-                .find(|(_, a)| class(a) == WindowClass::ExpectedTone)
-                .map(|(at, _)| *at),
+            first_tone_at: self.first_tone_at,
         }
     }
 }

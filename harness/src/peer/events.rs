@@ -1,0 +1,129 @@
+//! What flows in and out of a peer task: commands in, timestamped events out.
+
+use std::time::Instant;
+
+use callprobe_server::protocol::PeerId;
+
+use crate::media::stamp::Stamp;
+use crate::verify::audio::AudioVerdict;
+use crate::verify::video::VideoVerdict;
+
+/// What the harness tells a peer to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerCommand {
+    /// Call this peer: offer, trickle candidates, send media once connected.
+    Call { to: PeerId },
+    /// End the call with this peer (signaling `hangup`, then close).
+    Hangup { to: PeerId },
+    /// Hang up every call, close everything and end the task.
+    Close,
+}
+
+/// Which side of a call a peer is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Caller,
+    Callee,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaKind {
+    Video,
+    Audio,
+}
+
+/// Why a call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallEnd {
+    /// We hung up (a command, or the peer closing).
+    HungUp,
+    /// The other side sent `hangup`.
+    RemoteHungUp,
+    /// The server said the other side's socket closed.
+    PeerLeft,
+    /// The call could not be set up or carried on.
+    Failed(String),
+}
+
+/// A peer's account of one call, when it ends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallReport {
+    pub remote: PeerId,
+    pub role: Role,
+    pub end: CallEnd,
+    /// What we received; `None` when no such track arrived.
+    pub video: Option<VideoVerdict>,
+    pub audio: Option<AudioVerdict>,
+    pub keyframe_requests_sent: u64,
+    /// What we sent.
+    pub frames_sent: u32,
+    pub keyframes_sent: u64,
+    pub keyframe_requests_received: u64,
+    pub audio_packets_sent: u64,
+}
+
+/// Something that happened at a peer, and when (monotonic clock).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerEvent {
+    /// The peer's index in the run.
+    pub peer: u16,
+    pub at: Instant,
+    pub kind: PeerEventKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PeerEventKind {
+    Started {
+        id: PeerId,
+    },
+    /// The harness asked for a call: t0 of its setup timeline.
+    CallCommanded {
+        remote: PeerId,
+    },
+    OfferSent {
+        remote: PeerId,
+    },
+    OfferReceived {
+        remote: PeerId,
+    },
+    AnswerSent {
+        remote: PeerId,
+    },
+    AnswerReceived {
+        remote: PeerId,
+    },
+    IceConnected {
+        remote: PeerId,
+    },
+    IceDisconnected {
+        remote: PeerId,
+    },
+    IceFailed {
+        remote: PeerId,
+    },
+    /// The peer connection (ICE and DTLS) is connected.
+    Connected {
+        remote: PeerId,
+    },
+    FirstRtp {
+        remote: PeerId,
+        kind: MediaKind,
+    },
+    /// The first video frame that decoded with a good stamp from the expected sender.
+    FirstFrame {
+        remote: PeerId,
+        stamp: Stamp,
+    },
+    /// The first 100 ms window holding the expected tone.
+    FirstAudio {
+        remote: PeerId,
+    },
+    CallEnded(Box<CallReport>),
+    /// Something went wrong that the harness should see; the peer goes on.
+    Error {
+        remote: Option<PeerId>,
+        message: String,
+    },
+    /// The task has ended; nothing follows.
+    Closed,
+}

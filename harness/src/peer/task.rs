@@ -1,0 +1,715 @@
+//! The peer task: one per synthetic peer, owning its signaling client and a
+//! connection per call. Commands, signaling frames, connection events and
+//! track news all arrive in one loop; WebRTC callbacks only forward to it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use callprobe_server::protocol::{ErrorCode, PeerId};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+use webrtc::peer_connection::{
+    RTCIceCandidateInit, RTCIceConnectionState, RTCPeerConnectionState, RTCSessionDescription,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+use super::connection::{Connection, ConnectionEvent, ConnectionSettings, build_connection};
+use super::events::{CallEnd, CallReport, MediaKind, PeerCommand, PeerEvent, PeerEventKind, Role};
+use super::send::{MediaSettings, Outgoing, SendCounters, SendError, send};
+use super::track::{TrackNews, TrackVerdict, receive};
+use crate::signaling::{
+    CandidateInit, ClientConfig, Incoming, Outgoing as Signal, Received, SignalingClient,
+};
+
+/// Every peer of a run, by id: whose stamps and tone a receiver expects.
+pub type Directory = Arc<RwLock<HashMap<PeerId, u16>>>;
+
+/// Bound on closing one connection or stopping one media task.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    pub name: String,
+    /// Index in the run: carried in every frame stamp, picks the tone.
+    pub index: u16,
+    pub signaling_url: String,
+    pub client: ClientConfig,
+    pub connection: ConnectionSettings,
+    pub media: MediaSettings,
+    /// The run's clock origin (stamps carry capture time relative to it).
+    pub epoch: Instant,
+    pub directory: Directory,
+    /// A call with no answer after this long fails, rather than hanging
+    /// (the tutorial's server never says that a peer is gone).
+    pub answer_timeout: Duration,
+    /// Where received audio is written as WAV, one file per call, if set.
+    pub record_audio_dir: Option<PathBuf>,
+}
+
+/// The harness's handle on a running peer.
+#[derive(Debug)]
+pub struct PeerHandle {
+    pub index: u16,
+    commands: mpsc::UnboundedSender<PeerCommand>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("peer {0} has ended")]
+pub struct PeerGone(pub u16);
+
+impl PeerHandle {
+    pub fn command(&self, command: PeerCommand) -> Result<(), PeerGone> {
+        self.commands
+            .send(command)
+            .map_err(|_| PeerGone(self.index))
+    }
+
+    /// Asks the peer to close and waits, bounded, for its task to end.
+    pub async fn close(self, bound: Duration) {
+        let _ = self.commands.send(PeerCommand::Close);
+        let mut task = self.task;
+        if timeout(bound, &mut task).await.is_err() {
+            tracing::warn!(peer = self.index, "peer did not close in time; aborting it");
+            task.abort();
+        }
+    }
+}
+
+/// Starts a peer; its events go to `events`, shared by every peer of a run.
+pub fn spawn_peer(config: PeerConfig, events: mpsc::UnboundedSender<PeerEvent>) -> PeerHandle {
+    let (commands, inbox) = mpsc::unbounded_channel();
+    let index = config.index;
+    let task = tokio::spawn(run(config, inbox, events));
+    PeerHandle {
+        index,
+        commands,
+        task,
+    }
+}
+
+struct Sending {
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), SendError>>,
+    counters: Arc<SendCounters>,
+}
+
+struct Call {
+    role: Role,
+    connection: Connection,
+    remote_description_set: bool,
+    /// Candidates that came before the remote description.
+    pending_candidates: Vec<CandidateInit>,
+    /// Until the answer arrives (caller only).
+    answer_deadline: Option<tokio::time::Instant>,
+    sending: Option<Sending>,
+    tracks: Vec<JoinHandle<Option<TrackVerdict>>>,
+    tracks_stop: CancellationToken,
+}
+
+struct Peer {
+    config: PeerConfig,
+    calls: HashMap<PeerId, Call>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    connection_events: mpsc::UnboundedSender<(PeerId, Instant, ConnectionEvent)>,
+    track_news: mpsc::UnboundedSender<(PeerId, Instant, TrackNews)>,
+}
+
+async fn run(
+    config: PeerConfig,
+    mut commands: mpsc::UnboundedReceiver<PeerCommand>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) {
+    let (connection_events, mut connection_inbox) = mpsc::unbounded_channel();
+    let (track_news, mut news_inbox) = mpsc::unbounded_channel();
+    let mut peer = Peer {
+        config,
+        calls: HashMap::new(),
+        events,
+        connection_events,
+        track_news,
+    };
+    let mut client = match peer.connect().await {
+        Ok(client) => client,
+        Err(message) => {
+            peer.emit(PeerEventKind::Error {
+                remote: None,
+                message,
+            });
+            peer.emit(PeerEventKind::Closed);
+            return;
+        }
+    };
+    loop {
+        let deadline = peer.next_answer_deadline();
+        tokio::select! {
+            command = commands.recv() => match command {
+                None | Some(PeerCommand::Close) => break,
+                Some(PeerCommand::Call { to }) => peer.call(&mut client, to).await,
+                Some(PeerCommand::Hangup { to }) => {
+                    if peer.calls.contains_key(&to) {
+                        peer.end_call(&mut client, to, CallEnd::HungUp).await;
+                    } else {
+                        peer.error(Some(to), "hangup: no call with this peer".into());
+                    }
+                }
+            },
+            received = client.next() => match received {
+                Ok(Some(received)) => peer.on_signal(&mut client, received).await,
+                Ok(None) => {
+                    peer.error(None, "the signaling server closed the connection".into());
+                    break;
+                }
+                Err(error) => {
+                    peer.error(None, error.to_string());
+                    break;
+                }
+            },
+            Some((remote, at, event)) = connection_inbox.recv() => {
+                peer.on_connection_event(&mut client, remote, at, event).await;
+            }
+            Some((remote, at, news)) = news_inbox.recv() => peer.on_track_news(remote, at, news),
+            () = sleep_until(deadline), if deadline.is_some() => peer.expire_unanswered(&mut client).await,
+        }
+    }
+    let remotes: Vec<PeerId> = peer.calls.keys().copied().collect();
+    for remote in remotes {
+        peer.end_call(&mut client, remote, CallEnd::HungUp).await;
+    }
+    client.close().await;
+    peer.emit(PeerEventKind::Closed);
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Peer {
+    fn emit(&self, kind: PeerEventKind) {
+        self.emit_at(Instant::now(), kind);
+    }
+
+    fn emit_at(&self, at: Instant, kind: PeerEventKind) {
+        let _ = self.events.send(PeerEvent {
+            peer: self.config.index,
+            at,
+            kind,
+        });
+    }
+
+    fn error(&self, remote: Option<PeerId>, message: String) {
+        tracing::debug!(peer = self.config.index, ?remote, %message, "peer error");
+        self.emit(PeerEventKind::Error { remote, message });
+    }
+
+    async fn connect(&self) -> Result<SignalingClient, String> {
+        let config = &self.config;
+        let mut client = SignalingClient::connect(&config.signaling_url, config.client.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let id = client.start().await.map_err(|e| e.to_string())?;
+        config
+            .directory
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id, config.index);
+        self.emit(PeerEventKind::Started { id });
+        Ok(client)
+    }
+
+    fn next_answer_deadline(&self) -> Option<tokio::time::Instant> {
+        self.calls.values().filter_map(|c| c.answer_deadline).min()
+    }
+
+    async fn new_connection(&self, remote: PeerId) -> Result<Connection, String> {
+        build_connection(
+            &self.config.connection,
+            &self.config.name,
+            remote,
+            self.connection_events.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    fn new_call(role: Role, connection: Connection) -> Call {
+        Call {
+            role,
+            connection,
+            remote_description_set: false,
+            pending_candidates: Vec::new(),
+            answer_deadline: None,
+            sending: None,
+            tracks: Vec::new(),
+            tracks_stop: CancellationToken::new(),
+        }
+    }
+
+    async fn call(&mut self, client: &mut SignalingClient, to: PeerId) {
+        self.emit(PeerEventKind::CallCommanded { remote: to });
+        if self.calls.contains_key(&to) {
+            self.error(Some(to), "call: already in a call with this peer".into());
+            return;
+        }
+        let connection = match self.new_connection(to).await {
+            Ok(connection) => connection,
+            Err(message) => return self.fail_before_call(to, Role::Caller, message),
+        };
+        let offer = async {
+            let offer = connection.pc.create_offer(None).await?;
+            connection.pc.set_local_description(offer.clone()).await?;
+            Ok::<_, webrtc::error::Error>(offer)
+        }
+        .await;
+        let mut call = Peer::new_call(Role::Caller, connection);
+        let sdp = match offer {
+            Ok(offer) => offer.sdp,
+            Err(error) => {
+                close_connection(&call.connection).await;
+                return self.fail_before_call(
+                    to,
+                    Role::Caller,
+                    format!("creating the offer: {error}"),
+                );
+            }
+        };
+        call.answer_deadline = Some(tokio::time::Instant::now() + self.config.answer_timeout);
+        self.calls.insert(to, call);
+        match client.send(&Signal::Offer { to, sdp }).await {
+            Ok(()) => self.emit(PeerEventKind::OfferSent { remote: to }),
+            Err(error) => {
+                let end = CallEnd::Failed(format!("sending the offer: {error}"));
+                self.end_call(client, to, end).await;
+            }
+        }
+    }
+
+    /// A call that never got as far as having a connection.
+    fn fail_before_call(&self, remote: PeerId, role: Role, message: String) {
+        self.error(Some(remote), message.clone());
+        self.emit(PeerEventKind::CallEnded(Box::new(CallReport {
+            remote,
+            role,
+            end: CallEnd::Failed(message),
+            video: None,
+            audio: None,
+            keyframe_requests_sent: 0,
+            frames_sent: 0,
+            keyframes_sent: 0,
+            keyframe_requests_received: 0,
+            audio_packets_sent: 0,
+        })));
+    }
+
+    /// The remote of a frame: the sender the server named, or, from a
+    /// server that names none (the tutorial's), the one call that fits.
+    fn resolve(&self, from: Option<PeerId>, fits: impl Fn(&Call) -> bool) -> Option<PeerId> {
+        from.or_else(|| {
+            let mut fitting = self.calls.iter().filter(|(_, call)| fits(call));
+            match (fitting.next(), fitting.next()) {
+                (Some((id, _)), None) => Some(*id),
+                _ => None,
+            }
+        })
+    }
+
+    async fn on_signal(&mut self, client: &mut SignalingClient, received: Received) {
+        let at = received.at;
+        match received.message {
+            Incoming::Started { .. } => {}
+            Incoming::Offer {
+                from: Some(remote),
+                sdp,
+            } => self.on_offer(client, remote, sdp, at).await,
+            Incoming::Offer { from: None, .. } => {
+                self.error(None, "an offer without a sender cannot be answered".into());
+            }
+            Incoming::Answer { from, sdp } => {
+                let Some(remote) = self.resolve(from, |call| call.answer_deadline.is_some()) else {
+                    return self.error(
+                        from,
+                        "an answer that matches no call waiting for one".into(),
+                    );
+                };
+                self.on_answer(client, remote, sdp, at).await;
+            }
+            Incoming::Candidate { from, candidate } => {
+                let Some(remote) = self.resolve(from, |_| true) else {
+                    return self.error(from, "a candidate that matches no call".into());
+                };
+                self.on_remote_candidate(remote, candidate).await;
+            }
+            Incoming::Hangup { from } => {
+                if let Some(remote) = self
+                    .resolve(from, |_| true)
+                    .filter(|r| self.calls.contains_key(r))
+                {
+                    self.end_call(client, remote, CallEnd::RemoteHungUp).await;
+                }
+            }
+            Incoming::PeerLeft { id } => {
+                if self.calls.contains_key(&id) {
+                    self.end_call(client, id, CallEnd::PeerLeft).await;
+                }
+            }
+            Incoming::Error(reply) => {
+                let remote = reply.remote_id.as_deref().and_then(PeerId::parse);
+                let failed_offer = reply.code == ErrorCode::UnknownPeer
+                    && reply.in_reply_to.as_deref() == Some("offer");
+                match remote {
+                    Some(remote) if failed_offer && self.calls.contains_key(&remote) => {
+                        let end = CallEnd::Failed(format!("the server refused the offer: {reply}"));
+                        self.end_call(client, remote, end).await;
+                    }
+                    _ => self.error(remote, format!("the server replied {reply}")),
+                }
+            }
+        }
+    }
+
+    async fn on_offer(
+        &mut self,
+        client: &mut SignalingClient,
+        remote: PeerId,
+        sdp: String,
+        at: Instant,
+    ) {
+        self.emit_at(at, PeerEventKind::OfferReceived { remote });
+        let renegotiation = self.calls.contains_key(&remote);
+        if !renegotiation {
+            match self.new_connection(remote).await {
+                Ok(connection) => {
+                    self.calls
+                        .insert(remote, Peer::new_call(Role::Callee, connection));
+                }
+                Err(message) => return self.fail_before_call(remote, Role::Callee, message),
+            }
+        }
+        let call = self.calls.get_mut(&remote).expect("inserted above");
+        let answer = async {
+            let pc = &call.connection.pc;
+            pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+                .await?;
+            let answer = pc.create_answer(None).await?;
+            pc.set_local_description(answer.clone()).await?;
+            Ok::<_, webrtc::error::Error>(answer)
+        }
+        .await;
+        match answer {
+            Ok(answer) => {
+                call.remote_description_set = true;
+                let pending = std::mem::take(&mut call.pending_candidates);
+                for candidate in pending {
+                    self.on_remote_candidate(remote, candidate).await;
+                }
+                match client
+                    .send(&Signal::Answer {
+                        to: remote,
+                        sdp: answer.sdp,
+                    })
+                    .await
+                {
+                    Ok(()) => self.emit(PeerEventKind::AnswerSent { remote }),
+                    Err(error) => {
+                        let end = CallEnd::Failed(format!("sending the answer: {error}"));
+                        self.end_call(client, remote, end).await;
+                    }
+                }
+            }
+            Err(error) => {
+                let end = CallEnd::Failed(format!("answering the offer: {error}"));
+                self.end_call(client, remote, end).await;
+            }
+        }
+    }
+
+    async fn on_answer(
+        &mut self,
+        client: &mut SignalingClient,
+        remote: PeerId,
+        sdp: String,
+        at: Instant,
+    ) {
+        let Some(call) = self.calls.get_mut(&remote) else {
+            return self.error(Some(remote), "an answer for no call".into());
+        };
+        call.answer_deadline = None;
+        let applied = async {
+            let description = RTCSessionDescription::answer(sdp)?;
+            call.connection.pc.set_remote_description(description).await
+        }
+        .await;
+        match applied {
+            Ok(()) => {
+                call.remote_description_set = true;
+                let pending = std::mem::take(&mut call.pending_candidates);
+                self.emit_at(at, PeerEventKind::AnswerReceived { remote });
+                for candidate in pending {
+                    self.on_remote_candidate(remote, candidate).await;
+                }
+            }
+            Err(error) => {
+                let end = CallEnd::Failed(format!("applying the answer: {error}"));
+                self.end_call(client, remote, end).await;
+            }
+        }
+    }
+
+    async fn on_remote_candidate(&mut self, remote: PeerId, candidate: CandidateInit) {
+        let Some(call) = self.calls.get_mut(&remote) else {
+            return; // a candidate trailing a call that has ended
+        };
+        if !call.remote_description_set {
+            call.pending_candidates.push(candidate);
+            return;
+        }
+        let init = RTCIceCandidateInit {
+            candidate: candidate.candidate,
+            sdp_mid: candidate.sdp_mid,
+            sdp_mline_index: candidate.sdp_mline_index,
+            username_fragment: candidate.username_fragment,
+            ..Default::default()
+        };
+        if let Err(error) = call.connection.pc.add_ice_candidate(init).await {
+            self.error(Some(remote), format!("adding a remote candidate: {error}"));
+        }
+    }
+
+    async fn on_connection_event(
+        &mut self,
+        client: &mut SignalingClient,
+        remote: PeerId,
+        at: Instant,
+        event: ConnectionEvent,
+    ) {
+        if !self.calls.contains_key(&remote) {
+            return; // late news from a call that has ended
+        }
+        match event {
+            ConnectionEvent::LocalCandidate(candidate) => {
+                if let Err(error) = client
+                    .send(&Signal::Candidate {
+                        to: remote,
+                        candidate,
+                    })
+                    .await
+                {
+                    self.error(Some(remote), format!("sending a candidate: {error}"));
+                }
+            }
+            ConnectionEvent::IceState(state) => match state {
+                RTCIceConnectionState::Connected => {
+                    self.emit_at(at, PeerEventKind::IceConnected { remote })
+                }
+                RTCIceConnectionState::Disconnected => {
+                    self.emit_at(at, PeerEventKind::IceDisconnected { remote });
+                }
+                RTCIceConnectionState::Failed => {
+                    self.emit_at(at, PeerEventKind::IceFailed { remote })
+                }
+                _ => {}
+            },
+            ConnectionEvent::State(RTCPeerConnectionState::Connected) => {
+                self.emit_at(at, PeerEventKind::Connected { remote });
+                self.start_sending(remote).await;
+            }
+            ConnectionEvent::State(RTCPeerConnectionState::Failed) => {
+                self.end_call(
+                    client,
+                    remote,
+                    CallEnd::Failed("the connection failed".into()),
+                )
+                .await;
+            }
+            ConnectionEvent::State(_) => {}
+            ConnectionEvent::Track(track) => {
+                let expected = self
+                    .config
+                    .directory
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .get(&remote)
+                    .copied();
+                let Some(expected) = expected else {
+                    return self.error(
+                        Some(remote),
+                        "media from a peer not in the run's directory".into(),
+                    );
+                };
+                let record =
+                    self.config.record_audio_dir.as_ref().map(|dir| {
+                        dir.join(format!("{}-from-{}.wav", self.config.index, expected))
+                    });
+                let call = self.calls.get_mut(&remote).expect("checked above");
+                call.tracks.push(tokio::spawn(receive(
+                    track,
+                    expected,
+                    self.config.epoch,
+                    remote,
+                    self.track_news.clone(),
+                    record,
+                    call.tracks_stop.clone(),
+                )));
+            }
+        }
+    }
+
+    async fn start_sending(&mut self, remote: PeerId) {
+        let Some(call) = self.calls.get_mut(&remote) else {
+            return;
+        };
+        if call.sending.is_some() {
+            return; // connected again after an ICE restart
+        }
+        let connection = &call.connection;
+        let (Some(video_payload_type), Some(audio_payload_type)) = (
+            negotiated_payload_type(&connection.video_sender).await,
+            negotiated_payload_type(&connection.audio_sender).await,
+        ) else {
+            return self.error(
+                Some(remote),
+                "no codec was negotiated for our tracks".into(),
+            );
+        };
+        let tracks = Outgoing {
+            video: Arc::clone(&connection.video),
+            audio: Arc::clone(&connection.audio),
+            video_ssrc: connection.video_ssrc,
+            audio_ssrc: connection.audio_ssrc,
+            video_payload_type,
+            audio_payload_type,
+        };
+        let counters = Arc::new(SendCounters::default());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(send(
+            tracks,
+            self.config.index,
+            self.config.media.clone(),
+            self.config.epoch,
+            Arc::clone(&counters),
+            stop.clone(),
+        ));
+        call.sending = Some(Sending {
+            stop,
+            task,
+            counters,
+        });
+    }
+
+    fn on_track_news(&self, remote: PeerId, at: Instant, news: TrackNews) {
+        match news {
+            TrackNews::FirstRtp(kind) => self.emit_at(at, PeerEventKind::FirstRtp { remote, kind }),
+            TrackNews::FirstFrame(stamp) => {
+                self.emit_at(at, PeerEventKind::FirstFrame { remote, stamp })
+            }
+            TrackNews::FirstAudio => self.emit_at(at, PeerEventKind::FirstAudio { remote }),
+            TrackNews::Failed(message) => self.error(Some(remote), message),
+        }
+    }
+
+    async fn expire_unanswered(&mut self, client: &mut SignalingClient) {
+        let now = tokio::time::Instant::now();
+        let expired: Vec<PeerId> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| call.answer_deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for remote in expired {
+            let end = CallEnd::Failed(format!(
+                "no answer within {:?} (is the peer still there?)",
+                self.config.answer_timeout
+            ));
+            self.end_call(client, remote, end).await;
+        }
+    }
+
+    /// Ends a call: tells the other side (when we are the ones ending it),
+    /// stops media, closes the connection and reports what was received.
+    async fn end_call(&mut self, client: &mut SignalingClient, remote: PeerId, end: CallEnd) {
+        let Some(call) = self.calls.remove(&remote) else {
+            return;
+        };
+        if matches!(end, CallEnd::HungUp | CallEnd::Failed(_)) && call.answer_deadline.is_none() {
+            // Best effort: the server may already have dropped the call.
+            let _ = client.send(&Signal::Hangup { to: remote }).await;
+        }
+        let mut report = CallReport {
+            remote,
+            role: call.role,
+            end,
+            video: None,
+            audio: None,
+            keyframe_requests_sent: 0,
+            frames_sent: 0,
+            keyframes_sent: 0,
+            keyframe_requests_received: 0,
+            audio_packets_sent: 0,
+        };
+        if let Some(sending) = call.sending {
+            sending.stop.cancel();
+            match timeout(CLOSE_TIMEOUT, sending.task).await {
+                Ok(Ok(Err(error))) => self.error(Some(remote), format!("sending media: {error}")),
+                Ok(_) => {}
+                Err(_) => self.error(Some(remote), "the media sender did not stop".into()),
+            }
+            let counters = &sending.counters;
+            use std::sync::atomic::Ordering::Relaxed;
+            report.frames_sent = counters.frames_sent.load(Relaxed);
+            report.keyframes_sent = counters.keyframes_sent.load(Relaxed);
+            report.keyframe_requests_received = counters.keyframe_requests.load(Relaxed);
+            report.audio_packets_sent = counters.audio_packets_sent.load(Relaxed);
+        }
+        call.tracks_stop.cancel();
+        for track in call.tracks {
+            match timeout(CLOSE_TIMEOUT, track).await {
+                Ok(Ok(Some(TrackVerdict::Video {
+                    verdict,
+                    keyframe_requests,
+                }))) => {
+                    report.video = Some(verdict);
+                    report.keyframe_requests_sent = keyframe_requests;
+                }
+                Ok(Ok(Some(TrackVerdict::Audio(verdict)))) => report.audio = Some(verdict),
+                Ok(_) => {}
+                Err(_) => self.error(Some(remote), "a track reader did not stop".into()),
+            }
+        }
+        close_connection(&call.connection).await;
+        self.emit(PeerEventKind::CallEnded(Box::new(report)));
+    }
+}
+
+/// Closes a connection (never just drops it: its driver task would live on).
+async fn close_connection(connection: &Connection) {
+    match timeout(CLOSE_TIMEOUT, connection.pc.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::debug!(%error, "closing a peer connection"),
+        Err(_) => tracing::warn!("a peer connection did not close within {CLOSE_TIMEOUT:?}"),
+    }
+}
+
+async fn negotiated_payload_type(sender: &Arc<dyn RtpSender>) -> Option<u8> {
+    let parameters = sender.get_parameters().await.ok()?;
+    parameters
+        .rtp_parameters
+        .codecs
+        .first()
+        .map(|c| c.payload_type)
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Video => "video",
+            MediaKind::Audio => "audio",
+        }
+    }
+}

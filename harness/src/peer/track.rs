@@ -1,0 +1,129 @@
+//! One task per incoming track: reads RTP, feeds the receiver, sends PLIs
+//! when it asks, and reports the first packet, frame and tone.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::events::MediaKind;
+use super::receive::{AudioReceiver, VideoReceiver};
+use crate::media::stamp::Stamp;
+use crate::media::tone::tone_hz;
+use crate::verify::audio::AudioVerdict;
+use crate::verify::video::VideoVerdict;
+
+/// What a track task tells its peer task as it goes.
+#[derive(Clone, Debug)]
+pub(crate) enum TrackNews {
+    FirstRtp(MediaKind),
+    FirstFrame(Stamp),
+    FirstAudio,
+    Failed(String),
+}
+
+/// What a track task hands back when it ends.
+#[derive(Debug)]
+pub(crate) enum TrackVerdict {
+    Video {
+        verdict: VideoVerdict,
+        keyframe_requests: u64,
+    },
+    Audio(AudioVerdict),
+}
+
+pub(crate) type NewsSender<K> = mpsc::UnboundedSender<(K, Instant, TrackNews)>;
+
+/// Reads `track` until it ends or `stop` is cancelled.
+pub(crate) async fn receive<K: Clone + Send + 'static>(
+    track: Arc<dyn TrackRemote>,
+    expected_sender: u16,
+    epoch: Instant,
+    key: K,
+    news: NewsSender<K>,
+    record_audio: Option<PathBuf>,
+    stop: CancellationToken,
+) -> Option<TrackVerdict> {
+    let tell = |what: TrackNews| {
+        let _ = news.send((key.clone(), Instant::now(), what));
+    };
+    let kind = track.kind().await;
+    let since_epoch = || Instant::now().saturating_duration_since(epoch);
+    match kind {
+        RtpCodecKind::Video => {
+            let mut receiver = match VideoReceiver::new(expected_sender) {
+                Ok(receiver) => receiver,
+                Err(error) => {
+                    tell(TrackNews::Failed(error.to_string()));
+                    return None;
+                }
+            };
+            let mut first_frame = false;
+            while let Some(event) = next(&*track, &stop).await {
+                let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                    continue;
+                };
+                if receiver.first_rtp().is_none() {
+                    tell(TrackNews::FirstRtp(MediaKind::Video));
+                }
+                let report = receiver.on_rtp(&packet, since_epoch());
+                if let (Some(stamp), false) = (report.verified, first_frame) {
+                    first_frame = true;
+                    tell(TrackNews::FirstFrame(stamp));
+                }
+                if report.request_keyframe {
+                    let pli = PictureLossIndication {
+                        sender_ssrc: 0,
+                        media_ssrc: packet.header.ssrc,
+                    };
+                    if let Err(error) = track.write_rtcp(vec![Box::new(pli)]).await {
+                        tracing::debug!(%error, "PLI not sent");
+                    }
+                }
+            }
+            Some(TrackVerdict::Video {
+                verdict: receiver.verdict(None),
+                keyframe_requests: receiver.keyframe_requests(),
+            })
+        }
+        RtpCodecKind::Audio => {
+            let mut receiver =
+                match AudioReceiver::new(tone_hz(expected_sender), record_audio.as_deref()) {
+                    Ok(receiver) => receiver,
+                    Err(error) => {
+                        tell(TrackNews::Failed(error.to_string()));
+                        return None;
+                    }
+                };
+            let mut heard = false;
+            while let Some(event) = next(&*track, &stop).await {
+                let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                    continue;
+                };
+                if receiver.first_rtp().is_none() {
+                    tell(TrackNews::FirstRtp(MediaKind::Audio));
+                }
+                receiver.on_rtp(&packet, since_epoch());
+                if !heard && receiver.first_tone_at().is_some() {
+                    heard = true;
+                    tell(TrackNews::FirstAudio);
+                }
+            }
+            Some(TrackVerdict::Audio(receiver.finish()))
+        }
+        _ => None,
+    }
+}
+
+async fn next(track: &dyn TrackRemote, stop: &CancellationToken) -> Option<TrackRemoteEvent> {
+    tokio::select! {
+        biased;
+        () = stop.cancelled() => None,
+        event = track.poll() => event,
+    }
+}

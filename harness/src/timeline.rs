@@ -1,0 +1,179 @@
+//! A call's setup, phase by phase (DESIGN §5), from the peers' events.
+//!
+//! t0 is the caller's call command. `signaling_ms` is when the callee had
+//! the offer; every later phase is as the caller saw it: the answer, ICE,
+//! DTLS (connection `connected`), the first RTP, the first verified frame
+//! and the first 100 ms of the callee's tone. All on one monotonic clock.
+
+use std::time::Instant;
+
+use callprobe_server::protocol::PeerId;
+
+use crate::peer::{MediaKind, PeerEvent, PeerEventKind};
+
+/// Milliseconds from the call command; `None` where the phase never came.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SetupTimeline {
+    pub signaling_ms: Option<f64>,
+    pub answer_ms: Option<f64>,
+    pub ice_connected_ms: Option<f64>,
+    pub dtls_connected_ms: Option<f64>,
+    pub first_rtp_ms: Option<f64>,
+    pub first_frame_ms: Option<f64>,
+    pub first_audio_ms: Option<f64>,
+}
+
+impl SetupTimeline {
+    /// The phases in the order a call goes through them.
+    pub fn phases(&self) -> [(&'static str, Option<f64>); 7] {
+        [
+            ("signaling_ms", self.signaling_ms),
+            ("answer_ms", self.answer_ms),
+            ("ice_connected_ms", self.ice_connected_ms),
+            ("dtls_connected_ms", self.dtls_connected_ms),
+            ("first_rtp_ms", self.first_rtp_ms),
+            ("first_frame_ms", self.first_frame_ms),
+            ("first_audio_ms", self.first_audio_ms),
+        ]
+    }
+
+    /// Every phase happened, and each video-path phase no earlier than the
+    /// one before it (audio runs beside video, so it is only required).
+    pub fn complete_and_ordered(&self) -> bool {
+        let phases = self.phases();
+        let all_present = phases.iter().all(|(_, at)| at.is_some());
+        let video_path: Vec<f64> = phases[..6].iter().filter_map(|(_, at)| *at).collect();
+        all_present && video_path.windows(2).all(|pair| pair[0] <= pair[1])
+    }
+
+    /// The timeline of the call `caller` made to `callee`, identified by
+    /// peer index and id. Uses the first call command between them.
+    pub fn of_call(
+        events: &[PeerEvent],
+        caller: (u16, PeerId),
+        callee: (u16, PeerId),
+    ) -> Option<SetupTimeline> {
+        let (caller_index, caller_id) = caller;
+        let (callee_index, callee_id) = callee;
+        let t0 = events.iter().find_map(|e| match e.kind {
+            PeerEventKind::CallCommanded { remote }
+                if e.peer == caller_index && remote == callee_id =>
+            {
+                Some(e.at)
+            }
+            _ => None,
+        })?;
+        let since = |at: Instant| at.saturating_duration_since(t0).as_secs_f64() * 1e3;
+        let first = |peer: u16, want: &dyn Fn(&PeerEventKind) -> bool| {
+            events
+                .iter()
+                .filter(|e| e.peer == peer && e.at >= t0 && want(&e.kind))
+                .map(|e| since(e.at))
+                .next()
+        };
+        let at_caller = |want: &dyn Fn(&PeerEventKind) -> bool| first(caller_index, want);
+        Some(SetupTimeline {
+            signaling_ms: first(
+                callee_index,
+                &|k| matches!(k, PeerEventKind::OfferReceived { remote } if *remote == caller_id),
+            ),
+            answer_ms: at_caller(
+                &|k| matches!(k, PeerEventKind::AnswerReceived { remote } if *remote == callee_id),
+            ),
+            ice_connected_ms: at_caller(
+                &|k| matches!(k, PeerEventKind::IceConnected { remote } if *remote == callee_id),
+            ),
+            dtls_connected_ms: at_caller(
+                &|k| matches!(k, PeerEventKind::Connected { remote } if *remote == callee_id),
+            ),
+            first_rtp_ms: at_caller(
+                &|k| matches!(k, PeerEventKind::FirstRtp { remote, kind: MediaKind::Video } if *remote == callee_id),
+            ),
+            first_frame_ms: at_caller(
+                &|k| matches!(k, PeerEventKind::FirstFrame { remote, .. } if *remote == callee_id),
+            ),
+            first_audio_ms: at_caller(
+                &|k| matches!(k, PeerEventKind::FirstAudio { remote } if *remote == callee_id),
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::stamp::Stamp;
+    use std::time::Duration;
+
+    #[test]
+    fn phases_are_measured_from_the_call_command_on_the_right_sides() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let event = |peer, at, kind| PeerEvent { peer, at, kind };
+        let stamp = Stamp {
+            sender: 1,
+            frame: 0,
+            capture_us: 0,
+        };
+        let events = vec![
+            event(0, ms(0), PeerEventKind::CallCommanded { remote: b }),
+            event(0, ms(1), PeerEventKind::OfferSent { remote: b }),
+            event(1, ms(2), PeerEventKind::OfferReceived { remote: a }),
+            // The callee's own phases must not be taken for the caller's.
+            event(1, ms(3), PeerEventKind::IceConnected { remote: a }),
+            event(0, ms(4), PeerEventKind::AnswerReceived { remote: b }),
+            event(0, ms(6), PeerEventKind::IceConnected { remote: b }),
+            event(0, ms(12), PeerEventKind::Connected { remote: b }),
+            event(
+                0,
+                ms(14),
+                PeerEventKind::FirstRtp {
+                    remote: b,
+                    kind: MediaKind::Audio,
+                },
+            ),
+            event(
+                0,
+                ms(15),
+                PeerEventKind::FirstRtp {
+                    remote: b,
+                    kind: MediaKind::Video,
+                },
+            ),
+            event(0, ms(18), PeerEventKind::FirstFrame { remote: b, stamp }),
+            event(0, ms(120), PeerEventKind::FirstAudio { remote: b }),
+        ];
+        let timeline = SetupTimeline::of_call(&events, (0, a), (1, b)).unwrap();
+        assert_eq!(
+            timeline.phases().map(|(_, at)| at),
+            [
+                Some(2.0),
+                Some(4.0),
+                Some(6.0),
+                Some(12.0),
+                Some(15.0),
+                Some(18.0),
+                Some(120.0)
+            ]
+        );
+        assert!(timeline.complete_and_ordered());
+    }
+
+    #[test]
+    fn a_missing_phase_makes_the_timeline_incomplete() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let events = vec![PeerEvent {
+            peer: 0,
+            at: Instant::now(),
+            kind: PeerEventKind::CallCommanded { remote: b },
+        }];
+        let timeline = SetupTimeline::of_call(&events, (0, a), (1, b)).unwrap();
+        assert!(!timeline.complete_and_ordered());
+        assert_eq!(
+            SetupTimeline::of_call(&events, (1, b), (0, a)),
+            None,
+            "no such call"
+        );
+    }
+}

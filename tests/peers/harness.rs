@@ -1,0 +1,192 @@
+//! A small driver shared by the peer tests: a server, N peers, and one
+//! event log that tests wait on (always with a bound).
+
+use std::time::{Duration, Instant};
+
+use callprobe_harness::peer::{
+    CallReport, ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig, PeerEvent,
+    PeerEventKind, PeerHandle, spawn_peer,
+};
+use callprobe_harness::signaling::ClientConfig;
+use callprobe_harness::timeline::SetupTimeline;
+use callprobe_server::protocol::PeerId;
+use callprobe_server::{RunningServer, Server, ServerConfig};
+use tokio::sync::mpsc;
+
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
+
+pub(crate) struct TestRun {
+    pub(crate) server: Option<RunningServer>,
+    pub(crate) url: String,
+    pub(crate) epoch: Instant,
+    pub(crate) directory: Directory,
+    pub(crate) events: Vec<PeerEvent>,
+    inbox: mpsc::UnboundedReceiver<PeerEvent>,
+    outbox: mpsc::UnboundedSender<PeerEvent>,
+    pub(crate) peers: Vec<PeerHandle>,
+    pub(crate) ids: Vec<PeerId>,
+}
+
+impl TestRun {
+    pub(crate) async fn with_our_server() -> Self {
+        let server = Server::bind(ServerConfig::loopback()).await.unwrap();
+        let url = server.url();
+        TestRun::new(Some(server), url)
+    }
+
+    pub(crate) fn new(server: Option<RunningServer>, url: String) -> Self {
+        let (outbox, inbox) = mpsc::unbounded_channel();
+        TestRun {
+            server,
+            url,
+            epoch: Instant::now(),
+            directory: Directory::default(),
+            events: Vec::new(),
+            inbox,
+            outbox,
+            peers: Vec::new(),
+            ids: Vec::new(),
+        }
+    }
+
+    pub(crate) fn config(&self, index: u16) -> PeerConfig {
+        PeerConfig {
+            name: format!("peer{index}"),
+            index,
+            signaling_url: self.url.clone(),
+            client: ClientConfig::default(),
+            connection: ConnectionSettings::default(),
+            media: MediaSettings::default(),
+            epoch: self.epoch,
+            directory: self.directory.clone(),
+            answer_timeout: Duration::from_secs(10),
+            record_audio_dir: None,
+        }
+    }
+
+    /// Starts `count` peers and waits until each has its id.
+    pub(crate) async fn start_peers(&mut self, count: u16) {
+        for index in 0..count {
+            let config = self.config(index);
+            self.peers.push(spawn_peer(config, self.outbox.clone()));
+        }
+        self.ids = vec![PeerId::random(); usize::from(count)];
+        for index in 0..count {
+            let event = self
+                .wait_for(&format!("peer {index} started"), |e| {
+                    e.peer == index && matches!(e.kind, PeerEventKind::Started { .. })
+                })
+                .await;
+            let PeerEventKind::Started { id } = event.kind else {
+                unreachable!()
+            };
+            self.ids[usize::from(index)] = id;
+        }
+    }
+
+    pub(crate) fn command(&self, peer: u16, command: PeerCommand) {
+        self.peers[usize::from(peer)].command(command).unwrap();
+    }
+
+    /// The first logged event that matches, waiting (bounded) for it.
+    pub(crate) async fn wait_for(
+        &mut self,
+        what: &str,
+        want: impl Fn(&PeerEvent) -> bool,
+    ) -> PeerEvent {
+        if let Some(event) = self.events.iter().find(|e| want(e)) {
+            return event.clone();
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.inbox.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("waited {WAIT:?} for {what}; errors: {:?}", self.errors())
+                })
+                .expect("the event channel stays open");
+            self.events.push(event.clone());
+            if want(&event) {
+                return event;
+            }
+        }
+    }
+
+    /// Keeps logging events for `window` (media flowing: a measurement
+    /// window, not a wait for something).
+    pub(crate) async fn log_for(&mut self, window: Duration) {
+        let until = tokio::time::Instant::now() + window;
+        while let Ok(Some(event)) = tokio::time::timeout_at(until, self.inbox.recv()).await {
+            self.events.push(event);
+        }
+    }
+
+    pub(crate) async fn call_report(&mut self, peer: u16, remote: u16) -> CallReport {
+        let remote_id = self.ids[usize::from(remote)];
+        let event = self
+            .wait_for(
+                &format!("peer {peer}'s report on its call with {remote}"),
+                |e| {
+                    e.peer == peer
+                        && matches!(&e.kind, PeerEventKind::CallEnded(r) if r.remote == remote_id)
+                },
+            )
+            .await;
+        let PeerEventKind::CallEnded(report) = event.kind else {
+            unreachable!()
+        };
+        *report
+    }
+
+    pub(crate) fn timeline(&self, caller: u16, callee: u16) -> SetupTimeline {
+        let id = |i: u16| (i, self.ids[usize::from(i)]);
+        SetupTimeline::of_call(&self.events, id(caller), id(callee))
+            .expect("the call was commanded")
+    }
+
+    pub(crate) fn errors(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                PeerEventKind::Error { message, .. } => Some(format!("peer {}: {message}", e.peer)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Closes every peer (bounded) and the server.
+    pub(crate) async fn finish(mut self) {
+        for peer in std::mem::take(&mut self.peers) {
+            peer.close(WAIT).await;
+        }
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// The checks every verified direction of a call must pass: at least 95 %
+/// of what the other side sent verified, nothing from a wrong sender or
+/// corrupted, and the sender's own tone.
+pub(crate) fn assert_media_verified(receiver: &CallReport, sender: &CallReport, what: &str) {
+    let video = receiver
+        .video
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no video arrived"));
+    let audio = receiver
+        .audio
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no audio arrived"));
+    assert!(sender.frames_sent > 0, "{what}: nothing was sent");
+    let ratio = video.verified as f64 / f64::from(sender.frames_sent);
+    assert!(
+        ratio >= 0.95,
+        "{what}: {} of {} frames verified ({ratio:.3}); {video:?}",
+        video.verified,
+        sender.frames_sent
+    );
+    assert_eq!(video.wrong_sender, 0, "{what}: {video:?}");
+    assert_eq!(video.corrupted, 0, "{what}: {video:?}");
+    assert!(audio.tone_matches(), "{what}: {audio:?}");
+    assert_eq!(audio.wrong_windows, 0, "{what}: {audio:?}");
+}

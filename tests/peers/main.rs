@@ -1,0 +1,5 @@
+//! Synthetic peers end to end: real `webrtc` connections through the real
+//! signaling server on loopback, media verified frame by frame and by tone.
+
+mod harness;
+mod two_peers;
