@@ -25,6 +25,8 @@ pub(crate) struct TestRun {
     outbox: mpsc::UnboundedSender<PeerEvent>,
     pub(crate) peers: Vec<PeerHandle>,
     pub(crate) ids: Vec<PeerId>,
+    /// Set before `start_peers` to change how long callers wait for answers.
+    pub(crate) answer_timeout: Duration,
 }
 
 impl TestRun {
@@ -46,6 +48,7 @@ impl TestRun {
             outbox,
             peers: Vec::new(),
             ids: Vec::new(),
+            answer_timeout: Duration::from_secs(10),
         }
     }
 
@@ -59,7 +62,7 @@ impl TestRun {
             media: MediaSettings::default(),
             epoch: self.epoch,
             directory: self.directory.clone(),
-            answer_timeout: Duration::from_secs(10),
+            answer_timeout: self.answer_timeout,
             record_audio_dir: None,
         }
     }

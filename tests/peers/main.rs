@@ -2,4 +2,6 @@
 //! signaling server on loopback, media verified frame by frame and by tone.
 
 mod harness;
+mod many_peers;
+mod tutorial_server;
 mod two_peers;
