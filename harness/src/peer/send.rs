@@ -159,3 +159,126 @@ pub(crate) async fn send(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::connection::{ConnectionEvent, ConnectionSettings, build_connection};
+    use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+    use tokio::sync::mpsc;
+    use webrtc::media_stream::track_remote::TrackRemoteEvent;
+    use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// Two connections wired directly (no signaling server): `a` sends
+    /// media, `b` receives it and writes a PLI back on the wire.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pli_on_the_wire_reaches_the_sender_and_is_answered_with_a_keyframe() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let settings = ConnectionSettings::default();
+        let a = build_connection(&settings, "a", 'a', tx.clone())
+            .await
+            .unwrap();
+        let b = build_connection(&settings, "b", 'b', tx).await.unwrap();
+        let offer = a.pc.create_offer(None).await.unwrap();
+        a.pc.set_local_description(offer.clone()).await.unwrap();
+        b.pc.set_remote_description(offer).await.unwrap();
+        let answer = b.pc.create_answer(None).await.unwrap();
+        b.pc.set_local_description(answer.clone()).await.unwrap();
+        a.pc.set_remote_description(answer).await.unwrap();
+
+        let counters = Arc::new(SendCounters::default());
+        let stop = CancellationToken::new();
+        let mut sender = None;
+        let mut video_track = None;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while video_track.is_none() {
+            let (key, _, event) = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .expect("connected and receiving video within the wait")
+                .unwrap();
+            match (key, event) {
+                (key, ConnectionEvent::LocalCandidate(c)) => {
+                    let other = if key == 'a' { &b.pc } else { &a.pc };
+                    let init = RTCIceCandidateInit {
+                        candidate: c.candidate,
+                        sdp_mid: c.sdp_mid,
+                        sdp_mline_index: c.sdp_mline_index,
+                        username_fragment: c.username_fragment,
+                        ..Default::default()
+                    };
+                    other.add_ice_candidate(init).await.unwrap();
+                }
+                ('a', ConnectionEvent::State(RTCPeerConnectionState::Connected))
+                    if sender.is_none() =>
+                {
+                    let tracks = Outgoing {
+                        video: Arc::clone(&a.video),
+                        audio: Arc::clone(&a.audio),
+                        video_ssrc: a.video_ssrc,
+                        audio_ssrc: a.audio_ssrc,
+                        video_payload_type: crate::peer::PAYLOAD_TYPE_H264,
+                        audio_payload_type: crate::peer::PAYLOAD_TYPE_OPUS,
+                    };
+                    let settings = MediaSettings {
+                        // No periodic keyframes: any second one answers the PLI.
+                        video: VideoSettings {
+                            keyframe_interval: 0,
+                            ..VideoSettings::default()
+                        },
+                        ..MediaSettings::default()
+                    };
+                    sender = Some(tokio::spawn(send(
+                        tracks,
+                        0,
+                        settings,
+                        Instant::now(),
+                        Arc::clone(&counters),
+                        stop.clone(),
+                    )));
+                }
+                ('b', ConnectionEvent::Track(track))
+                    if track.kind().await
+                        == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video =>
+                {
+                    video_track = Some(track);
+                }
+                _ => {}
+            }
+        }
+        let track = video_track.unwrap();
+        // Wait for the first packet so we know the SSRC, then ask for a keyframe.
+        let ssrc = loop {
+            match tokio::time::timeout_at(deadline, track.poll())
+                .await
+                .expect("video flows")
+            {
+                Some(TrackRemoteEvent::OnRtpPacket(packet)) => break packet.header.ssrc,
+                Some(_) => continue,
+                None => panic!("track ended"),
+            }
+        };
+        assert_eq!(
+            counters.keyframes_sent.load(Ordering::Relaxed),
+            1,
+            "only the first frame so far"
+        );
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc: ssrc,
+        };
+        track.write_rtcp(vec![Box::new(pli)]).await.unwrap();
+        // Keep reading (the receiver must drain) until the sender has answered.
+        while counters.keyframes_sent.load(Ordering::Relaxed) < 2 {
+            tokio::time::timeout_at(deadline, track.poll())
+                .await
+                .expect("a second keyframe within the wait");
+        }
+        assert_eq!(counters.keyframe_requests.load(Ordering::Relaxed), 1);
+        stop.cancel();
+        sender.unwrap().await.unwrap().unwrap();
+        a.pc.close().await.unwrap();
+        b.pc.close().await.unwrap();
+    }
+}
