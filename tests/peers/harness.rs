@@ -1,4 +1,4 @@
-//! A small driver shared by the peer tests: a server, N peers, and one
+//! A small driver shared by the peer tests (and the setup-latency example): a server, N peers, and one
 //! event log that tests wait on (always with a bound).
 
 use std::time::{Duration, Instant};
@@ -27,6 +27,8 @@ pub(crate) struct TestRun {
     pub(crate) ids: Vec<PeerId>,
     /// Set before `start_peers` to change how long callers wait for answers.
     pub(crate) answer_timeout: Duration,
+    /// Set before `start_peers` to change the peers' connection timers.
+    pub(crate) connection: ConnectionSettings,
 }
 
 impl TestRun {
@@ -49,6 +51,7 @@ impl TestRun {
             peers: Vec::new(),
             ids: Vec::new(),
             answer_timeout: Duration::from_secs(10),
+            connection: ConnectionSettings::default(),
         }
     }
 
@@ -58,7 +61,7 @@ impl TestRun {
             index,
             signaling_url: self.url.clone(),
             client: ClientConfig::default(),
-            connection: ConnectionSettings::default(),
+            connection: self.connection.clone(),
             media: MediaSettings::default(),
             epoch: self.epoch,
             directory: self.directory.clone(),
@@ -105,7 +108,11 @@ impl TestRun {
             let event = tokio::time::timeout_at(deadline, self.inbox.recv())
                 .await
                 .unwrap_or_else(|_| {
-                    panic!("waited {WAIT:?} for {what}; errors: {:?}", self.errors())
+                    let seen: Vec<_> = self.events.iter().map(|e| (e.peer, &e.kind)).collect();
+                    panic!(
+                        "waited {WAIT:?} for {what}; errors: {:?}; events: {seen:#?}",
+                        self.errors()
+                    )
                 })
                 .expect("the event channel stays open");
             self.events.push(event.clone());

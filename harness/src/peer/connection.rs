@@ -33,15 +33,25 @@ use crate::signaling::CandidateInit;
 pub const PAYLOAD_TYPE_H264: u8 = 102;
 pub const PAYLOAD_TYPE_OPUS: u8 = 111;
 
-/// Timers and addresses of a connection. The defaults are the fast ones
-/// measured in `webrtc-0.21-notes.md`: ICE checks every 5 ms instead of
-/// 200 ms and no wait before accepting peer-reflexive candidates, which
-/// takes loopback setup from ~400 ms to ~20 ms.
+/// Timers and addresses of a connection.
+///
+/// The defaults are for fast setup: ICE checks every 1 ms instead of 200 ms
+/// and no wait before accepting peer-reflexive candidates. Measured over 50
+/// calls through our server (release, 2 cores), the first verified frame
+/// arrives at p50 10 ms with a 1 ms interval, 10-11 ms at 2 ms, 12-14 ms at
+/// 5 ms, and ~410 ms with the library's defaults. The interval costs CPU
+/// only while ICE is checking: a connected agent ticks at the keepalive
+/// interval instead.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConnectionSettings {
     /// Local address the connection's UDP socket binds (port chosen by the OS).
     pub bind_ip: IpAddr,
     pub ice_check_interval: Duration,
+    /// How long a candidate pair is checked before it is given up on; the
+    /// number of binding requests follows from it and the interval, so a
+    /// short interval does not shrink the window (7 requests at 1 ms would
+    /// fail a pair whose answer is 8 ms late under load).
+    pub ice_checking_window: Duration,
     pub prflx_min_wait: Duration,
     /// ICE `disconnected` after this long without traffic.
     pub ice_disconnected_timeout: Duration,
@@ -50,11 +60,22 @@ pub struct ConnectionSettings {
     pub ice_keepalive_interval: Duration,
 }
 
+impl ConnectionSettings {
+    /// Binding requests per candidate pair that fill the checking window.
+    pub fn binding_requests(&self) -> u16 {
+        let interval = self.ice_check_interval.max(Duration::from_micros(100));
+        let requests = self.ice_checking_window.as_secs_f64() / interval.as_secs_f64();
+        requests.ceil().clamp(1.0, f64::from(u16::MAX)) as u16
+    }
+}
+
 impl Default for ConnectionSettings {
     fn default() -> Self {
         ConnectionSettings {
             bind_ip: IpAddr::from([127, 0, 0, 1]),
-            ice_check_interval: Duration::from_millis(5),
+            ice_check_interval: Duration::from_millis(1),
+            // The library's own window: 7 requests at its 200 ms default.
+            ice_checking_window: Duration::from_millis(1400),
             prflx_min_wait: Duration::ZERO,
             // What browsers and the library default to.
             ice_disconnected_timeout: Duration::from_secs(5),
@@ -215,7 +236,10 @@ pub async fn build_connection<K: Clone + Send + Sync + 'static>(
         );
     let setting_engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-        .with_ice_connection_attempts(Some(settings.ice_check_interval), None)
+        .with_ice_connection_attempts(
+            Some(settings.ice_check_interval),
+            Some(settings.binding_requests()),
+        )
         .with_prflx_acceptance_min_wait(Some(settings.prflx_min_wait))
         .with_ice_timeouts(
             Some(settings.ice_disconnected_timeout),
@@ -295,6 +319,17 @@ mod tests {
             username_fragment: candidate.username_fragment,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_short_check_interval_keeps_the_checking_window() {
+        let settings = ConnectionSettings::default();
+        assert_eq!(settings.binding_requests(), 1400);
+        let library_default = ConnectionSettings {
+            ice_check_interval: Duration::from_millis(200),
+            ..settings
+        };
+        assert_eq!(library_default.binding_requests(), 7);
     }
 
     #[tokio::test]

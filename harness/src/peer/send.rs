@@ -68,23 +68,75 @@ pub(crate) struct Outgoing {
     pub(crate) audio_payload_type: u8,
 }
 
-/// Sends until `stop` is cancelled. `epoch` is the run's clock origin, the
-/// zero of every stamp's capture time.
+/// Sends from the moment `connected` is cancelled until `stop` is.
+/// `epoch` is the run's clock origin, the zero of every stamp's capture
+/// time.
+///
+/// Everything slow happens before `connected`: codecs are set up and the
+/// first keyframe is encoded (2 ms at 320x240) while ICE and DTLS run, so
+/// it leaves the moment the connection can carry it. A first frame that
+/// waited longer than a frame interval is drawn and encoded afresh, so
+/// its capture time stays honest.
+#[allow(clippy::too_many_arguments)] // one call site, each argument distinct
 pub(crate) async fn send(
     tracks: Outgoing,
     sender_index: u16,
     settings: MediaSettings,
     epoch: Instant,
     counters: Arc<SendCounters>,
+    ice_connected: CancellationToken,
+    connected: CancellationToken,
     stop: CancellationToken,
 ) -> Result<(), SendError> {
-    let video = &settings.video;
-    let mut pattern = Pattern::new(sender_index, video.width, video.height)?;
-    let mut encoder = H264Encoder::new(video)?;
-    let mut tone = Tone::for_sender(sender_index);
-    let mut opus = OpusEncoder::new(settings.audio_bitrate_bps)?;
-    let frame_interval = Duration::from_secs(1) / video.fps.max(1);
+    let frame_interval = Duration::from_secs(1) / settings.video.fps.max(1);
     let audio_interval = Duration::from_millis(20);
+    let capture_us = move |at: Instant| at.saturating_duration_since(epoch).as_micros() as u64;
+
+    // Codec set-up and the first encode are CPU work: on the blocking pool,
+    // so they never hold up the runtime's workers running ICE and DTLS.
+    let prepare_settings = settings.clone();
+    let prepared = tokio::task::spawn_blocking(move || -> Result<_, SendError> {
+        let video = &prepare_settings.video;
+        let pattern = Pattern::new(sender_index, video.width, video.height)?;
+        let encoder = H264Encoder::new(video)?;
+        let opus = OpusEncoder::new(prepare_settings.audio_bitrate_bps)?;
+        Ok((pattern, encoder, opus))
+    });
+    let (pattern, encoder, opus) = match prepared.await {
+        Ok(prepared) => prepared?,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    };
+    // The first keyframe is encoded once ICE is up: DTLS still takes a few
+    // ms, which covers it, and it no longer competes with the ICE checks.
+    tokio::select! {
+        () = stop.cancelled() => return Ok(()),
+        () = ice_connected.cancelled() => {}
+        () = connected.cancelled() => {}
+    }
+    let prepared = tokio::task::spawn_blocking(move || -> Result<_, SendError> {
+        let (mut pattern, mut encoder) = (pattern, encoder);
+        let drawn_at = Instant::now();
+        let first = encoder.encode(pattern.draw(0, capture_us(drawn_at)))?;
+        Ok((pattern, encoder, opus, (drawn_at, first)))
+    });
+    let (mut pattern, mut encoder, mut opus, first) = match prepared.await {
+        Ok(prepared) => prepared?,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    };
+    let mut first = Some(first);
+    let mut tone = Tone::for_sender(sender_index);
+    tokio::select! {
+        () = stop.cancelled() => return Ok(()),
+        () = connected.cancelled() => {}
+    }
+    if first
+        .as_ref()
+        .is_some_and(|(at, _)| at.elapsed() > frame_interval)
+    {
+        encoder.request_keyframe();
+        let now = Instant::now();
+        first = Some((now, encoder.encode(pattern.draw(0, capture_us(now)))?));
+    }
     // The first ticks fire at once: the first frame (a keyframe) goes out
     // as soon as the connection can carry it.
     let mut video_tick = tokio::time::interval(frame_interval);
@@ -107,9 +159,13 @@ pub(crate) async fn send(
                 None => return Ok(()),
             },
             _ = video_tick.tick() => {
-                let now = Instant::now();
-                let capture_us = now.saturating_duration_since(epoch).as_micros() as u64;
-                let encoded = encoder.encode(pattern.draw(frame_number, capture_us))?;
+                let (now, encoded) = match first.take() {
+                    Some(prepared) => prepared,
+                    None => {
+                        let now = Instant::now();
+                        (now, encoder.encode(pattern.draw(frame_number, capture_us(now)))?)
+                    }
+                };
                 let sample = Sample {
                     data: Bytes::from(encoded.data),
                     duration: frame_interval,
@@ -229,12 +285,16 @@ mod tests {
                         },
                         ..MediaSettings::default()
                     };
+                    let connected = CancellationToken::new();
+                    connected.cancel();
                     sender = Some(tokio::spawn(send(
                         tracks,
                         0,
                         settings,
                         Instant::now(),
                         Arc::clone(&counters),
+                        connected.clone(),
+                        connected,
                         stop.clone(),
                     )));
                 }

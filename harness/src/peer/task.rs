@@ -19,8 +19,10 @@ use webrtc::rtp_transceiver::RtpSender;
 
 use super::connection::{Connection, ConnectionEvent, ConnectionSettings, build_connection};
 use super::events::{CallEnd, CallReport, MediaKind, PeerCommand, PeerEvent, PeerEventKind, Role};
+use super::receive::VideoReceiver;
 use super::send::{MediaSettings, Outgoing, SendCounters, SendError, send};
 use super::track::{TrackNews, TrackVerdict, receive};
+use crate::media::h264::CodecError;
 use crate::signaling::{
     CandidateInit, ClientConfig, Incoming, Outgoing as Signal, Received, SignalingClient,
 };
@@ -93,6 +95,10 @@ pub fn spawn_peer(config: PeerConfig, events: mpsc::UnboundedSender<PeerEvent>) 
 }
 
 struct Sending {
+    /// Cancelled when ICE is up: the sender encodes its first keyframe.
+    ice_connected: CancellationToken,
+    /// Cancelled when the connection is up: the sender fires.
+    connected: CancellationToken,
     stop: CancellationToken,
     task: JoinHandle<Result<(), SendError>>,
     counters: Arc<SendCounters>,
@@ -107,6 +113,12 @@ struct Call {
     /// Until the answer arrives (caller only).
     answer_deadline: Option<tokio::time::Instant>,
     sending: Option<Sending>,
+    /// Made once the call is negotiated (off the async workers: a decoder
+    /// takes ~1.5 ms to create), for the video track to come.
+    prepared_video: Option<JoinHandle<Result<VideoReceiver, CodecError>>>,
+    /// ICE, and the whole connection, have been connected at least once.
+    ice_connected: bool,
+    connected: bool,
     tracks: Vec<JoinHandle<Option<TrackVerdict>>>,
     tracks_stop: CancellationToken,
 }
@@ -247,6 +259,9 @@ impl Peer {
             pending_candidates: Vec::new(),
             answer_deadline: None,
             sending: None,
+            prepared_video: None,
+            ice_connected: false,
+            connected: false,
             tracks: Vec::new(),
             tracks_stop: CancellationToken::new(),
         }
@@ -416,7 +431,10 @@ impl Peer {
                     })
                     .await
                 {
-                    Ok(()) => self.emit(PeerEventKind::AnswerSent { remote }),
+                    Ok(()) => {
+                        self.emit(PeerEventKind::AnswerSent { remote });
+                        self.prepare_media(remote).await;
+                    }
                     Err(error) => {
                         let end = CallEnd::Failed(format!("sending the answer: {error}"));
                         self.end_call(client, remote, end).await;
@@ -454,6 +472,7 @@ impl Peer {
                 for candidate in pending {
                     self.on_remote_candidate(remote, candidate).await;
                 }
+                self.prepare_media(remote).await;
             }
             Err(error) => {
                 let end = CallEnd::Failed(format!("applying the answer: {error}"));
@@ -506,6 +525,12 @@ impl Peer {
             }
             ConnectionEvent::IceState(state) => match state {
                 RTCIceConnectionState::Connected => {
+                    if let Some(call) = self.calls.get_mut(&remote) {
+                        call.ice_connected = true;
+                        if let Some(sending) = &call.sending {
+                            sending.ice_connected.cancel();
+                        }
+                    }
                     self.emit_at(at, PeerEventKind::IceConnected { remote })
                 }
                 RTCIceConnectionState::Disconnected => {
@@ -518,7 +543,12 @@ impl Peer {
             },
             ConnectionEvent::State(RTCPeerConnectionState::Connected) => {
                 self.emit_at(at, PeerEventKind::Connected { remote });
-                self.start_sending(remote).await;
+                if let Some(call) = self.calls.get_mut(&remote) {
+                    call.connected = true;
+                    if let Some(sending) = &call.sending {
+                        sending.connected.cancel();
+                    }
+                }
             }
             ConnectionEvent::State(RTCPeerConnectionState::Failed) => {
                 self.end_call(
@@ -550,6 +580,7 @@ impl Peer {
                 let call = self.calls.get_mut(&remote).expect("checked above");
                 call.tracks.push(tokio::spawn(receive(
                     track,
+                    call.prepared_video.take(),
                     expected,
                     self.config.epoch,
                     remote,
@@ -561,12 +592,27 @@ impl Peer {
         }
     }
 
-    async fn start_sending(&mut self, remote: PeerId) {
+    /// Once a call is negotiated: starts its sender, which prepares the
+    /// first keyframe and fires when the connection is up, and makes the
+    /// video receiver ready for the first packet.
+    async fn prepare_media(&mut self, remote: PeerId) {
+        let expected = self
+            .config
+            .directory
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&remote)
+            .copied();
         let Some(call) = self.calls.get_mut(&remote) else {
             return;
         };
         if call.sending.is_some() {
-            return; // connected again after an ICE restart
+            return; // a renegotiation (an ICE restart) of a running call
+        }
+        if let Some(expected) = expected {
+            call.prepared_video = Some(tokio::task::spawn_blocking(move || {
+                VideoReceiver::new(expected)
+            }));
         }
         let connection = &call.connection;
         let (Some(video_payload_type), Some(audio_payload_type)) = (
@@ -587,6 +633,14 @@ impl Peer {
             audio_payload_type,
         };
         let counters = Arc::new(SendCounters::default());
+        let (ice_connected, connected) = (CancellationToken::new(), CancellationToken::new());
+        // Either may have come up before we got here.
+        if call.ice_connected {
+            ice_connected.cancel();
+        }
+        if call.connected {
+            connected.cancel();
+        }
         let stop = CancellationToken::new();
         let task = tokio::spawn(send(
             tracks,
@@ -594,9 +648,13 @@ impl Peer {
             self.config.media.clone(),
             self.config.epoch,
             Arc::clone(&counters),
+            ice_connected.clone(),
+            connected.clone(),
             stop.clone(),
         ));
         call.sending = Some(Sending {
+            ice_connected,
+            connected,
             stop,
             task,
             counters,

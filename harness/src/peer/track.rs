@@ -8,11 +8,13 @@ use std::time::Instant;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::events::MediaKind;
 use super::receive::{AudioReceiver, VideoReceiver};
+use crate::media::h264::CodecError;
 use crate::media::stamp::Stamp;
 use crate::media::tone::tone_hz;
 use crate::verify::audio::AudioVerdict;
@@ -39,9 +41,13 @@ pub(crate) enum TrackVerdict {
 
 pub(crate) type NewsSender<K> = mpsc::UnboundedSender<(K, Instant, TrackNews)>;
 
-/// Reads `track` until it ends or `stop` is cancelled.
+/// Reads `track` until it ends or `stop` is cancelled. A video receiver
+/// made ahead of time (its decoder takes ~1.5 ms to create) is used if
+/// given, so the first frame does not wait for it.
+#[allow(clippy::too_many_arguments)] // one call site, each argument distinct
 pub(crate) async fn receive<K: Clone + Send + 'static>(
     track: Arc<dyn TrackRemote>,
+    prepared_video: Option<JoinHandle<Result<VideoReceiver, CodecError>>>,
     expected_sender: u16,
     epoch: Instant,
     key: K,
@@ -56,7 +62,13 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
     let since_epoch = || Instant::now().saturating_duration_since(epoch);
     match kind {
         RtpCodecKind::Video => {
-            let mut receiver = match VideoReceiver::new(expected_sender) {
+            let prepared = match prepared_video {
+                Some(task) => task
+                    .await
+                    .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic())),
+                None => VideoReceiver::new(expected_sender),
+            };
+            let mut receiver = match prepared {
                 Ok(receiver) => receiver,
                 Err(error) => {
                     tell(TrackNews::Failed(error.to_string()));
