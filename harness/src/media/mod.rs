@@ -5,5 +5,7 @@ pub mod frame;
 pub mod h264;
 pub mod opus;
 pub mod pattern;
+pub mod sei;
+pub mod shared;
 pub mod stamp;
 pub mod tone;

@@ -41,6 +41,16 @@ impl Stamp {
         bytes
     }
 
+    /// The stamp's 128 bits, check code included (big-endian).
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.to_bits().to_be_bytes()
+    }
+
+    /// Reads 16 bytes written by [`Stamp::to_bytes`], checking the code.
+    pub fn from_bytes(bytes: [u8; 16]) -> Result<Self, StampError> {
+        Stamp::from_bits(u128::from_be_bytes(bytes))
+    }
+
     fn to_bits(self) -> u128 {
         let payload = self.payload();
         let mut bytes = [0u8; 16];
