@@ -29,6 +29,8 @@ pub(crate) struct TestRun {
     pub(crate) answer_timeout: Duration,
     /// Set before `start_peers` to change the peers' connection timers.
     pub(crate) connection: ConnectionSettings,
+    /// Set before `start_peers` to change what the peers send.
+    pub(crate) media: MediaSettings,
 }
 
 impl TestRun {
@@ -52,6 +54,7 @@ impl TestRun {
             ids: Vec::new(),
             answer_timeout: Duration::from_secs(10),
             connection: ConnectionSettings::default(),
+            media: MediaSettings::default(),
         }
     }
 
@@ -62,7 +65,7 @@ impl TestRun {
             signaling_url: self.url.clone(),
             client: ClientConfig::default(),
             connection: self.connection.clone(),
-            media: MediaSettings::default(),
+            media: self.media.clone(),
             epoch: self.epoch,
             directory: self.directory.clone(),
             answer_timeout: self.answer_timeout,

@@ -3,5 +3,6 @@
 
 mod harness;
 mod many_peers;
+mod shared_media;
 mod tutorial_server;
 mod two_peers;

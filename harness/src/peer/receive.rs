@@ -4,6 +4,7 @@
 
 use std::io::BufWriter;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -13,6 +14,7 @@ use rtc::rtp::packetizer::Depacketizer;
 
 use crate::media::h264::{CodecError, H264Decoder};
 use crate::media::opus::{OpusDecoder, OpusError};
+use crate::media::shared::SharedClip;
 use crate::media::stamp::Stamp;
 use crate::media::tone::SAMPLE_RATE;
 use crate::verify::audio::{AudioVerdict, AudioVerifier};
@@ -44,8 +46,18 @@ pub struct VideoReceiver {
     last_request: Option<Duration>,
     keyframe_requests: u64,
     first_rtp: Option<Duration>,
-    decoder: H264Decoder,
+    judge: FrameJudge,
     verifier: VideoVerifier,
+}
+
+/// How a complete access unit is judged.
+#[derive(Debug)]
+enum FrameJudge {
+    /// Decoded, and the stamp read from the picture.
+    Decode(H264Decoder),
+    /// Shared media: the SEI stamp and a hash against the clip, no decoding
+    /// (and so no decoder state that a keyframe would have to repair).
+    Shared(Arc<SharedClip>),
 }
 
 impl VideoReceiver {
@@ -59,9 +71,25 @@ impl VideoReceiver {
             last_request: None,
             keyframe_requests: 0,
             first_rtp: None,
-            decoder: H264Decoder::new()?,
+            judge: FrameJudge::Decode(H264Decoder::new()?),
             verifier: VideoVerifier::new(expected_sender),
         })
+    }
+
+    /// A receiver for shared-media mode.
+    pub fn shared(expected_sender: u16, clip: Arc<SharedClip>) -> Self {
+        VideoReceiver {
+            depacketizer: H264Packet::default(),
+            access_unit: BytesMut::new(),
+            damaged: false,
+            broken: false,
+            last_sequence: None,
+            last_request: None,
+            keyframe_requests: 0,
+            first_rtp: None,
+            judge: FrameJudge::Shared(clip),
+            verifier: VideoVerifier::new(expected_sender),
+        }
     }
 
     /// One RTP packet, `arrival` on the same clock as the stamps.
@@ -78,7 +106,7 @@ impl VideoReceiver {
                 // between frames, a reference is gone and what follows is
                 // suspect until a keyframe (the stamps will tell).
                 self.damaged |= !self.access_unit.is_empty();
-                self.broken = true;
+                self.broken = self.decodes();
             }
         }
         self.last_sequence = Some(sequence);
@@ -99,9 +127,12 @@ impl VideoReceiver {
         let outcome = if damaged || access_unit.is_empty() {
             FrameOutcome::Undecodable
         } else {
-            match self.decoder.decode_stamp(&access_unit) {
-                Ok(Some(decoded)) => FrameOutcome::Decoded(decoded.stamp),
-                Ok(None) | Err(_) => FrameOutcome::Undecodable,
+            match &mut self.judge {
+                FrameJudge::Decode(decoder) => match decoder.decode_stamp(&access_unit) {
+                    Ok(Some(decoded)) => FrameOutcome::Decoded(decoded.stamp),
+                    Ok(None) | Err(_) => FrameOutcome::Undecodable,
+                },
+                FrameJudge::Shared(clip) => FrameOutcome::Decoded(clip.check_frame(&access_unit)),
             }
         };
         let verified = self.verifier.observe(arrival, outcome);
@@ -110,13 +141,20 @@ impl VideoReceiver {
             // (or from frames that never needed the lost one).
             (Some(_), _) => self.broken = false,
             (None, FrameOutcome::Decoded(Ok(_))) => {} // a duplicate or a wrong sender
-            (None, _) => self.broken = true,
+            (None, _) => self.broken = self.decodes(),
         }
         request_keyframe |= self.broken && self.request_due(arrival);
         VideoReport {
             verified,
             request_keyframe,
         }
+    }
+
+    /// Only a decoder has state a lost packet can break; every shared frame
+    /// stands alone for its check, so shared receivers never ask for
+    /// keyframes.
+    fn decodes(&self) -> bool {
+        matches!(self.judge, FrameJudge::Decode(_))
     }
 
     fn request_due(&mut self, now: Duration) -> bool {
@@ -146,8 +184,11 @@ impl VideoReceiver {
 type WavWriter = hound::WavWriter<BufWriter<std::fs::File>>;
 
 /// Follows one incoming Opus track; optionally writes what it heard to WAV.
+/// In shared-media mode packets are checked against the clip instead of
+/// decoded (the tone is the same for everyone there).
 pub struct AudioReceiver {
-    decoder: OpusDecoder,
+    decoder: Option<OpusDecoder>,
+    shared: Option<Arc<SharedClip>>,
     verifier: AudioVerifier,
     first_rtp: Option<Duration>,
     wav: Option<WavWriter>,
@@ -192,25 +233,45 @@ impl AudioReceiver {
             })
             .transpose()?;
         Ok(AudioReceiver {
-            decoder: OpusDecoder::new()?,
+            decoder: Some(OpusDecoder::new()?),
+            shared: None,
             verifier: AudioVerifier::new(expected_hz),
             first_rtp: None,
             wav,
         })
     }
 
+    /// A receiver for shared-media mode.
+    pub fn shared(clip: Arc<SharedClip>) -> Self {
+        AudioReceiver {
+            decoder: None,
+            shared: Some(clip),
+            verifier: AudioVerifier::new(crate::media::shared::SHARED_TONE_HZ),
+            first_rtp: None,
+            wav: None,
+        }
+    }
+
     /// One RTP packet (one Opus packet, RFC 7587).
     pub fn on_rtp(&mut self, packet: &rtp::Packet, arrival: Duration) {
         self.first_rtp.get_or_insert(arrival);
-        let samples = match self.decoder.decode(&packet.payload) {
+        let sequence = packet.header.sequence_number;
+        if let Some(clip) = &self.shared {
+            let known = clip.knows_audio(&packet.payload);
+            self.verifier.observe_unheard(arrival, sequence, known);
+            return;
+        }
+        let Some(decoder) = &mut self.decoder else {
+            return;
+        };
+        let samples = match decoder.decode(&packet.payload) {
             Ok(samples) => samples,
             Err(error) => {
                 tracing::debug!(%error, "undecodable audio packet");
                 return;
             }
         };
-        self.verifier
-            .observe(arrival, packet.header.sequence_number, samples);
+        self.verifier.observe(arrival, sequence, samples);
         if let Some(wav) = &mut self.wav {
             for &sample in samples {
                 let value = (sample.clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16;

@@ -1,6 +1,8 @@
 //! Sending one call's media: the stamped pattern at the configured frame
 //! rate and the sender's tone every 20 ms, paced by the clock, with
-//! keyframe requests from the receiver answered on the next frame.
+//! keyframe requests from the receiver answered on the next frame. In
+//! shared-media mode the frames and packets come from a clip encoded once
+//! for the run, each frame stamped for this sender.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -17,13 +19,18 @@ use super::keyframe::asks_for_keyframe;
 use crate::media::h264::{CodecError, H264Encoder, VideoSettings};
 use crate::media::opus::{OpusEncoder, OpusError};
 use crate::media::pattern::{Pattern, PatternSizeError};
+use crate::media::shared::SharedClip;
+use crate::media::stamp::Stamp;
 use crate::media::tone::Tone;
 
 /// What a sender sends.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct MediaSettings {
     pub video: VideoSettings,
     pub audio_bitrate_bps: u32,
+    /// Shared-media mode: every peer sends this clip (stamped per sender)
+    /// and receivers check it by stamp and hash instead of decoding.
+    pub shared: Option<Arc<SharedClip>>,
 }
 
 impl Default for MediaSettings {
@@ -31,6 +38,7 @@ impl Default for MediaSettings {
         MediaSettings {
             video: VideoSettings::default(),
             audio_bitrate_bps: 32_000,
+            shared: None,
         }
     }
 }
@@ -68,15 +76,112 @@ pub(crate) struct Outgoing {
     pub(crate) audio_payload_type: u8,
 }
 
+/// Live encoding state (boxed: it is kilobytes, a shared source is a pointer).
+struct LiveVideo {
+    pattern: Pattern,
+    encoder: H264Encoder,
+}
+
+struct LiveAudio {
+    tone: Tone,
+    opus: OpusEncoder,
+}
+
+/// Where a sender's frames come from.
+enum VideoSource {
+    Live(Box<LiveVideo>),
+    Shared { clip: Arc<SharedClip>, sender: u16 },
+}
+
+impl VideoSource {
+    fn new(settings: &MediaSettings, sender: u16) -> Result<Self, SendError> {
+        Ok(match &settings.shared {
+            Some(clip) => VideoSource::Shared {
+                clip: Arc::clone(clip),
+                sender,
+            },
+            None => VideoSource::Live(Box::new(LiveVideo {
+                pattern: Pattern::new(sender, settings.video.width, settings.video.height)?,
+                encoder: H264Encoder::new(&settings.video)?,
+            })),
+        })
+    }
+
+    /// Frame `number`, captured at `capture_us`: its bytes and whether it
+    /// is a keyframe.
+    fn frame(&mut self, number: u32, capture_us: u64) -> Result<(Bytes, bool), SendError> {
+        Ok(match self {
+            VideoSource::Live(live) => {
+                let LiveVideo { pattern, encoder } = &mut **live;
+                let encoded = encoder.encode(pattern.draw(number, capture_us))?;
+                (Bytes::from(encoded.data), encoded.keyframe)
+            }
+            VideoSource::Shared { clip, sender } => {
+                let stamp = Stamp {
+                    sender: *sender,
+                    frame: number,
+                    capture_us,
+                };
+                (clip.stamped_frame(stamp), false)
+            }
+        })
+    }
+
+    /// A PLI or FIR. A shared clip has its keyframes where they are; its
+    /// receivers do not decode, so they never need one sooner.
+    fn request_keyframe(&mut self) {
+        if let VideoSource::Live(live) = self {
+            live.encoder.request_keyframe();
+        }
+    }
+}
+
+/// Where a sender's audio packets come from.
+enum AudioSource {
+    Live(Box<LiveAudio>),
+    Shared(Arc<SharedClip>),
+}
+
+impl AudioSource {
+    fn new(settings: &MediaSettings, sender: u16) -> Result<Self, SendError> {
+        Ok(match &settings.shared {
+            Some(clip) => AudioSource::Shared(Arc::clone(clip)),
+            None => AudioSource::Live(Box::new(LiveAudio {
+                tone: Tone::for_sender(sender),
+                opus: OpusEncoder::new(settings.audio_bitrate_bps)?,
+            })),
+        })
+    }
+
+    fn packet(&mut self, index: usize) -> Result<Bytes, SendError> {
+        Ok(match self {
+            AudioSource::Live(live) => {
+                let LiveAudio { tone, opus } = &mut **live;
+                Bytes::from(opus.encode(&tone.next_frame())?)
+            }
+            AudioSource::Shared(clip) => clip.audio_packet(index),
+        })
+    }
+}
+
+/// Runs CPU work on the blocking pool, so it never holds up the runtime's
+/// workers that carry ICE, DTLS and signaling.
+async fn off_the_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
+}
+
 /// Sends from the moment `connected` is cancelled until `stop` is.
 /// `epoch` is the run's clock origin, the zero of every stamp's capture
 /// time.
 ///
-/// Everything slow happens before `connected`: codecs are set up and the
-/// first keyframe is encoded (2 ms at 320x240) while ICE and DTLS run, so
-/// it leaves the moment the connection can carry it. A first frame that
-/// waited longer than a frame interval is drawn and encoded afresh, so
-/// its capture time stays honest.
+/// The slow parts happen before `connected`: codecs are set up at once,
+/// and the first keyframe (2 ms at 320x240) is encoded when ICE is up,
+/// while DTLS still runs, so it leaves the moment the connection can carry
+/// it. A first frame that waited longer than a frame interval is drawn and
+/// encoded afresh, so its capture time stays honest.
 #[allow(clippy::too_many_arguments)] // one call site, each argument distinct
 pub(crate) async fn send(
     tracks: Outgoing,
@@ -92,39 +197,27 @@ pub(crate) async fn send(
     let audio_interval = Duration::from_millis(20);
     let capture_us = move |at: Instant| at.saturating_duration_since(epoch).as_micros() as u64;
 
-    // Codec set-up and the first encode are CPU work: on the blocking pool,
-    // so they never hold up the runtime's workers running ICE and DTLS.
-    let prepare_settings = settings.clone();
-    let prepared = tokio::task::spawn_blocking(move || -> Result<_, SendError> {
-        let video = &prepare_settings.video;
-        let pattern = Pattern::new(sender_index, video.width, video.height)?;
-        let encoder = H264Encoder::new(video)?;
-        let opus = OpusEncoder::new(prepare_settings.audio_bitrate_bps)?;
-        Ok((pattern, encoder, opus))
-    });
-    let (pattern, encoder, opus) = match prepared.await {
-        Ok(prepared) => prepared?,
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
-    };
-    // The first keyframe is encoded once ICE is up: DTLS still takes a few
-    // ms, which covers it, and it no longer competes with the ICE checks.
+    let setup = settings.clone();
+    let (mut video, mut audio) = off_the_workers(move || {
+        Ok::<_, SendError>((
+            VideoSource::new(&setup, sender_index)?,
+            AudioSource::new(&setup, sender_index)?,
+        ))
+    })
+    .await?;
     tokio::select! {
         () = stop.cancelled() => return Ok(()),
         () = ice_connected.cancelled() => {}
         () = connected.cancelled() => {}
     }
-    let prepared = tokio::task::spawn_blocking(move || -> Result<_, SendError> {
-        let (mut pattern, mut encoder) = (pattern, encoder);
+    let (returned, first) = off_the_workers(move || {
         let drawn_at = Instant::now();
-        let first = encoder.encode(pattern.draw(0, capture_us(drawn_at)))?;
-        Ok((pattern, encoder, opus, (drawn_at, first)))
-    });
-    let (mut pattern, mut encoder, mut opus, first) = match prepared.await {
-        Ok(prepared) => prepared?,
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
-    };
-    let mut first = Some(first);
-    let mut tone = Tone::for_sender(sender_index);
+        let first = video.frame(0, capture_us(drawn_at));
+        (video, first.map(|frame| (drawn_at, frame)))
+    })
+    .await;
+    video = returned;
+    let mut first = Some(first?);
     tokio::select! {
         () = stop.cancelled() => return Ok(()),
         () = connected.cancelled() => {}
@@ -133,17 +226,18 @@ pub(crate) async fn send(
         .as_ref()
         .is_some_and(|(at, _)| at.elapsed() > frame_interval)
     {
-        encoder.request_keyframe();
+        video.request_keyframe();
         let now = Instant::now();
-        first = Some((now, encoder.encode(pattern.draw(0, capture_us(now)))?));
+        first = Some((now, video.frame(0, capture_us(now))?));
     }
-    // The first ticks fire at once: the first frame (a keyframe) goes out
-    // as soon as the connection can carry it.
+    // The first ticks fire at once: the first frame goes out as soon as
+    // the connection can carry it.
     let mut video_tick = tokio::time::interval(frame_interval);
     video_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut audio_tick = tokio::time::interval(audio_interval);
     audio_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut frame_number = 0u32;
+    let mut audio_index = 0usize;
 
     loop {
         tokio::select! {
@@ -152,25 +246,21 @@ pub(crate) async fn send(
             event = tracks.video.poll() => match event {
                 Some(TrackLocalEvent::OnRtcpPacket(packets)) if asks_for_keyframe(&packets) => {
                     counters.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                    encoder.request_keyframe();
+                    video.request_keyframe();
                 }
                 Some(_) => {}
                 // The track was unbound: the connection is closing.
                 None => return Ok(()),
             },
             _ = video_tick.tick() => {
-                let (now, encoded) = match first.take() {
+                let (now, (data, keyframe)) = match first.take() {
                     Some(prepared) => prepared,
                     None => {
                         let now = Instant::now();
-                        (now, encoder.encode(pattern.draw(frame_number, capture_us(now)))?)
+                        (now, video.frame(frame_number, capture_us(now))?)
                     }
                 };
-                let sample = Sample {
-                    data: Bytes::from(encoded.data),
-                    duration: frame_interval,
-                    ..Sample::new(now)
-                };
+                let sample = Sample { data, duration: frame_interval, ..Sample::new(now) };
                 let written = tracks
                     .video
                     .sample_writer(tracks.video_ssrc, tracks.video_payload_type)
@@ -180,7 +270,7 @@ pub(crate) async fn send(
                 match written {
                     Ok(()) => {
                         counters.frames_sent.store(frame_number, Ordering::Relaxed);
-                        if encoded.keyframe {
+                        if keyframe {
                             counters.keyframes_sent.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -191,12 +281,12 @@ pub(crate) async fn send(
                 }
             }
             _ = audio_tick.tick() => {
-                let packet = opus.encode(&tone.next_frame())?;
                 let sample = Sample {
-                    data: Bytes::from(packet),
+                    data: audio.packet(audio_index)?,
                     duration: audio_interval,
                     ..Sample::new(Instant::now())
                 };
+                audio_index += 1;
                 match tracks
                     .audio
                     .sample_writer(tracks.audio_ssrc, tracks.audio_payload_type)

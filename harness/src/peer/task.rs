@@ -581,6 +581,7 @@ impl Peer {
                 call.tracks.push(tokio::spawn(receive(
                     track,
                     call.prepared_video.take(),
+                    self.config.media.shared.clone(),
                     expected,
                     self.config.epoch,
                     remote,
@@ -610,8 +611,10 @@ impl Peer {
             return; // a renegotiation (an ICE restart) of a running call
         }
         if let Some(expected) = expected {
-            call.prepared_video = Some(tokio::task::spawn_blocking(move || {
-                VideoReceiver::new(expected)
+            let shared = self.config.media.shared.clone();
+            call.prepared_video = Some(tokio::task::spawn_blocking(move || match shared {
+                Some(clip) => Ok(VideoReceiver::shared(expected, clip)),
+                None => VideoReceiver::new(expected),
             }));
         }
         let connection = &call.connection;

@@ -15,6 +15,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use super::events::MediaKind;
 use super::receive::{AudioReceiver, VideoReceiver};
 use crate::media::h264::CodecError;
+use crate::media::shared::SharedClip;
 use crate::media::stamp::Stamp;
 use crate::media::tone::tone_hz;
 use crate::verify::audio::AudioVerdict;
@@ -48,6 +49,7 @@ pub(crate) type NewsSender<K> = mpsc::UnboundedSender<(K, Instant, TrackNews)>;
 pub(crate) async fn receive<K: Clone + Send + 'static>(
     track: Arc<dyn TrackRemote>,
     prepared_video: Option<JoinHandle<Result<VideoReceiver, CodecError>>>,
+    shared: Option<Arc<SharedClip>>,
     expected_sender: u16,
     epoch: Instant,
     key: K,
@@ -62,11 +64,12 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
     let since_epoch = || Instant::now().saturating_duration_since(epoch);
     match kind {
         RtpCodecKind::Video => {
-            let prepared = match prepared_video {
-                Some(task) => task
+            let prepared = match (prepared_video, shared) {
+                (Some(task), _) => task
                     .await
                     .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic())),
-                None => VideoReceiver::new(expected_sender),
+                (None, Some(clip)) => Ok(VideoReceiver::shared(expected_sender, clip)),
+                (None, None) => VideoReceiver::new(expected_sender),
             };
             let mut receiver = match prepared {
                 Ok(receiver) => receiver,
@@ -104,14 +107,17 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
             })
         }
         RtpCodecKind::Audio => {
-            let mut receiver =
-                match AudioReceiver::new(tone_hz(expected_sender), record_audio.as_deref()) {
-                    Ok(receiver) => receiver,
-                    Err(error) => {
-                        tell(TrackNews::Failed(error.to_string()));
-                        return None;
-                    }
-                };
+            let receiver = match shared {
+                Some(clip) => Ok(AudioReceiver::shared(clip)),
+                None => AudioReceiver::new(tone_hz(expected_sender), record_audio.as_deref()),
+            };
+            let mut receiver = match receiver {
+                Ok(receiver) => receiver,
+                Err(error) => {
+                    tell(TrackNews::Failed(error.to_string()));
+                    return None;
+                }
+            };
             let mut heard = false;
             while let Some(event) = next(&*track, &stop).await {
                 let TrackRemoteEvent::OnRtpPacket(packet) = event else {

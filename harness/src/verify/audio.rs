@@ -130,6 +130,9 @@ pub struct AudioVerdict {
     pub silent_windows: usize,
     pub partial_windows: usize,
     pub wrong_windows: usize,
+    /// Shared-media mode: packets that are not the clip's (nothing is
+    /// decoded there, so the window counts stay 0).
+    pub foreign_packets: u64,
     /// Median dominant frequency over the windows of full-level sound.
     pub tone_hz: Option<f32>,
     /// The end time of the first window that held the expected tone.
@@ -156,6 +159,7 @@ pub struct AudioVerifier {
     packets: u64,
     lost_packets: u64,
     gaps: u64,
+    foreign_packets: u64,
     first_tone_at: Option<Duration>,
 }
 
@@ -170,6 +174,7 @@ impl AudioVerifier {
             packets: 0,
             lost_packets: 0,
             gaps: 0,
+            foreign_packets: 0,
             first_tone_at: None,
         }
     }
@@ -181,6 +186,36 @@ impl AudioVerifier {
 
     /// One decoded packet: when it arrived, its RTP sequence number, samples.
     pub fn observe(&mut self, arrival: Duration, sequence: u16, samples: &[f32]) {
+        if !self.sequence(arrival, sequence) {
+            return;
+        }
+        self.pending.extend_from_slice(samples);
+        while self.pending.len() >= WINDOW_SAMPLES {
+            let analysis = analyze_window(&self.pending[..WINDOW_SAMPLES], self.expected_hz);
+            if analysis.class() == WindowClass::ExpectedTone {
+                self.first_tone_at.get_or_insert(arrival);
+            }
+            self.windows.push((arrival, analysis));
+            self.pending.drain(..WINDOW_SAMPLES);
+        }
+    }
+
+    /// One packet checked without decoding (shared media): counted for
+    /// loss and gaps, and as foreign unless it is one the clip holds. The
+    /// first known packet counts as hearing the tone.
+    pub fn observe_unheard(&mut self, arrival: Duration, sequence: u16, known: bool) {
+        if !self.sequence(arrival, sequence) {
+            return;
+        }
+        if known {
+            self.first_tone_at.get_or_insert(arrival);
+        } else {
+            self.foreign_packets += 1;
+        }
+    }
+
+    /// Sequence bookkeeping; false for a duplicate or late packet.
+    fn sequence(&mut self, arrival: Duration, sequence: u16) -> bool {
         self.packets += 1;
         let jump = self
             .last_sequence
@@ -188,7 +223,7 @@ impl AudioVerifier {
             .unwrap_or(1);
         if jump == 0 || jump > u16::MAX / 2 {
             // A duplicate or a late packet: nothing new to hear.
-            return;
+            return false;
         }
         let paused = self
             .last_arrival
@@ -201,15 +236,7 @@ impl AudioVerifier {
         }
         self.last_sequence = Some(sequence);
         self.last_arrival = Some(arrival);
-        self.pending.extend_from_slice(samples);
-        while self.pending.len() >= WINDOW_SAMPLES {
-            let analysis = analyze_window(&self.pending[..WINDOW_SAMPLES], self.expected_hz);
-            if analysis.class() == WindowClass::ExpectedTone {
-                self.first_tone_at.get_or_insert(arrival);
-            }
-            self.windows.push((arrival, analysis));
-            self.pending.drain(..WINDOW_SAMPLES);
-        }
+        true
     }
 
     pub fn verdict(&self) -> AudioVerdict {
@@ -231,6 +258,7 @@ impl AudioVerifier {
             packets: self.packets,
             lost_packets: self.lost_packets,
             gaps: self.gaps,
+            foreign_packets: self.foreign_packets,
             windows: self.windows.len(),
             expected_windows: count(WindowClass::ExpectedTone),
             silent_windows: count(WindowClass::Silence),
