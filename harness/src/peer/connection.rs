@@ -22,8 +22,8 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceConnectionState,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
+    RTCIceConnectionState, RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -101,6 +101,18 @@ impl std::fmt::Debug for ConnectionEvent {
             ConnectionEvent::IceState(s) => write!(f, "IceState({s})"),
             ConnectionEvent::State(s) => write!(f, "State({s})"),
             ConnectionEvent::Track(_) => f.write_str("Track"),
+        }
+    }
+}
+
+impl From<CandidateInit> for RTCIceCandidateInit {
+    fn from(candidate: CandidateInit) -> Self {
+        RTCIceCandidateInit {
+            candidate: candidate.candidate,
+            sdp_mid: candidate.sdp_mid,
+            sdp_mline_index: candidate.sdp_mline_index,
+            username_fragment: candidate.username_fragment,
+            ..Default::default()
         }
     }
 }
@@ -306,20 +318,21 @@ pub async fn build_connection<K: Clone + Send + Sync + 'static>(
     })
 }
 
+/// Offer from `a`, answer from `b`, applied on both sides (tests wire two
+/// connections directly, without a signaling server).
+#[cfg(test)]
+pub(crate) async fn negotiate(a: &Connection, b: &Connection) {
+    let offer = a.pc.create_offer(None).await.unwrap();
+    a.pc.set_local_description(offer.clone()).await.unwrap();
+    b.pc.set_remote_description(offer).await.unwrap();
+    let answer = b.pc.create_answer(None).await.unwrap();
+    b.pc.set_local_description(answer.clone()).await.unwrap();
+    a.pc.set_remote_description(answer).await.unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use webrtc::peer_connection::RTCIceCandidateInit;
-
-    fn to_init(candidate: CandidateInit) -> RTCIceCandidateInit {
-        RTCIceCandidateInit {
-            candidate: candidate.candidate,
-            sdp_mid: candidate.sdp_mid,
-            sdp_mline_index: candidate.sdp_mline_index,
-            username_fragment: candidate.username_fragment,
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn a_short_check_interval_keeps_the_checking_window() {
@@ -341,12 +354,7 @@ mod tests {
             .unwrap();
         let b = build_connection(&settings, "b", 'b', tx).await.unwrap();
         let started = Instant::now();
-        let offer = a.pc.create_offer(None).await.unwrap();
-        a.pc.set_local_description(offer.clone()).await.unwrap();
-        b.pc.set_remote_description(offer).await.unwrap();
-        let answer = b.pc.create_answer(None).await.unwrap();
-        b.pc.set_local_description(answer.clone()).await.unwrap();
-        a.pc.set_remote_description(answer).await.unwrap();
+        negotiate(&a, &b).await;
 
         let mut connected = std::collections::HashSet::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -358,7 +366,7 @@ mod tests {
             let other = if key == 'a' { &b.pc } else { &a.pc };
             match event {
                 ConnectionEvent::LocalCandidate(c) => {
-                    other.add_ice_candidate(to_init(c)).await.unwrap()
+                    other.add_ice_candidate(c.into()).await.unwrap()
                 }
                 ConnectionEvent::State(RTCPeerConnectionState::Connected) => {
                     connected.insert(key);

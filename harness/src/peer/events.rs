@@ -62,6 +62,24 @@ pub struct CallReport {
     pub audio_packets_sent: u64,
 }
 
+impl CallReport {
+    /// A report with nothing sent or received yet.
+    pub fn new(remote: PeerId, role: Role, end: CallEnd) -> Self {
+        CallReport {
+            remote,
+            role,
+            end,
+            video: None,
+            audio: None,
+            keyframe_requests_sent: 0,
+            frames_sent: 0,
+            keyframes_sent: 0,
+            keyframe_requests_received: 0,
+            audio_packets_sent: 0,
+        }
+    }
+}
+
 /// Something that happened at a peer, and when (monotonic clock).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerEvent {

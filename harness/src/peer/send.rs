@@ -309,11 +309,13 @@ pub(crate) async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::connection::{ConnectionEvent, ConnectionSettings, build_connection};
+    use crate::peer::connection::{
+        ConnectionEvent, ConnectionSettings, build_connection, negotiate,
+    };
     use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
     use tokio::sync::mpsc;
     use webrtc::media_stream::track_remote::TrackRemoteEvent;
-    use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState};
+    use webrtc::peer_connection::RTCPeerConnectionState;
 
     const WAIT: Duration = Duration::from_secs(10);
 
@@ -327,12 +329,7 @@ mod tests {
             .await
             .unwrap();
         let b = build_connection(&settings, "b", 'b', tx).await.unwrap();
-        let offer = a.pc.create_offer(None).await.unwrap();
-        a.pc.set_local_description(offer.clone()).await.unwrap();
-        b.pc.set_remote_description(offer).await.unwrap();
-        let answer = b.pc.create_answer(None).await.unwrap();
-        b.pc.set_local_description(answer.clone()).await.unwrap();
-        a.pc.set_remote_description(answer).await.unwrap();
+        negotiate(&a, &b).await;
 
         let counters = Arc::new(SendCounters::default());
         let stop = CancellationToken::new();
@@ -347,14 +344,7 @@ mod tests {
             match (key, event) {
                 (key, ConnectionEvent::LocalCandidate(c)) => {
                     let other = if key == 'a' { &b.pc } else { &a.pc };
-                    let init = RTCIceCandidateInit {
-                        candidate: c.candidate,
-                        sdp_mid: c.sdp_mid,
-                        sdp_mline_index: c.sdp_mline_index,
-                        username_fragment: c.username_fragment,
-                        ..Default::default()
-                    };
-                    other.add_ice_candidate(init).await.unwrap();
+                    other.add_ice_candidate(c.into()).await.unwrap();
                 }
                 ('a', ConnectionEvent::State(RTCPeerConnectionState::Connected))
                     if sender.is_none() =>

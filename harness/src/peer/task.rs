@@ -309,18 +309,8 @@ impl Peer {
     /// A call that never got as far as having a connection.
     fn fail_before_call(&self, remote: PeerId, role: Role, message: String) {
         self.error(Some(remote), message.clone());
-        self.emit(PeerEventKind::CallEnded(Box::new(CallReport {
-            remote,
-            role,
-            end: CallEnd::Failed(message),
-            video: None,
-            audio: None,
-            keyframe_requests_sent: 0,
-            frames_sent: 0,
-            keyframes_sent: 0,
-            keyframe_requests_received: 0,
-            audio_packets_sent: 0,
-        })));
+        let report = CallReport::new(remote, role, CallEnd::Failed(message));
+        self.emit(PeerEventKind::CallEnded(Box::new(report)));
     }
 
     /// The remote of a frame: the sender the server named, or, from a
@@ -489,13 +479,7 @@ impl Peer {
             call.pending_candidates.push(candidate);
             return;
         }
-        let init = RTCIceCandidateInit {
-            candidate: candidate.candidate,
-            sdp_mid: candidate.sdp_mid,
-            sdp_mline_index: candidate.sdp_mline_index,
-            username_fragment: candidate.username_fragment,
-            ..Default::default()
-        };
+        let init = RTCIceCandidateInit::from(candidate);
         if let Err(error) = call.connection.pc.add_ice_candidate(init).await {
             self.error(Some(remote), format!("adding a remote candidate: {error}"));
         }
@@ -702,18 +686,7 @@ impl Peer {
             // Best effort: the server may already have dropped the call.
             let _ = client.send(&Signal::Hangup { to: remote }).await;
         }
-        let mut report = CallReport {
-            remote,
-            role: call.role,
-            end,
-            video: None,
-            audio: None,
-            keyframe_requests_sent: 0,
-            frames_sent: 0,
-            keyframes_sent: 0,
-            keyframe_requests_received: 0,
-            audio_packets_sent: 0,
-        };
+        let mut report = CallReport::new(remote, call.role, end);
         if let Some(sending) = call.sending {
             sending.stop.cancel();
             match timeout(CLOSE_TIMEOUT, sending.task).await {
