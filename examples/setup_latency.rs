@@ -13,7 +13,7 @@ mod harness;
 
 use std::time::Duration;
 
-use callprobe_harness::peer::{PeerCommand, PeerEventKind};
+use callprobe_harness::peer::PeerCommand;
 use callprobe_harness::verify::Summary;
 use harness::TestRun;
 
@@ -29,23 +29,13 @@ async fn main() {
         run.connection.ice_check_interval = Duration::from_millis(ms);
     }
     run.start_peers(2).await;
-    let (alice, bob) = (run.ids[0], run.ids[1]);
+    let bob = run.ids[1];
     let mut phases: Vec<Vec<Duration>> = vec![Vec::new(); 7];
     let mut names = Vec::new();
     for _ in 0..calls {
         run.events.clear();
         run.command(0, PeerCommand::Call { to: bob });
-        for (peer, remote) in [(0, bob), (1, alice)] {
-            run.wait_for("first verified frame", |e| {
-                e.peer == peer
-                    && matches!(e.kind, PeerEventKind::FirstFrame { remote: r, .. } if r == remote)
-            })
-            .await;
-        }
-        run.wait_for("first tone", |e| {
-            e.peer == 0 && matches!(e.kind, PeerEventKind::FirstAudio { remote } if remote == bob)
-        })
-        .await;
+        run.wait_for_media(&[(0, 1)], true).await;
         run.command(0, PeerCommand::Hangup { to: bob });
         run.call_report(0, 1).await;
         run.call_report(1, 0).await;

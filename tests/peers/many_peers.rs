@@ -20,15 +20,7 @@ async fn ten_peers_in_five_calls_at_once_verify_their_own_partners_media() {
             },
         );
     }
-    for &(caller, callee) in &pairs {
-        for (peer, remote) in [(caller, callee), (callee, caller)] {
-            let remote_id = run.ids[usize::from(remote)];
-            run.wait_for("first verified frame", |e| {
-                e.peer == peer && matches!(e.kind, PeerEventKind::FirstFrame { remote: r, .. } if r == remote_id)
-            })
-            .await;
-        }
-    }
+    run.wait_for_media(&pairs, false).await;
     run.log_for(Duration::from_secs(2)).await;
     for &(caller, callee) in &pairs {
         run.command(
@@ -68,15 +60,9 @@ async fn peers_complete_a_verified_call_through_a_tutorial_style_server() {
     let server = TutorialServer::start().await;
     let mut run = TestRun::new(None, server.url());
     run.start_peers(2).await;
-    let (alice, bob) = (run.ids[0], run.ids[1]);
+    let bob = run.ids[1];
     run.command(0, PeerCommand::Call { to: bob });
-    for (peer, remote) in [(0, bob), (1, alice)] {
-        run.wait_for("first verified frame", |e| {
-            e.peer == peer
-                && matches!(e.kind, PeerEventKind::FirstFrame { remote: r, .. } if r == remote)
-        })
-        .await;
-    }
+    run.wait_for_media(&[(0, 1)], false).await;
     run.log_for(Duration::from_secs(1)).await;
     run.command(0, PeerCommand::Hangup { to: bob });
     let alice_report = run.call_report(0, 1).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use callprobe_harness::media::h264::VideoSettings;
 use callprobe_harness::media::shared::SharedClip;
-use callprobe_harness::peer::{CallReport, MediaSettings, PeerCommand, PeerEventKind};
+use callprobe_harness::peer::{CallReport, MediaSettings, PeerCommand};
 
 use crate::harness::TestRun;
 
@@ -24,10 +24,19 @@ fn assert_shared_media_verified(receiver: &CallReport, sender: &CallReport, what
         ratio >= 0.95,
         "{what}: {ratio:.3} of frames verified; {video:?}"
     );
-    assert_eq!(
-        (video.wrong_sender, video.corrupted, video.undecodable),
-        (0, 0, 0),
-        "{what}: {video:?}"
+    // A wrong sender is never legitimate. Damaged frames are, when loopback
+    // UDP drops a packet under load (the whole suite runs in parallel);
+    // they stay within the 5 % the ratio above allows.
+    assert_eq!(video.wrong_sender, 0, "{what}: {video:?}");
+    let damaged = video.corrupted + video.undecodable;
+    assert!(
+        damaged * 20 <= video.received,
+        "{what}: {damaged} damaged; {video:?}"
+    );
+    // A hash mismatch with nothing lost would be wrong content: a real bug.
+    assert!(
+        video.corrupted == 0 || video.lost > 0,
+        "{what}: corrupt without loss: {video:?}"
     );
     assert!(
         audio.packets >= sender.audio_packets_sent * 95 / 100,
@@ -63,15 +72,7 @@ async fn four_peers_in_shared_media_mode_verify_each_frame_by_stamp_and_hash() {
             },
         );
     }
-    for (caller, callee) in pairs {
-        for (peer, remote) in [(caller, callee), (callee, caller)] {
-            let remote_id = run.ids[usize::from(remote)];
-            run.wait_for("first verified frame", |e| {
-                e.peer == peer && matches!(e.kind, PeerEventKind::FirstFrame { remote: r, .. } if r == remote_id)
-            })
-            .await;
-        }
-    }
+    run.wait_for_media(&pairs, false).await;
     // Past the end of the 2 s clip, so the loop back to its start is checked too.
     run.log_for(Duration::from_millis(2500)).await;
     for (caller, callee) in pairs {

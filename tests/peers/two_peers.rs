@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use callprobe_harness::peer::{CallEnd, PeerCommand, PeerEventKind};
+use callprobe_harness::peer::{CallEnd, PeerCommand};
 
 use crate::harness::{TestRun, assert_media_verified};
 
@@ -10,20 +10,9 @@ use crate::harness::{TestRun, assert_media_verified};
 async fn a_two_peer_call_verifies_media_both_ways_with_every_setup_phase_in_order() {
     let mut run = TestRun::with_our_server().await;
     run.start_peers(2).await;
-    let (alice, bob) = (run.ids[0], run.ids[1]);
+    let bob = run.ids[1];
     run.command(0, PeerCommand::Call { to: bob });
-    for (peer, remote) in [(0, bob), (1, alice)] {
-        run.wait_for("first verified frame", |e| {
-            e.peer == peer
-                && matches!(e.kind, PeerEventKind::FirstFrame { remote: r, .. } if r == remote)
-        })
-        .await;
-        run.wait_for("first tone", |e| {
-            e.peer == peer
-                && matches!(e.kind, PeerEventKind::FirstAudio { remote: r } if r == remote)
-        })
-        .await;
-    }
+    run.wait_for_media(&[(0, 1)], true).await;
     run.log_for(Duration::from_secs(2)).await;
     run.command(0, PeerCommand::Hangup { to: bob });
     let alice_report = run.call_report(0, 1).await;

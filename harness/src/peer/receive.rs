@@ -62,22 +62,18 @@ enum FrameJudge {
 
 impl VideoReceiver {
     pub fn new(expected_sender: u16) -> Result<Self, CodecError> {
-        Ok(VideoReceiver {
-            depacketizer: H264Packet::default(),
-            access_unit: BytesMut::new(),
-            damaged: false,
-            broken: false,
-            last_sequence: None,
-            last_request: None,
-            keyframe_requests: 0,
-            first_rtp: None,
-            judge: FrameJudge::Decode(H264Decoder::new()?),
-            verifier: VideoVerifier::new(expected_sender),
-        })
+        Ok(VideoReceiver::judged_by(
+            expected_sender,
+            FrameJudge::Decode(H264Decoder::new()?),
+        ))
     }
 
     /// A receiver for shared-media mode.
     pub fn shared(expected_sender: u16, clip: Arc<SharedClip>) -> Self {
+        VideoReceiver::judged_by(expected_sender, FrameJudge::Shared(clip))
+    }
+
+    fn judged_by(expected_sender: u16, judge: FrameJudge) -> Self {
         VideoReceiver {
             depacketizer: H264Packet::default(),
             access_unit: BytesMut::new(),
@@ -87,7 +83,7 @@ impl VideoReceiver {
             last_request: None,
             keyframe_requests: 0,
             first_rtp: None,
-            judge: FrameJudge::Shared(clip),
+            judge,
             verifier: VideoVerifier::new(expected_sender),
         }
     }

@@ -236,6 +236,16 @@ impl Peer {
         Ok(client)
     }
 
+    /// The index whose stamps and tone media from `remote` should carry.
+    fn expected_sender(&self, remote: PeerId) -> Option<u16> {
+        self.config
+            .directory
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&remote)
+            .copied()
+    }
+
     fn next_answer_deadline(&self) -> Option<tokio::time::Instant> {
         self.calls.values().filter_map(|c| c.answer_deadline).min()
     }
@@ -544,13 +554,7 @@ impl Peer {
             }
             ConnectionEvent::State(_) => {}
             ConnectionEvent::Track(track) => {
-                let expected = self
-                    .config
-                    .directory
-                    .read()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .get(&remote)
-                    .copied();
+                let expected = self.expected_sender(remote);
                 let Some(expected) = expected else {
                     return self.error(
                         Some(remote),
@@ -581,13 +585,7 @@ impl Peer {
     /// first keyframe and fires when the connection is up, and makes the
     /// video receiver ready for the first packet.
     async fn prepare_media(&mut self, remote: PeerId) {
-        let expected = self
-            .config
-            .directory
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&remote)
-            .copied();
+        let expected = self.expected_sender(remote);
         let Some(call) = self.calls.get_mut(&remote) else {
             return;
         };
