@@ -8,6 +8,7 @@
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
 //! | [`peer`] | synthetic peers on the `webrtc` crate |
 //! | [`signaling`] | the peers' signaling client and typed frames |
+//! | [`threshold`] | k6-style thresholds: `p95 < 20`, evaluated over samples |
 //! | [`timeline`] | a call's setup phases from the peers' events |
 //! | [`verify`] | verdicts over what arrived: frames by stamp, audio by tone |
 //!
@@ -17,5 +18,6 @@
 pub mod media;
 pub mod peer;
 pub mod signaling;
+pub mod threshold;
 pub mod timeline;
 pub mod verify;

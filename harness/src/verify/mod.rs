@@ -6,6 +6,8 @@ pub mod video;
 
 use std::time::Duration;
 
+use crate::threshold::percentile;
+
 /// Count, percentiles and maximum of a set of durations.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Summary {
@@ -23,12 +25,13 @@ impl Summary {
         }
         let mut sorted: Vec<f64> = values.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         sorted.sort_by(f64::total_cmp);
-        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        // The same percentile definition thresholds use, so a report's p95
+        // is the p95 a threshold judged.
         Summary {
             count: sorted.len(),
             min_ms: sorted[0],
-            p50_ms: at(0.5),
-            p95_ms: at(0.95),
+            p50_ms: percentile(&sorted, 50.0),
+            p95_ms: percentile(&sorted, 95.0),
             max_ms: sorted[sorted.len() - 1],
         }
     }
