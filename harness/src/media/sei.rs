@@ -28,47 +28,59 @@ pub fn stamp_sei(stamp: Stamp) -> Vec<u8> {
 }
 
 /// The NAL units of an Annex B access unit, without their start codes.
+/// Lazy and allocation-free: it runs on every received frame.
 pub fn nal_units(access_unit: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= access_unit.len() {
-        if access_unit[i..i + 3] == [0, 0, 1] {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
+    /// Index just past the next `00 00 01` at or after `from`.
+    fn next_start(data: &[u8], from: usize) -> Option<usize> {
+        data.get(from..)?
+            .windows(3)
+            .position(|w| w == [0, 0, 1])
+            .map(|at| from + at + 3)
+    }
+    let mut start = next_start(access_unit, 0);
+    std::iter::from_fn(move || {
+        loop {
+            let begin = start?;
+            start = next_start(access_unit, begin);
+            let end = match start {
+                // The next start code may be 4 bytes long (a leading zero).
+                Some(next) => {
+                    let end = next - 3;
+                    if end > begin && access_unit[end - 1] == 0 {
+                        end - 1
+                    } else {
+                        end
+                    }
+                }
+                None => access_unit.len(),
+            };
+            if end > begin {
+                return Some(&access_unit[begin..end]);
+            }
+        }
+    })
+}
+
+/// One pass over an access unit: our stamp (if its SEI is there) and a
+/// CRC-32 of every other NAL unit, start codes left out (packetization may
+/// change their length).
+pub fn stamp_and_content_hash(access_unit: &[u8]) -> (Option<Result<Stamp, StampError>>, u32) {
+    let mut stamp = None;
+    let mut hasher = crc32fast::Hasher::new();
+    for nal in nal_units(access_unit) {
+        match read_stamp_nal(nal) {
+            Some(found) if stamp.is_none() => stamp = Some(found),
+            Some(_) => {}
+            None => hasher.update(nal),
         }
     }
-    let ends: Vec<usize> = starts
-        .iter()
-        .skip(1)
-        .map(|&next| {
-            // The next start code may be 4 bytes long (a leading zero).
-            let end = next - 3;
-            if end > 0 && access_unit[end - 1] == 0 {
-                end - 1
-            } else {
-                end
-            }
-        })
-        .chain(std::iter::once(access_unit.len()))
-        .collect();
-    starts
-        .into_iter()
-        .zip(ends)
-        .map(move |(start, end)| &access_unit[start..end.max(start)])
-        .filter(|nal| !nal.is_empty())
+    (stamp, hasher.finalize())
 }
 
 /// The stamp in an access unit's SEI, if it carries ours: `None` when there
 /// is none, an error when ours is there but damaged.
 pub fn find_stamp(access_unit: &[u8]) -> Option<Result<Stamp, StampError>> {
     nal_units(access_unit).find_map(read_stamp_nal)
-}
-
-/// Whether a NAL unit is our stamp SEI (to leave it out of content hashes).
-pub fn is_stamp_nal(nal: &[u8]) -> bool {
-    read_stamp_nal(nal).is_some()
 }
 
 fn read_stamp_nal(nal: &[u8]) -> Option<Result<Stamp, StampError>> {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::h264::{CodecError, H264Encoder, VideoSettings};
 use super::opus::{OpusEncoder, OpusError};
 use super::pattern::{Pattern, PatternSizeError};
-use super::sei::{find_stamp, is_stamp_nal, nal_units, stamp_sei};
+use super::sei::{stamp_and_content_hash, stamp_sei};
 use super::stamp::{Stamp, StampError};
 use super::tone::Tone;
 
@@ -62,7 +62,7 @@ impl SharedClip {
             .map(|n| {
                 let encoded = encoder.encode(pattern.draw(n, 0))?;
                 Ok(SharedFrame {
-                    hash: content_hash(&encoded.data),
+                    hash: stamp_and_content_hash(&encoded.data).1,
                     data: Bytes::from(encoded.data),
                 })
             })
@@ -103,9 +103,10 @@ impl SharedClip {
     /// Checks a received access unit: its stamp, and that the picture data
     /// is exactly the clip frame the stamp's number names.
     pub fn check_frame(&self, access_unit: &[u8]) -> Result<Stamp, StampError> {
-        let stamp = find_stamp(access_unit).ok_or(StampError::NotStamped)??;
+        let (stamp, hash) = stamp_and_content_hash(access_unit);
+        let stamp = stamp.ok_or(StampError::NotStamped)??;
         let expected = &self.frames[stamp.frame as usize % self.frames.len()];
-        if content_hash(access_unit) == expected.hash {
+        if hash == expected.hash {
             Ok(stamp)
         } else {
             Err(StampError::BadCheck)
@@ -116,16 +117,6 @@ impl SharedClip {
     pub fn knows_audio(&self, payload: &[u8]) -> bool {
         self.audio_hashes.contains(&crc32fast::hash(payload))
     }
-}
-
-/// CRC-32 over an access unit's NAL units, our stamp SEI left out, start
-/// codes left out (packetization may change their length).
-fn content_hash(access_unit: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    for nal in nal_units(access_unit).filter(|nal| !is_stamp_nal(nal)) {
-        hasher.update(nal);
-    }
-    hasher.finalize()
 }
 
 #[cfg(test)]
