@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use callprobe_harness::threshold::percentile;
 use callprobe_server::{Limits, RunningServer};
 use common::{Client, call, candidate_to};
 use criterion::measurement::WallTime;
@@ -51,19 +52,22 @@ async fn fixture(clients: usize) -> Fixture {
     }
 }
 
-fn percentiles(label: &str, samples: &mut [Duration]) {
+/// Prints p50/p90/p99/max with the project's one percentile definition
+/// (nearest rank, as thresholds and reports use).
+fn percentiles(label: &str, samples: &[Duration]) {
     if samples.is_empty() {
         return;
     }
-    samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    let mut micros: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+    micros.sort_by(f64::total_cmp);
+    let at = |p: f64| percentile(&micros, p);
     eprintln!(
-        "{label}: {} relays, p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
-        samples.len(),
-        at(0.50),
-        at(0.90),
-        at(0.99),
-        at(1.0),
+        "{label}: {} relays, p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        micros.len(),
+        at(50.0),
+        at(90.0),
+        at(99.0),
+        at(100.0),
     );
 }
 
@@ -96,7 +100,7 @@ fn at_each_size(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, label: &
                 }
             });
         });
-        percentiles(&format!("{label}/{clients}"), &mut samples.lock().unwrap());
+        percentiles(&format!("{label}/{clients}"), &samples.lock().unwrap());
     }
 }
 
