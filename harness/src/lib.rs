@@ -6,7 +6,9 @@
 //! | module | what |
 //! |---|---|
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
+//! | [`metrics`] | the names of what a run measures |
 //! | [`peer`] | synthetic peers on the `webrtc` crate |
+//! | [`scenario`] | scenario files: model, validation, located errors |
 //! | [`signaling`] | the peers' signaling client and typed frames |
 //! | [`threshold`] | k6-style thresholds: `p95 < 20`, evaluated over samples |
 //! | [`timeline`] | a call's setup phases from the peers' events |
@@ -16,7 +18,9 @@
 //! itself), then [`media::pattern`] and [`media::h264`].
 
 pub mod media;
+pub mod metrics;
 pub mod peer;
+pub mod scenario;
 pub mod signaling;
 pub mod threshold;
 pub mod timeline;

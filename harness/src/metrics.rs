@@ -1,0 +1,116 @@
+//! The metrics a run measures, by the names reports and thresholds use
+//! (DESIGN §5). One list, so a scenario naming a metric that does not exist
+//! is refused before anything starts.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// What one sample of a metric is taken over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Per {
+    /// One sample per call (from the caller's call command).
+    Call,
+    /// One sample per received track (a direction of a call).
+    Track,
+    /// One sample per verified video frame.
+    Frame,
+    /// One sample per peer.
+    Peer,
+}
+
+macro_rules! metrics {
+    ($($variant:ident => $name:literal, $per:ident, $about:literal;)*) => {
+        /// A metric that thresholds can name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Metric {
+            $($variant,)*
+        }
+
+        impl Metric {
+            pub const ALL: &'static [Metric] = &[$(Metric::$variant,)*];
+
+            /// The name used in files and reports, such as `setup.first_frame_ms`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Metric::$variant => $name,)*
+                }
+            }
+
+            pub fn per(self) -> Per {
+                match self {
+                    $(Metric::$variant => Per::$per,)*
+                }
+            }
+
+            /// One line on what a sample is.
+            pub fn about(self) -> &'static str {
+                match self {
+                    $(Metric::$variant => $about,)*
+                }
+            }
+        }
+    };
+}
+
+metrics! {
+    SetupSignaling => "setup.signaling_ms", Call, "call command to the callee holding the offer";
+    SetupAnswer => "setup.answer_ms", Call, "call command to the caller holding the answer";
+    SetupIceConnected => "setup.ice_connected_ms", Call, "call command to ICE connected at the caller";
+    SetupDtlsConnected => "setup.dtls_connected_ms", Call, "call command to the peer connection connected (DTLS) at the caller";
+    SetupFirstRtp => "setup.first_rtp_ms", Call, "call command to the first video RTP packet at the caller";
+    SetupFirstFrame => "setup.first_frame_ms", Call, "call command to the first verified video frame at the caller";
+    SetupFirstAudio => "setup.first_audio_ms", Call, "call command to the first 100 ms of the callee's tone at the caller";
+    CallFailed => "call.failed", Call, "1 when a call did not verify media both ways, else 0";
+    VideoFps => "video.fps", Track, "verified frames per second";
+    VideoFramesVerified => "video.frames_verified", Track, "frames verified";
+    VideoFramesLost => "video.frames_lost", Track, "frames sent that never verified";
+    VideoFramesCorrupt => "video.frames_corrupt", Track, "frames decoded with a damaged stamp";
+    VideoFramesWrongSender => "video.frames_wrong_sender", Track, "frames stamped by a sender other than the caller's partner";
+    VideoVerifiedRatio => "video.verified_ratio", Track, "verified frames over frames expected (0 to 1)";
+    VideoFreezes => "video.freezes", Track, "gaps longer than max(150 ms, 3 mean frame intervals)";
+    VideoFreezeMs => "video.freeze_ms", Track, "total time frozen";
+    VideoLatency => "video.latency_ms", Frame, "capture to verified, per frame";
+    AudioToneHz => "audio.tone_hz", Track, "median dominant frequency heard";
+    AudioToneMatch => "audio.tone_match", Track, "1 when the sender's tone was heard (or, with shared media, only its packets arrived), else 0";
+    AudioGaps => "audio.gaps", Track, "interruptions: a sequence jump or a pause over 100 ms";
+    AudioPacketsLost => "audio.packets_lost", Track, "packets missing by sequence number";
+    PeerErrors => "peer.errors", Peer, "errors a peer reported";
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown metric `{0}`")]
+pub struct UnknownMetric(pub String);
+
+impl FromStr for Metric {
+    type Err = UnknownMetric;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Metric::ALL
+            .iter()
+            .copied()
+            .find(|m| m.name() == text)
+            .ok_or_else(|| UnknownMetric(text.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_name_parses_back_to_itself_and_names_are_unique() {
+        let mut names = std::collections::HashSet::new();
+        for &metric in Metric::ALL {
+            assert_eq!(metric.name().parse::<Metric>().unwrap(), metric);
+            assert!(names.insert(metric.name()), "{metric} twice");
+        }
+        assert!("setup.first_frame".parse::<Metric>().is_err());
+    }
+}

@@ -1,0 +1,179 @@
+//! The scenario file as written: the serde model shared by TOML and JSON.
+//! Every struct refuses unknown fields, so a typo is an error, not a
+//! setting silently ignored. Meaning (who exists, what is possible) is
+//! checked afterwards, in `validate`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScenarioFile {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) description: String,
+    #[serde(with = "human_duration")]
+    pub(crate) duration: Duration,
+    #[serde(default)]
+    pub(crate) seed: u64,
+    #[serde(default)]
+    pub(crate) server: ServerSpec,
+    #[serde(default)]
+    pub(crate) media: MediaSpec,
+    #[serde(default)]
+    pub(crate) timeouts: TimeoutsSpec,
+    #[serde(default)]
+    pub(crate) peers: Vec<PeerSpec>,
+    #[serde(default)]
+    pub(crate) calls: Vec<CallSpec>,
+    #[serde(default)]
+    pub(crate) events: Vec<EventSpec>,
+    /// Metric name → k6-style expressions (`"p95 < 20"`).
+    #[serde(default)]
+    pub(crate) thresholds: BTreeMap<String, Vec<String>>,
+}
+
+/// Which signaling server the peers use. Empty: one spawned in-process.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServerSpec {
+    /// An external server, `ws://` or `wss://`.
+    pub(crate) url: Option<String>,
+    /// An external server whose URL is in this environment variable; the
+    /// scenario is skipped when it is unset (and no `--server` is given).
+    pub(crate) url_env: Option<String>,
+    /// The in-process server speaks TLS with a self-signed certificate the
+    /// peers are told to trust.
+    #[serde(default)]
+    pub(crate) tls: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum MediaMode {
+    /// Every sender encodes its own stream; receivers decode every frame.
+    #[default]
+    Live,
+    /// One clip encoded up front, sent by everyone with a per-sender stamp;
+    /// receivers check each frame by stamp and hash (for many peers).
+    Shared,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MediaSpec {
+    #[serde(default)]
+    pub(crate) mode: MediaMode,
+    #[serde(default)]
+    pub(crate) video: VideoSpec,
+    #[serde(default)]
+    pub(crate) audio: AudioSpec,
+}
+
+/// Video settings; anything left out keeps the default (320x240, 30 fps,
+/// 500 kbit/s, a keyframe every 300 frames).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VideoSpec {
+    pub(crate) width: Option<usize>,
+    pub(crate) height: Option<usize>,
+    pub(crate) fps: Option<u32>,
+    pub(crate) bitrate_bps: Option<u32>,
+    pub(crate) keyframe_interval: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AudioSpec {
+    pub(crate) bitrate_bps: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TimeoutsSpec {
+    /// How long a caller waits for an answer before the call fails.
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) answer: Option<Duration>,
+}
+
+/// One peer, or a group of `count` peers named `name-1` … `name-N`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PeerSpec {
+    pub(crate) name: String,
+    pub(crate) count: Option<u16>,
+    /// This peer's (or group's) own video settings, over `[media.video]`.
+    pub(crate) video: Option<VideoSpec>,
+}
+
+/// Calls that start with the run (or at `at`): one pair, or a topology over
+/// peers and groups.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CallSpec {
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+    pub(crate) topology: Option<Topology>,
+    /// Peers and groups the topology spans; all peers when left out.
+    pub(crate) among: Option<Vec<String>>,
+    /// The centre of a `star`: it calls every other member.
+    pub(crate) hub: Option<String>,
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) at: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Topology {
+    /// Members in order, two by two: the first of each pair calls the second.
+    Pairs,
+    /// Every member calls every later member.
+    Mesh,
+    /// The hub calls every other member.
+    Star,
+}
+
+/// Something that happens at `at` into the run: exactly one verb.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventSpec {
+    #[serde(with = "human_duration")]
+    pub(crate) at: Duration,
+    pub(crate) call: Option<Endpoints>,
+    pub(crate) hangup: Option<Endpoints>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Endpoints {
+    pub(crate) from: String,
+    pub(crate) to: String,
+}
+
+/// Human durations in files: `"3s"`, `"250ms"`, `"1m 30s"`.
+mod human_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            D::Error::custom(format!(
+                "`{text}` is not a duration ({e}); write it like \"3s\" or \"250ms\""
+            ))
+        })
+    }
+
+    pub(crate) mod option {
+        use super::*;
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Scenarios (DESIGN §6): a file describing peers, calls, a timeline and
+//! thresholds, checked completely before anything starts.
+//!
+//! | module | what |
+//! |---|---|
+//! | `file` | the file as written (serde, unknown fields refused) |
+//! | `source` | reading TOML or JSON; locating a field's line and column |
+//! | `validate` | meaning: peers exist, calls are possible, events fit |
+//!
+//! [`Scenario::load`] returns either a [`Scenario`] the runner can trust or
+//! every problem found, each with file, line, column and field.
+
+mod file;
+mod source;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use source::{FieldPath, Format, Problem, Seg, Source};
+
+use crate::media::h264::VideoSettings;
+use crate::metrics::Metric;
+use crate::threshold::Threshold;
+
+/// A validated scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub file: PathBuf,
+    pub duration: Duration,
+    pub seed: u64,
+    pub server: ServerPlan,
+    pub media: MediaPlan,
+    pub answer_timeout: Duration,
+    pub peers: Vec<PeerPlan>,
+    /// Calls and events, in the order they happen.
+    pub actions: Vec<Action>,
+    pub thresholds: Vec<MetricThresholds>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerPlan {
+    /// Spawn our server in-process on 127.0.0.1:0.
+    InProcess { tls: bool },
+    External { url: String },
+    /// An external server named by an environment variable that is unset:
+    /// the scenario is skipped unless `--server` gives a URL.
+    FromEnv { variable: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MediaPlan {
+    /// One clip for everyone, checked by stamp and hash (many peers).
+    pub shared: bool,
+    pub video: VideoSettings,
+    pub audio_bitrate_bps: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerPlan {
+    pub name: String,
+    /// The `[[peers]]` entry it came from (its name, for a group).
+    pub group: String,
+    pub video: VideoSettings,
+}
+
+/// Something the runner does at `at` into the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Action {
+    pub at: Duration,
+    pub verb: Verb,
+    /// Where it was written, such as `calls[0]` or `events[2]`.
+    pub origin: String,
+}
+
+/// Peer indices into [`Scenario::peers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    Call { from: usize, to: usize },
+    Hangup { from: usize, to: usize },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricThresholds {
+    pub metric: Metric,
+    /// As written, and parsed.
+    pub expressions: Vec<(String, Threshold)>,
+    /// Added by callprobe, not the file (see [`validate::DEFAULT_THRESHOLDS`]).
+    pub default: bool,
+}
+
+/// Why a scenario cannot run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid { problems: Vec<Problem> },
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file (`.toml`, or `.json`).
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Scenario::parse(&Source::new(path, text))
+    }
+
+    /// Validates a scenario from text already read.
+    pub fn parse(source: &Source) -> Result<Scenario, ScenarioError> {
+        validate::validate(source).map_err(|problems| ScenarioError::Invalid { problems })
+    }
+
+    /// Calls the scenario makes (at the start or later), for progress.
+    pub fn call_count(&self) -> usize {
+        self.actions
+            .iter()
+            .filter(|a| matches!(a.verb, Verb::Call { .. }))
+            .count()
+    }
+}

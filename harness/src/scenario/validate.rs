@@ -1,0 +1,542 @@
+//! From a file as written to a [`Scenario`] the runner can trust: names
+//! resolve, topologies are possible, the timeline fits the duration and
+//! never hangs up a call that is not up, thresholds parse. Every problem is
+//! collected (not only the first), each pointing at its field.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use super::file::{
+    CallSpec, Endpoints, EventSpec, MediaMode, PeerSpec, ScenarioFile, Topology, VideoSpec,
+};
+use super::source::{FieldPath, Problem, Source};
+use super::{Action, MediaPlan, MetricThresholds, PeerPlan, Scenario, ServerPlan, Verb};
+use crate::media::h264::VideoSettings;
+use crate::media::pattern::Pattern;
+use crate::metrics::Metric;
+use crate::threshold::Threshold;
+
+/// Checks added to every scenario with calls, unless the file sets its own
+/// for the metric: a call that never verified media, or a frame from the
+/// wrong sender, fails the run even when nobody thought to say so.
+pub(crate) const DEFAULT_THRESHOLDS: &[(Metric, &str)] = &[
+    (Metric::CallFailed, "max == 0"),
+    (Metric::VideoFramesWrongSender, "max == 0"),
+];
+
+const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Stamps carry the sender as 16 bits, and the shared clip uses the last value.
+const MAX_PEERS: usize = u16::MAX as usize - 1;
+
+pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
+    let file: ScenarioFile = source.deserialize().map_err(|p| vec![p])?;
+    let mut check = Checker {
+        source,
+        problems: Vec::new(),
+    };
+    let root = FieldPath::default();
+    if file.name.trim().is_empty() {
+        check.problem(root.clone().key("name"), "the name is empty");
+    }
+    if file.duration.is_zero() {
+        check.problem(root.clone().key("duration"), "the duration must be more than 0");
+    }
+    let server = check.server(&file);
+    let media = check.media(&file);
+    let peers = check.peers(&file.peers, &media);
+    let names = Names::of(&file.peers, &peers);
+    let mut actions = Vec::new();
+    for (i, call) in file.calls.iter().enumerate() {
+        actions.extend(check.calls(call, i, &names, file.duration));
+    }
+    for (i, event) in file.events.iter().enumerate() {
+        actions.extend(check.event(event, i, &names, file.duration));
+    }
+    // Calls at the same moment as events go first, each in file order.
+    actions.sort_by_key(|(action, _)| action.at);
+    check.timeline(&actions, &peers);
+    let thresholds = check.thresholds(&file.thresholds, !actions.is_empty());
+    if !check.problems.is_empty() {
+        return Err(check.problems);
+    }
+    Ok(Scenario {
+        name: file.name,
+        description: file.description,
+        file: source.path.clone(),
+        duration: file.duration,
+        seed: file.seed,
+        server,
+        media,
+        answer_timeout: file.timeouts.answer.unwrap_or(DEFAULT_ANSWER_TIMEOUT),
+        peers,
+        actions: actions.into_iter().map(|(action, _)| action).collect(),
+        thresholds,
+    })
+}
+
+struct Checker<'a> {
+    source: &'a Source,
+    problems: Vec<Problem>,
+}
+
+/// What a name in `from`, `to`, `hub` or `among` can mean.
+enum Named<'a> {
+    Peer(usize),
+    Group(&'a [usize]),
+}
+
+struct Names<'a> {
+    peers: HashMap<&'a str, usize>,
+    groups: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> Names<'a> {
+    fn of(specs: &'a [PeerSpec], peers: &'a [PeerPlan]) -> Self {
+        let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (index, peer) in peers.iter().enumerate() {
+            groups.entry(peer.group.as_str()).or_default().push(index);
+        }
+        groups.retain(|name, _| specs.iter().any(|s| s.name == *name && s.count.is_some()));
+        let peers = peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i))
+            .collect();
+        Names { peers, groups }
+    }
+
+    fn get(&self, name: &str) -> Option<Named<'_>> {
+        if let Some(&index) = self.peers.get(name) {
+            return Some(Named::Peer(index));
+        }
+        self.groups.get(name).map(|g| Named::Group(g))
+    }
+
+    fn known(&self) -> String {
+        let mut names: Vec<&str> = self.peers.keys().chain(self.groups.keys()).copied().collect();
+        names.sort_unstable();
+        if names.len() > 12 {
+            let more = names.len() - 12;
+            names.truncate(12);
+            format!("{}, and {more} more", names.join(", "))
+        } else {
+            names.join(", ")
+        }
+    }
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, field: FieldPath, message: impl AsRef<str>) {
+        self.problems.push(self.source.problem(field, message.as_ref()));
+    }
+
+    fn server(&mut self, file: &ScenarioFile) -> ServerPlan {
+        let at = FieldPath::default().key("server");
+        let spec = &file.server;
+        if spec.url.is_some() && spec.url_env.is_some() {
+            self.problem(at.clone().key("url_env"), "give `url` or `url_env`, not both");
+        }
+        if spec.tls && (spec.url.is_some() || spec.url_env.is_some()) {
+            self.problem(
+                at.clone().key("tls"),
+                "`tls` is for the in-process server; an external server's URL says ws:// or wss://",
+            );
+        }
+        if let Some(url) = &spec.url {
+            if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                self.problem(
+                    at.clone().key("url"),
+                    format!("`{url}` is not a WebSocket URL (ws://… or wss://…)"),
+                );
+            }
+            return ServerPlan::External { url: url.clone() };
+        }
+        if let Some(variable) = &spec.url_env {
+            return match std::env::var(variable) {
+                Ok(url) if !url.is_empty() => ServerPlan::External { url },
+                _ => ServerPlan::FromEnv {
+                    variable: variable.clone(),
+                },
+            };
+        }
+        ServerPlan::InProcess { tls: spec.tls }
+    }
+
+    fn media(&mut self, file: &ScenarioFile) -> MediaPlan {
+        let at = FieldPath::default().key("media");
+        let video = self.video(&VideoSettings::default(), &file.media.video, at.clone().key("video"));
+        let audio_bitrate_bps = file.media.audio.bitrate_bps.unwrap_or(32_000);
+        if !(6_000..=510_000).contains(&audio_bitrate_bps) {
+            self.problem(
+                at.key("audio").key("bitrate_bps"),
+                format!("Opus takes 6000 to 510000 bit/s, not {audio_bitrate_bps}"),
+            );
+        }
+        MediaPlan {
+            shared: file.media.mode == MediaMode::Shared,
+            video,
+            audio_bitrate_bps,
+        }
+    }
+
+    fn video(&mut self, base: &VideoSettings, spec: &VideoSpec, at: FieldPath) -> VideoSettings {
+        let video = VideoSettings {
+            width: spec.width.unwrap_or(base.width),
+            height: spec.height.unwrap_or(base.height),
+            fps: spec.fps.unwrap_or(base.fps),
+            bitrate_bps: spec.bitrate_bps.unwrap_or(base.bitrate_bps),
+            keyframe_interval: spec.keyframe_interval.unwrap_or(base.keyframe_interval),
+        };
+        let size_field = if spec.width.is_some() { "width" } else { "height" };
+        if video.width > 3840 || video.height > 2160 {
+            self.problem(at.clone().key(size_field), "at most 3840x2160");
+        } else if let Err(e) = Pattern::new(0, video.width, video.height) {
+            self.problem(at.clone().key(size_field), e.to_string());
+        }
+        if !(1..=120).contains(&video.fps) {
+            self.problem(at.clone().key("fps"), "fps must be 1 to 120");
+        }
+        if video.bitrate_bps < 10_000 {
+            self.problem(at.key("bitrate_bps"), "at least 10000 bit/s");
+        }
+        video
+    }
+
+    fn peers(&mut self, specs: &[PeerSpec], media: &MediaPlan) -> Vec<PeerPlan> {
+        let mut peers = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let at = FieldPath::default().key("peers").index(i);
+            let name = spec.name.trim();
+            if name.is_empty() || name.chars().any(char::is_whitespace) {
+                self.problem(
+                    at.clone().key("name"),
+                    format!("`{}`: a name is one word, not empty", spec.name),
+                );
+                continue;
+            }
+            let video = match &spec.video {
+                Some(_) if media.shared => {
+                    self.problem(
+                        at.clone().key("video"),
+                        "shared media sends one clip for everyone: per-peer video needs mode = \"live\"",
+                    );
+                    media.video.clone()
+                }
+                Some(video) => self.video(&media.video, video, at.clone().key("video")),
+                None => media.video.clone(),
+            };
+            let names: Vec<String> = match spec.count {
+                None => vec![name.to_owned()],
+                Some(0) => {
+                    self.problem(at.clone().key("count"), "a group needs at least one peer");
+                    continue;
+                }
+                Some(count) => (1..=count).map(|n| format!("{name}-{n}")).collect(),
+            };
+            for member in names.iter().chain(spec.count.map(|_| name.to_owned()).iter()) {
+                if let Some(first) = seen.insert(member.clone(), i) {
+                    self.problem(
+                        at.clone().key("name"),
+                        format!("`{member}` is already a peer or group name (peers[{first}])"),
+                    );
+                }
+            }
+            peers.extend(names.into_iter().map(|name| PeerPlan {
+                name,
+                group: spec.name.trim().to_owned(),
+                video: video.clone(),
+            }));
+        }
+        if peers.len() > MAX_PEERS {
+            self.problem(
+                FieldPath::default().key("peers"),
+                format!("{} peers; at most {MAX_PEERS}", peers.len()),
+            );
+        }
+        peers
+    }
+
+    /// One peer by name (a group is refused here).
+    fn one_peer(&mut self, names: &Names<'_>, name: &str, at: FieldPath) -> Option<usize> {
+        match names.get(name) {
+            Some(Named::Peer(index)) => Some(index),
+            Some(Named::Group(members)) => {
+                self.problem(
+                    at,
+                    format!(
+                        "`{name}` is a group of {}; name one of its peers, such as `{name}-1`, or use a topology",
+                        members.len()
+                    ),
+                );
+                None
+            }
+            None => {
+                self.problem(at, format!("unknown peer `{name}` (known: {})", names.known()));
+                None
+            }
+        }
+    }
+
+    fn when(&mut self, at: Option<Duration>, duration: Duration, field: FieldPath) -> Duration {
+        let at = at.unwrap_or_default();
+        if at >= duration {
+            self.problem(
+                field,
+                format!(
+                    "at {} is not before the end of the run ({})",
+                    humantime::format_duration(at),
+                    humantime::format_duration(duration)
+                ),
+            );
+        }
+        at
+    }
+
+    fn calls(
+        &mut self,
+        spec: &CallSpec,
+        i: usize,
+        names: &Names<'_>,
+        duration: Duration,
+    ) -> Vec<(Action, FieldPath)> {
+        let at_field = FieldPath::default().key("calls").index(i);
+        let at = self.when(spec.at, duration, at_field.clone().key("at"));
+        let origin = format!("calls[{i}]");
+        let pairs = match (&spec.from, &spec.to, spec.topology) {
+            (Some(from), Some(to), None) => {
+                if spec.among.is_some() || spec.hub.is_some() {
+                    self.problem(
+                        at_field.clone(),
+                        "`among` and `hub` go with `topology`, not with `from`/`to`",
+                    );
+                }
+                let from = self.one_peer(names, from, at_field.clone().key("from"));
+                let to = self.one_peer(names, to, at_field.clone().key("to"));
+                match (from, to) {
+                    (Some(from), Some(to)) => vec![(from, to)],
+                    _ => vec![],
+                }
+            }
+            (None, None, Some(topology)) => self.topology(topology, spec, &at_field, names),
+            (_, _, Some(_)) => {
+                self.problem(at_field.clone().key("topology"), "give `topology` or `from` and `to`, not both");
+                vec![]
+            }
+            (None, _, None) => {
+                self.problem(at_field.clone().key("from"), "a call needs `from` and `to`, or a `topology`");
+                vec![]
+            }
+            (Some(_), None, None) => {
+                self.problem(at_field.clone().key("to"), "a call needs `to`");
+                vec![]
+            }
+        };
+        pairs
+            .into_iter()
+            .map(|(from, to)| {
+                (
+                    Action {
+                        at,
+                        verb: Verb::Call { from, to },
+                        origin: origin.clone(),
+                    },
+                    at_field.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn topology(
+        &mut self,
+        topology: Topology,
+        spec: &CallSpec,
+        at: &FieldPath,
+        names: &Names<'_>,
+    ) -> Vec<(usize, usize)> {
+        let mut members = Vec::new();
+        match &spec.among {
+            None => members.extend(0..names.peers.len()),
+            Some(among) => {
+                for (j, name) in among.iter().enumerate() {
+                    match names.get(name) {
+                        Some(Named::Peer(index)) => members.push(index),
+                        Some(Named::Group(group)) => members.extend_from_slice(group),
+                        None => self.problem(
+                            at.clone().key("among").index(j),
+                            format!("unknown peer or group `{name}` (known: {})", names.known()),
+                        ),
+                    }
+                }
+            }
+        }
+        let mut unique = HashSet::new();
+        members.retain(|m| unique.insert(*m));
+        if spec.hub.is_some() && topology != Topology::Star {
+            self.problem(at.clone().key("hub"), "only a `star` has a hub");
+        }
+        match topology {
+            Topology::Pairs => {
+                if members.len() < 2 || members.len() % 2 == 1 {
+                    self.problem(
+                        at.clone().key("topology"),
+                        format!("`pairs` needs an even number of peers, and there are {}", members.len()),
+                    );
+                    return vec![];
+                }
+                members.chunks(2).map(|pair| (pair[0], pair[1])).collect()
+            }
+            Topology::Mesh => {
+                if members.len() < 2 {
+                    self.problem(at.clone().key("topology"), "`mesh` needs at least two peers");
+                }
+                let mut pairs = Vec::new();
+                for (k, &a) in members.iter().enumerate() {
+                    pairs.extend(members[k + 1..].iter().map(|&b| (a, b)));
+                }
+                pairs
+            }
+            Topology::Star => {
+                let Some(hub_name) = &spec.hub else {
+                    self.problem(at.clone().key("topology"), "a `star` needs a `hub`");
+                    return vec![];
+                };
+                let Some(hub) = self.one_peer(names, hub_name, at.clone().key("hub")) else {
+                    return vec![];
+                };
+                members.retain(|&m| m != hub);
+                if members.is_empty() {
+                    self.problem(at.clone().key("topology"), "the star has no peers besides its hub");
+                }
+                members.into_iter().map(|m| (hub, m)).collect()
+            }
+        }
+    }
+
+    fn event(
+        &mut self,
+        spec: &EventSpec,
+        i: usize,
+        names: &Names<'_>,
+        duration: Duration,
+    ) -> Option<(Action, FieldPath)> {
+        let field = FieldPath::default().key("events").index(i);
+        let at = self.when(Some(spec.at), duration, field.clone().key("at"));
+        let verbs: Vec<(&str, &Endpoints)> = [("call", &spec.call), ("hangup", &spec.hangup)]
+            .into_iter()
+            .filter_map(|(name, e)| e.as_ref().map(|e| (name, e)))
+            .collect();
+        let [(verb, endpoints)] = verbs[..] else {
+            self.problem(
+                field,
+                format!(
+                    "an event has exactly one verb (call or hangup); this one has {}",
+                    verbs.len()
+                ),
+            );
+            return None;
+        };
+        let from = self.one_peer(names, &endpoints.from, field.clone().key(verb).key("from"));
+        let to = self.one_peer(names, &endpoints.to, field.clone().key(verb).key("to"));
+        let (from, to) = (from?, to?);
+        let verb = match verb {
+            "call" => Verb::Call { from, to },
+            _ => Verb::Hangup { from, to },
+        };
+        Some((
+            Action {
+                at,
+                verb,
+                origin: format!("events[{i}]"),
+            },
+            field,
+        ))
+    }
+
+    /// Plays the timeline on paper: a peer never calls itself or a peer it
+    /// is already in a call with, and only hangs up calls that are up.
+    fn timeline(&mut self, actions: &[(Action, FieldPath)], peers: &[PeerPlan]) {
+        let mut up: HashMap<(usize, usize), &str> = HashMap::new();
+        let key = |a: usize, b: usize| (a.min(b), a.max(b));
+        for (action, field) in actions {
+            match action.verb {
+                Verb::Call { from, to } if from == to => {
+                    self.problem(field.clone(), format!("`{}` calls itself", peers[from].name));
+                }
+                Verb::Call { from, to } => {
+                    if let Some(origin) = up.insert(key(from, to), &action.origin) {
+                        self.problem(
+                            field.clone(),
+                            format!(
+                                "`{}` and `{}` are already in a call (from {origin}) at {}",
+                                peers[from].name,
+                                peers[to].name,
+                                humantime::format_duration(action.at)
+                            ),
+                        );
+                    }
+                }
+                Verb::Hangup { from, to } => {
+                    if up.remove(&key(from, to)).is_none() {
+                        self.problem(
+                            field.clone(),
+                            format!(
+                                "`{}` and `{}` are not in a call at {}",
+                                peers[from].name,
+                                peers[to].name,
+                                humantime::format_duration(action.at)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn thresholds(
+        &mut self,
+        written: &BTreeMap<String, Vec<String>>,
+        with_calls: bool,
+    ) -> Vec<MetricThresholds> {
+        let mut thresholds = Vec::new();
+        for (name, expressions) in written {
+            let at = FieldPath::default().key("thresholds").key(name);
+            let metric = match name.parse::<Metric>() {
+                Ok(metric) => metric,
+                Err(e) => {
+                    let known: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+                    self.problem(at, format!("{e}; known metrics: {}", known.join(", ")));
+                    continue;
+                }
+            };
+            if expressions.is_empty() {
+                self.problem(at.clone(), "no expressions; write like [\"p95 < 100\"]");
+            }
+            let mut parsed = Vec::new();
+            for (j, text) in expressions.iter().enumerate() {
+                match text.parse::<Threshold>() {
+                    Ok(threshold) => parsed.push((text.clone(), threshold)),
+                    Err(e) => self.problem(at.clone().index(j), e.to_string()),
+                }
+            }
+            thresholds.push(MetricThresholds {
+                metric,
+                expressions: parsed,
+                default: false,
+            });
+        }
+        if with_calls {
+            for &(metric, text) in DEFAULT_THRESHOLDS {
+                if !thresholds.iter().any(|t| t.metric == metric) {
+                    let threshold = text.parse().expect("default thresholds parse");
+                    thresholds.push(MetricThresholds {
+                        metric,
+                        expressions: vec![(text.to_owned(), threshold)],
+                        default: true,
+                    });
+                }
+            }
+        }
+        thresholds
+    }
+}
