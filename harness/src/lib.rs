@@ -5,9 +5,13 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`cli`] | the `callprobe` command line: run, validate, serve |
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
 //! | [`metrics`] | the names of what a run measures |
 //! | [`peer`] | synthetic peers on the `webrtc` crate |
+//! | [`report`] | terminal, JSON, JUnit XML and HTML reports |
+//! | [`results`] | what a run found: the model reports read, and the collector |
+//! | [`runner`] | one scenario: server, peers, timeline, clean stop |
 //! | [`scenario`] | scenario files: model, validation, located errors |
 //! | [`signaling`] | the peers' signaling client and typed frames |
 //! | [`threshold`] | k6-style thresholds: `p95 < 20`, evaluated over samples |
@@ -17,9 +21,13 @@
 //! Where to start reading: [`media::stamp`] (what every frame says about
 //! itself), then [`media::pattern`] and [`media::h264`].
 
+pub mod cli;
 pub mod media;
 pub mod metrics;
 pub mod peer;
+pub mod report;
+pub mod results;
+pub mod runner;
 pub mod scenario;
 pub mod signaling;
 pub mod threshold;

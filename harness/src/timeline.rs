@@ -12,7 +12,7 @@ use callprobe_server::protocol::PeerId;
 use crate::peer::{MediaKind, PeerEvent, PeerEventKind};
 
 /// Milliseconds from the call command; `None` where the phase never came.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct SetupTimeline {
     pub signaling_ms: Option<f64>,
     pub answer_ms: Option<f64>,
@@ -53,11 +53,25 @@ impl SetupTimeline {
         caller: (u16, PeerId),
         callee: (u16, PeerId),
     ) -> Option<SetupTimeline> {
+        SetupTimeline::of_call_within(events, caller, callee, None, None)
+    }
+
+    /// The same, for the first call command at or after `after`, counting
+    /// only events before `before` (the next call between the same pair).
+    pub fn of_call_within(
+        events: &[PeerEvent],
+        caller: (u16, PeerId),
+        callee: (u16, PeerId),
+        after: Option<Instant>,
+        before: Option<Instant>,
+    ) -> Option<SetupTimeline> {
         let (caller_index, caller_id) = caller;
         let (callee_index, callee_id) = callee;
         let t0 = events.iter().find_map(|e| match e.kind {
             PeerEventKind::CallCommanded { remote }
-                if e.peer == caller_index && remote == callee_id =>
+                if e.peer == caller_index
+                    && remote == callee_id
+                    && after.is_none_or(|after| e.at >= after) =>
             {
                 Some(e.at)
             }
@@ -67,7 +81,8 @@ impl SetupTimeline {
         let first = |peer: u16, want: &dyn Fn(&PeerEventKind) -> bool| {
             events
                 .iter()
-                .filter(|e| e.peer == peer && e.at >= t0 && want(&e.kind))
+                .filter(|e| e.peer == peer && e.at >= t0 && before.is_none_or(|b| e.at < b))
+                .filter(|e| want(&e.kind))
                 .map(|e| since(e.at))
                 .next()
         };

@@ -26,6 +26,7 @@ mod metrics;
 pub mod protocol;
 mod rate;
 mod relay;
+pub mod serve;
 mod session;
 mod tls;
 

@@ -46,11 +46,17 @@ pub struct Scenario {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerPlan {
     /// Spawn our server in-process on 127.0.0.1:0.
-    InProcess { tls: bool },
-    External { url: String },
+    InProcess {
+        tls: bool,
+    },
+    External {
+        url: String,
+    },
     /// An external server named by an environment variable that is unset:
     /// the scenario is skipped unless `--server` gives a URL.
-    FromEnv { variable: String },
+    FromEnv {
+        variable: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

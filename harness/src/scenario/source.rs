@@ -283,7 +283,11 @@ mod tests {
         );
         let problem = json.problem(path, "nope");
         assert_eq!((problem.line, problem.column), (4, 25));
-        assert!(problem.to_string().starts_with("a.json:4:25: field `calls[1].to`: nope"));
+        assert!(
+            problem
+                .to_string()
+                .starts_with("a.json:4:25: field `calls[1].to`: nope")
+        );
     }
 
     #[test]

@@ -62,7 +62,10 @@ call = { from = "alice", to = "bob" }
     );
     let scenario = parse("s.toml", &text).unwrap();
     let names: Vec<&str> = scenario.peers.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["alice", "bob", "crowd-1", "crowd-2", "crowd-3", "crowd-4"]);
+    assert_eq!(
+        names,
+        ["alice", "bob", "crowd-1", "crowd-2", "crowd-3", "crowd-4"]
+    );
     let verbs: Vec<(u128, Verb)> = scenario
         .actions
         .iter()
@@ -89,7 +92,10 @@ call = { from = "alice", to = "bob" }
         .filter(|t| t.default)
         .map(|t| t.metric)
         .collect();
-    assert_eq!(defaults, [Metric::CallFailed, Metric::VideoFramesWrongSender]);
+    assert_eq!(
+        defaults,
+        [Metric::CallFailed, Metric::VideoFramesWrongSender]
+    );
 }
 
 #[test]
@@ -124,11 +130,18 @@ fn mesh_and_star_make_the_calls_they_describe() {
 
 #[test]
 fn an_unknown_field_is_named_with_its_line_and_column() {
-    let problem = only_problem(&format!("{TWO_PEERS}[[calls]]\nfrom = \"alice\"\ntoo = \"bob\"\n"));
+    let problem = only_problem(&format!(
+        "{TWO_PEERS}[[calls]]\nfrom = \"alice\"\ntoo = \"bob\"\n"
+    ));
     assert_eq!(problem.field.to_string(), "calls[0].too");
     assert_eq!((problem.line, problem.column), (11, 1));
     assert!(problem.message.contains("unknown field `too`"), "{problem}");
-    assert!(problem.to_string().starts_with("s.toml:11:1: field `calls[0].too`"), "{problem}");
+    assert!(
+        problem
+            .to_string()
+            .starts_with("s.toml:11:1: field `calls[0].too`"),
+        "{problem}"
+    );
 }
 
 #[test]
@@ -147,8 +160,11 @@ fn a_toml_syntax_error_has_a_line() {
 
 #[test]
 fn json_errors_have_lines_and_fields_too() {
-    let problems =
-        parse("s.json", "{\n  \"name\": \"x\",\n  \"duration\": \"1s\",\n  \"peerz\": []\n}").unwrap_err();
+    let problems = parse(
+        "s.json",
+        "{\n  \"name\": \"x\",\n  \"duration\": \"1s\",\n  \"peerz\": []\n}",
+    )
+    .unwrap_err();
     assert_eq!(problems[0].line, 4, "{problems:?}");
     assert_eq!(problems[0].field.to_string(), "peerz");
     let problems = parse(
@@ -157,7 +173,10 @@ fn json_errors_have_lines_and_fields_too() {
     )
     .unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!((problems[0].line, problems[0].field.to_string().as_str()), (3, "calls[0].to"));
+    assert_eq!(
+        (problems[0].line, problems[0].field.to_string().as_str()),
+        (3, "calls[0].to")
+    );
 }
 
 #[test]
@@ -166,9 +185,17 @@ fn unknown_peers_in_calls_and_events_are_pointed_at() {
         "{TWO_PEERS}[[calls]]\nfrom = \"alice\"\nto = \"carol\"\n\n[[events]]\nat = \"1s\"\nhangup = {{ from = \"dave\", to = \"bob\" }}\n"
     ));
     let fields: Vec<String> = problems.iter().map(|p| p.field.to_string()).collect();
-    assert_eq!(fields, ["calls[0].to", "events[0].hangup.from"], "{problems:#?}");
+    assert_eq!(
+        fields,
+        ["calls[0].to", "events[0].hangup.from"],
+        "{problems:#?}"
+    );
     assert_eq!(problems[0].line, 11);
-    assert!(problems[0].message.contains("unknown peer `carol` (known: alice, bob)"));
+    assert!(
+        problems[0]
+            .message
+            .contains("unknown peer `carol` (known: alice, bob)")
+    );
     assert_eq!(problems[1].line, 15);
 }
 
@@ -206,8 +233,15 @@ fn the_timeline_cannot_hang_up_a_call_that_is_not_up_or_call_twice() {
     let problem = only_problem(&format!(
         "{TWO_PEERS}[[calls]]\nfrom = \"alice\"\nto = \"bob\"\n[[events]]\nat = \"1s\"\ncall = {{ from = \"bob\", to = \"alice\" }}\n"
     ));
-    assert!(problem.message.contains("already in a call (from calls[0])"), "{problem}");
-    let problem = only_problem(&format!("{TWO_PEERS}[[calls]]\nfrom = \"bob\"\nto = \"bob\"\n"));
+    assert!(
+        problem
+            .message
+            .contains("already in a call (from calls[0])"),
+        "{problem}"
+    );
+    let problem = only_problem(&format!(
+        "{TWO_PEERS}[[calls]]\nfrom = \"bob\"\nto = \"bob\"\n"
+    ));
     assert!(problem.message.contains("calls itself"), "{problem}");
 }
 
@@ -226,7 +260,11 @@ fn malformed_thresholds_and_unknown_metrics_are_named() {
     );
     assert_eq!(problems[0].line, 10);
     assert_eq!(problems[1].line, 11);
-    assert!(problems[1].message.contains("known metrics: setup.signaling_ms"));
+    assert!(
+        problems[1]
+            .message
+            .contains("known metrics: setup.signaling_ms")
+    );
 }
 
 #[test]
@@ -237,7 +275,13 @@ fn every_problem_is_reported_not_only_the_first() {
     let fields: Vec<String> = problems.iter().map(|p| p.field.to_string()).collect();
     assert_eq!(
         fields,
-        ["name", "duration", "media.video.width", "media.video.fps", "peers[0].name"]
+        [
+            "name",
+            "duration",
+            "media.video.width",
+            "media.video.fps",
+            "peers[0].name"
+        ]
     );
 }
 
@@ -253,5 +297,10 @@ fn shared_media_refuses_per_peer_video_and_a_server_is_one_thing() {
 #[test]
 fn a_missing_file_says_which() {
     let error = Scenario::load(std::path::Path::new("/nonexistent/x.toml")).unwrap_err();
-    assert!(error.to_string().starts_with("/nonexistent/x.toml: cannot read"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("/nonexistent/x.toml: cannot read"),
+        "{error}"
+    );
 }

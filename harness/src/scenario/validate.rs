@@ -39,7 +39,10 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
         check.problem(root.clone().key("name"), "the name is empty");
     }
     if file.duration.is_zero() {
-        check.problem(root.clone().key("duration"), "the duration must be more than 0");
+        check.problem(
+            root.clone().key("duration"),
+            "the duration must be more than 0",
+        );
     }
     let server = check.server(&file);
     let media = check.media(&file);
@@ -113,7 +116,12 @@ impl<'a> Names<'a> {
     }
 
     fn known(&self) -> String {
-        let mut names: Vec<&str> = self.peers.keys().chain(self.groups.keys()).copied().collect();
+        let mut names: Vec<&str> = self
+            .peers
+            .keys()
+            .chain(self.groups.keys())
+            .copied()
+            .collect();
         names.sort_unstable();
         if names.len() > 12 {
             let more = names.len() - 12;
@@ -127,14 +135,18 @@ impl<'a> Names<'a> {
 
 impl Checker<'_> {
     fn problem(&mut self, field: FieldPath, message: impl AsRef<str>) {
-        self.problems.push(self.source.problem(field, message.as_ref()));
+        self.problems
+            .push(self.source.problem(field, message.as_ref()));
     }
 
     fn server(&mut self, file: &ScenarioFile) -> ServerPlan {
         let at = FieldPath::default().key("server");
         let spec = &file.server;
         if spec.url.is_some() && spec.url_env.is_some() {
-            self.problem(at.clone().key("url_env"), "give `url` or `url_env`, not both");
+            self.problem(
+                at.clone().key("url_env"),
+                "give `url` or `url_env`, not both",
+            );
         }
         if spec.tls && (spec.url.is_some() || spec.url_env.is_some()) {
             self.problem(
@@ -164,7 +176,11 @@ impl Checker<'_> {
 
     fn media(&mut self, file: &ScenarioFile) -> MediaPlan {
         let at = FieldPath::default().key("media");
-        let video = self.video(&VideoSettings::default(), &file.media.video, at.clone().key("video"));
+        let video = self.video(
+            &VideoSettings::default(),
+            &file.media.video,
+            at.clone().key("video"),
+        );
         let audio_bitrate_bps = file.media.audio.bitrate_bps.unwrap_or(32_000);
         if !(6_000..=510_000).contains(&audio_bitrate_bps) {
             self.problem(
@@ -187,7 +203,11 @@ impl Checker<'_> {
             bitrate_bps: spec.bitrate_bps.unwrap_or(base.bitrate_bps),
             keyframe_interval: spec.keyframe_interval.unwrap_or(base.keyframe_interval),
         };
-        let size_field = if spec.width.is_some() { "width" } else { "height" };
+        let size_field = if spec.width.is_some() {
+            "width"
+        } else {
+            "height"
+        };
         if video.width > 3840 || video.height > 2160 {
             self.problem(at.clone().key(size_field), "at most 3840x2160");
         } else if let Err(e) = Pattern::new(0, video.width, video.height) {
@@ -234,7 +254,10 @@ impl Checker<'_> {
                 }
                 Some(count) => (1..=count).map(|n| format!("{name}-{n}")).collect(),
             };
-            for member in names.iter().chain(spec.count.map(|_| name.to_owned()).iter()) {
+            for member in names
+                .iter()
+                .chain(spec.count.map(|_| name.to_owned()).iter())
+            {
                 if let Some(first) = seen.insert(member.clone(), i) {
                     self.problem(
                         at.clone().key("name"),
@@ -272,7 +295,10 @@ impl Checker<'_> {
                 None
             }
             None => {
-                self.problem(at, format!("unknown peer `{name}` (known: {})", names.known()));
+                self.problem(
+                    at,
+                    format!("unknown peer `{name}` (known: {})", names.known()),
+                );
                 None
             }
         }
@@ -320,11 +346,17 @@ impl Checker<'_> {
             }
             (None, None, Some(topology)) => self.topology(topology, spec, &at_field, names),
             (_, _, Some(_)) => {
-                self.problem(at_field.clone().key("topology"), "give `topology` or `from` and `to`, not both");
+                self.problem(
+                    at_field.clone().key("topology"),
+                    "give `topology` or `from` and `to`, not both",
+                );
                 vec![]
             }
             (None, _, None) => {
-                self.problem(at_field.clone().key("from"), "a call needs `from` and `to`, or a `topology`");
+                self.problem(
+                    at_field.clone().key("from"),
+                    "a call needs `from` and `to`, or a `topology`",
+                );
                 vec![]
             }
             (Some(_), None, None) => {
@@ -380,7 +412,10 @@ impl Checker<'_> {
                 if members.len() < 2 || members.len() % 2 == 1 {
                     self.problem(
                         at.clone().key("topology"),
-                        format!("`pairs` needs an even number of peers, and there are {}", members.len()),
+                        format!(
+                            "`pairs` needs an even number of peers, and there are {}",
+                            members.len()
+                        ),
                     );
                     return vec![];
                 }
@@ -388,7 +423,10 @@ impl Checker<'_> {
             }
             Topology::Mesh => {
                 if members.len() < 2 {
-                    self.problem(at.clone().key("topology"), "`mesh` needs at least two peers");
+                    self.problem(
+                        at.clone().key("topology"),
+                        "`mesh` needs at least two peers",
+                    );
                 }
                 let mut pairs = Vec::new();
                 for (k, &a) in members.iter().enumerate() {
@@ -406,7 +444,10 @@ impl Checker<'_> {
                 };
                 members.retain(|&m| m != hub);
                 if members.is_empty() {
-                    self.problem(at.clone().key("topology"), "the star has no peers besides its hub");
+                    self.problem(
+                        at.clone().key("topology"),
+                        "the star has no peers besides its hub",
+                    );
                 }
                 members.into_iter().map(|m| (hub, m)).collect()
             }
@@ -461,7 +502,10 @@ impl Checker<'_> {
         for (action, field) in actions {
             match action.verb {
                 Verb::Call { from, to } if from == to => {
-                    self.problem(field.clone(), format!("`{}` calls itself", peers[from].name));
+                    self.problem(
+                        field.clone(),
+                        format!("`{}` calls itself", peers[from].name),
+                    );
                 }
                 Verb::Call { from, to } => {
                     if let Some(origin) = up.insert(key(from, to), &action.origin) {

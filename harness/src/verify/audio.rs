@@ -118,7 +118,7 @@ fn zero_crossing_hz(samples: &[f32], rms: f32) -> Option<f32> {
 }
 
 /// What one received audio track amounted to.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AudioVerdict {
     pub packets: u64,
     /// Packets missing by RTP sequence number.
@@ -136,6 +136,7 @@ pub struct AudioVerdict {
     /// Median dominant frequency over the windows of full-level sound.
     pub tone_hz: Option<f32>,
     /// The end time of the first window that held the expected tone.
+    #[serde(skip)]
     pub first_tone_at: Option<Duration>,
 }
 

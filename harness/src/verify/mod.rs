@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::threshold::percentile;
 
 /// Count, percentiles and maximum of a set of durations.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub count: usize,
     pub min_ms: f64,

@@ -25,7 +25,7 @@ pub enum FrameOutcome {
 }
 
 /// The counts a receiver reports for one video track.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct VideoVerdict {
     /// Access units handed to the decoder.
     pub received: u64,
@@ -46,7 +46,49 @@ pub struct VideoVerdict {
     pub fps: f64,
     /// Capture (sender's stamp) to verified (receiver), same clock.
     pub latency: Summary,
+    #[serde(skip)]
     pub first_frame_at: Option<Duration>,
+    /// The lowest frame number verified: frames before it never arrived.
+    pub first_frame_number: Option<u32>,
+    /// Per second of arrival: frames verified and their mean latency.
+    pub series: Vec<SeriesPoint>,
+    /// Every verified frame's latency in ms, in arrival order (for
+    /// per-frame statistics; too bulky for reports).
+    #[serde(skip)]
+    pub latencies_ms: Vec<f32>,
+}
+
+/// One second of a received video track.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SeriesPoint {
+    /// Start of the second, on the run's clock (ms since its epoch).
+    pub t_ms: u64,
+    pub frames: u32,
+    pub latency_ms: f64,
+}
+
+/// Frames and mean latency per whole second of arrival.
+fn series(shown_at: &[Duration], latencies: &[Duration]) -> Vec<SeriesPoint> {
+    let mut points: Vec<SeriesPoint> = Vec::new();
+    for (at, latency) in shown_at.iter().zip(latencies) {
+        let t_ms = at.as_secs() * 1000;
+        let latency_ms = latency.as_secs_f64() * 1e3;
+        match points.last_mut() {
+            Some(point) if point.t_ms == t_ms => {
+                point.latency_ms += latency_ms;
+                point.frames += 1;
+            }
+            _ => points.push(SeriesPoint {
+                t_ms,
+                frames: 1,
+                latency_ms,
+            }),
+        }
+    }
+    for point in &mut points {
+        point.latency_ms /= f64::from(point.frames);
+    }
+    points
 }
 
 impl VideoVerdict {
@@ -155,6 +197,13 @@ impl VideoVerifier {
         verdict.freeze_ms = freeze_ms;
         verdict.fps = fps;
         verdict.latency = Summary::of(&self.latencies);
+        verdict.first_frame_number = self.first_frame;
+        verdict.series = series(&self.shown_at, &self.latencies);
+        verdict.latencies_ms = self
+            .latencies
+            .iter()
+            .map(|l| l.as_secs_f32() * 1e3)
+            .collect();
         verdict
     }
 }
@@ -224,6 +273,19 @@ mod tests {
             }
         }
         verifier.verdict(Some(count))
+    }
+
+    #[test]
+    fn the_series_counts_frames_and_mean_latency_per_second() {
+        let verdict = run(90, |_| None);
+        let frames: Vec<(u64, u32)> = verdict.series.iter().map(|p| (p.t_ms, p.frames)).collect();
+        // Frame n arrives at 33.3 n + 5 ms: 30 in each of the three seconds.
+        assert_eq!(frames, [(0, 30), (1000, 30), (2000, 30)]);
+        for point in &verdict.series {
+            assert!((point.latency_ms - 5.0).abs() < 0.01, "{point:?}");
+        }
+        assert_eq!(verdict.latencies_ms.len(), 90);
+        assert_eq!(verdict.first_frame_number, Some(0));
     }
 
     #[test]

@@ -1,0 +1,302 @@
+//! The `callprobe` command line: `run`, `validate`, `serve`. The binary's
+//! edge: errors become messages and exit codes here.
+//!
+//! Exit codes: 0 every scenario passed (or was skipped); 1 a threshold
+//! failed or a scenario could not run; 2 invalid input (a scenario file, or
+//! the command line); 130 interrupted by Ctrl-C.
+#![allow(clippy::print_stdout)] // the report on stdout is this module's job
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use callprobe_server::serve::{ServeArgs, serve_until_stopped};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing_subscriber::EnvFilter;
+
+use crate::report::{self, Formats};
+use crate::results::{RunReport, Status};
+use crate::runner::{Progress, RunOptions, run_scenario};
+use crate::scenario::Scenario;
+
+/// Without RUST_LOG: warnings, except the `webrtc` stack's routine ones
+/// (ICE checks and SRTP packets that arrive a moment before their keys,
+/// DTLS without a server name).
+const QUIET_LOGS: &str = "warn,rtc=error,rtc_ice=error,rtc_dtls=error";
+
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_INVALID: u8 = 2;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Headless WebRTC call tests: run scenario files against a signaling
+/// server with synthetic peers, verify media, check thresholds. Logs go to
+/// stderr; RUST_LOG sets the level.
+#[derive(Debug, Parser)]
+#[command(name = "callprobe", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenario files; exit 0 only if every threshold passed.
+    Run(RunArgs),
+    /// Check scenario files without running them.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run the signaling server.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Scenario files (.toml or .json).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Where report files go; alone, it writes JSON, JUnit XML and HTML.
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
+    /// Write report.json (the full results).
+    #[arg(long)]
+    json: bool,
+    /// Write junit.xml (a test case per threshold).
+    #[arg(long)]
+    junit: bool,
+    /// Write report.html (plots).
+    #[arg(long)]
+    html: bool,
+    /// Override every scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Use this signaling server (ws:// or wss://) instead of spawning one.
+    #[arg(long)]
+    server: Option<String>,
+    /// No progress bar and no summary; only the exit code and errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_INVALID } else { 0 });
+        }
+    };
+    init_logs();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("callprobe: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Validate { files } => validate(&files),
+            Command::Serve(args) => match serve_until_stopped(args.config()).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("callprobe serve: {e}");
+                    EXIT_FAILED
+                }
+            },
+        }
+    });
+    // Peers may leave blocking codec work behind; do not wait on it.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    ExitCode::from(code)
+}
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(QUIET_LOGS)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Loads every file, printing every problem of every file.
+fn load_all(files: &[PathBuf]) -> Option<Vec<Scenario>> {
+    let mut scenarios = Vec::new();
+    let mut invalid = false;
+    for file in files {
+        match Scenario::load(file) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(e) => {
+                eprintln!("{e}");
+                invalid = true;
+            }
+        }
+    }
+    (!invalid).then_some(scenarios)
+}
+
+fn validate(files: &[PathBuf]) -> u8 {
+    let Some(scenarios) = load_all(files) else {
+        return EXIT_INVALID;
+    };
+    for s in &scenarios {
+        println!(
+            "{}: ok: \"{}\", {} peers, {} calls, {} actions, {} thresholds, {}",
+            s.file.display(),
+            s.name,
+            s.peers.len(),
+            s.call_count(),
+            s.actions.len(),
+            s.thresholds
+                .iter()
+                .map(|t| t.expressions.len())
+                .sum::<usize>(),
+            humantime::format_duration(s.duration),
+        );
+    }
+    0
+}
+
+async fn run(args: RunArgs) -> u8 {
+    let Some(mut scenarios) = load_all(&args.files) else {
+        return EXIT_INVALID;
+    };
+    if let Some(url) = &args.server
+        && !(url.starts_with("ws://") || url.starts_with("wss://"))
+    {
+        eprintln!("--server {url}: not a WebSocket URL (ws://… or wss://…)");
+        return EXIT_INVALID;
+    }
+    if let Some(seed) = args.seed {
+        for scenario in &mut scenarios {
+            scenario.seed = seed;
+        }
+    }
+    let options = RunOptions {
+        server: args.server.clone(),
+        ..RunOptions::default()
+    };
+    let cancel = options.cancel.clone();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ncallprobe: interrupted; stopping the run and writing what was measured");
+            cancel.cancel();
+        }
+    });
+    let progress = Bar::new(args.quiet);
+    let mut report = RunReport {
+        callprobe_version: env!("CARGO_PKG_VERSION"),
+        started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        scenarios: Vec::new(),
+    };
+    for scenario in &scenarios {
+        if options.cancel.is_cancelled() {
+            break;
+        }
+        report
+            .scenarios
+            .push(run_scenario(scenario, &options, &progress).await);
+    }
+    progress.bar.finish_and_clear();
+    ctrl_c.abort();
+    if !args.quiet {
+        print!("{}", report::terminal(&report));
+    }
+    let mut formats = Formats {
+        json: args.json,
+        junit: args.junit,
+        html: args.html,
+    };
+    if args.report_dir.is_some() && !formats.any() {
+        formats = Formats::ALL;
+    }
+    if formats.any() {
+        let dir = args
+            .report_dir
+            .unwrap_or_else(|| PathBuf::from("callprobe-report"));
+        match report::write(&report, &dir, formats) {
+            Ok(files) if !args.quiet => {
+                for file in files {
+                    println!("wrote {}", file.display());
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("callprobe: {e}");
+                return EXIT_FAILED;
+            }
+        }
+    }
+    if report
+        .scenarios
+        .iter()
+        .any(|s| s.status == Status::Interrupted)
+        || options.cancel.is_cancelled()
+    {
+        EXIT_INTERRUPTED
+    } else if report.passed() {
+        0
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// The progress bar on stderr: only on a terminal, never with `--quiet`.
+struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    fn new(quiet: bool) -> Self {
+        let target = if quiet || !std::io::stderr().is_terminal() {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(Some(0), target);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {elapsed}/{msg}")
+                .expect("the template is valid")
+                .progress_chars("=> "),
+        );
+        Bar { bar }
+    }
+}
+
+impl Progress for Bar {
+    fn starting(&self, scenario: &Scenario) {
+        self.bar.reset();
+        self.bar.set_length(scenario.duration.as_millis() as u64);
+        self.bar.set_position(0);
+        self.bar.set_prefix(format!(
+            "{} (starting {} peers)",
+            scenario.name,
+            scenario.peers.len()
+        ));
+        self.bar
+            .set_message(format!("{}", humantime::format_duration(scenario.duration)));
+        self.bar.enable_steady_tick(Duration::from_millis(120));
+    }
+
+    fn tick(&self, elapsed: Duration, first_frames: usize) {
+        self.bar.set_position(elapsed.as_millis() as u64);
+        let name = self.bar.prefix();
+        let name = name.split(" (").next().unwrap_or_default().to_owned();
+        self.bar
+            .set_prefix(format!("{name} ({first_frames} tracks with video)"));
+    }
+
+    fn finishing(&self) {
+        self.bar.set_message("closing");
+    }
+}

@@ -1,0 +1,164 @@
+//! One self-contained HTML page (no scripts, no network): per scenario, its
+//! verdict, thresholds, setup phases, plots and calls.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html as markup};
+
+use super::plots::{self, SERIES_TRACKS, WATERFALL_ROWS};
+use super::{ms, value};
+use crate::results::{RunReport, ScenarioResult, Status};
+
+const STYLE: &str = "
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #212121; }
+h1 { font-size: 1.5em; } h2 { margin-top: 2.2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: .8em 0; }
+th, td { padding: .25em .7em; border-bottom: 1px solid #eee; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.badge { display: inline-block; padding: .1em .6em; border-radius: .8em; color: white; font-size: .8em; vertical-align: middle; }
+.passed { background: #2e7d32; } .failed, .error { background: #c62828; } .skipped, .interrupted { background: #757575; }
+.fail { color: #c62828; font-weight: bold; } .pass { color: #2e7d32; }
+.plot { margin: 1em 0; } .note { color: #616161; }
+";
+
+pub fn html(report: &RunReport) -> String {
+    let page = markup! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "callprobe report" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "callprobe report" }
+                p.note {
+                    "Started " (report.started_at) " · callprobe " (report.callprobe_version) " · "
+                    (report.scenarios.len()) " scenario(s)"
+                }
+                table {
+                    tr { th { "scenario" } th { "status" } th { "calls verified" } th { "thresholds passed" } }
+                    @for s in &report.scenarios {
+                        tr {
+                            td { a href={ "#" (anchor(s)) } { (s.name) } }
+                            td { (badge(s.status)) }
+                            td { (s.calls.iter().filter(|c| c.verified).count()) "/" (s.calls.len()) }
+                            td { (s.thresholds.iter().filter(|t| t.passed).count()) "/" (s.thresholds.len()) }
+                        }
+                    }
+                }
+                @for s in &report.scenarios { (scenario(s)) }
+            }
+        }
+    };
+    page.into_string()
+}
+
+fn anchor(s: &ScenarioResult) -> String {
+    s.file
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+fn badge(status: Status) -> Markup {
+    let class = format!("badge {}", format!("{status:?}").to_lowercase());
+    markup! { span class=(class) { (status) } }
+}
+
+fn plot(drawn: Result<String, String>) -> Markup {
+    match drawn {
+        Ok(svg) => markup! { div.plot { (PreEscaped(svg)) } },
+        Err(e) => markup! { p.note { "(plot not drawn: " (e) ")" } },
+    }
+}
+
+fn scenario(s: &ScenarioResult) -> Markup {
+    let first_frames = s
+        .metric("setup.first_frame_ms")
+        .map(|m| m.samples.clone())
+        .unwrap_or_default();
+    let tracks: usize = s.calls.iter().map(|c| c.tracks.len()).sum();
+    markup! {
+        h2 id=(anchor(s)) { (s.name) " " (badge(s.status)) }
+        p {
+            code { (s.file) } " · " (s.peers.len()) " peers · " (s.calls.len()) " calls · "
+            (if s.media.shared { "shared" } else { "live" }) " media "
+            (s.media.width) "x" (s.media.height) "@" (s.media.fps)
+            " · ran " (format!("{:.1}", s.ran_ms.max(0.0) / 1e3)) " s of " (format!("{:.1}", s.planned_ms / 1e3))
+            " · seed " (s.seed) " · server " code { (s.server) }
+        }
+        @if !s.description.is_empty() { p.note { (s.description) } }
+        @if let Some(reason) = &s.reason { p.fail { (reason) } }
+        @if !s.thresholds.is_empty() {
+            h3 { "Thresholds" }
+            table {
+                tr { th { "metric" } th { "threshold" } th { "measured" } th { "result" } }
+                @for t in &s.thresholds {
+                    tr {
+                        td { (t.metric) @if t.default { span.note { " (default)" } } }
+                        td { code { (t.expression) } }
+                        td { (value(t.measured)) }
+                        td { @if t.passed { span.pass { "pass" } } @else { span.fail { "FAIL" } } }
+                    }
+                }
+            }
+        }
+        @if !s.calls.is_empty() {
+            h3 { "Call setup" }
+            p.note { "Each bar is one call, from the caller's call command: signaling (offer at the callee), answer, ICE connected, DTLS connected, first RTP, first verified frame; the red tick is the first 100 ms of the other side's tone."
+                @if s.calls.len() > WATERFALL_ROWS { " The first " (WATERFALL_ROWS) " of " (s.calls.len()) " calls are drawn." } }
+            (plot(plots::waterfall(&s.calls)))
+            @if !first_frames.is_empty() {
+                h3 { "Time to first frame" }
+                (plot(plots::histogram(&first_frames, "setup.first_frame_ms")))
+            }
+            h3 { "Frame rate and latency over time" }
+            p.note { "Verified frames per second, and mean capture-to-verified latency, per received track; dashed lines mark the timeline's actions."
+                @if tracks > SERIES_TRACKS { " The first " (SERIES_TRACKS) " of " (tracks) " tracks are drawn." } }
+            (plot(plots::over_time(s, "verified frames per second", |p| f64::from(p.frames))))
+            (plot(plots::over_time(s, "latency ms", |p| p.latency_ms)))
+            h3 { "Metrics" }
+            table {
+                tr { th { "metric" } th { "n" } th { "min" } th { "p50" } th { "p90" } th { "p95" } th { "p99" } th { "max" } }
+                @for m in &s.metrics {
+                    tr {
+                        td { (m.name) }
+                        td { (m.count) }
+                        td { (value(m.min)) } td { (value(m.p50)) } td { (value(m.p90)) }
+                        td { (value(m.p95)) } td { (value(m.p99)) } td { (value(m.max)) }
+                    }
+                }
+            }
+            h3 { "Calls" }
+            table {
+                tr { th { "call" } th { "at s" } th { "ICE ms" } th { "DTLS ms" } th { "first frame ms" } th { "first audio ms" } th { "frames verified/sent" } th { "lost" } th { "end" } }
+                @for c in s.calls.iter().take(200) {
+                    tr {
+                        td { @if !c.verified { span.fail { "✗ " } } (c.caller) " → " (c.callee) }
+                        td { (format!("{:.2}", c.started_at_ms / 1e3)) }
+                        td { (ms(c.setup.ice_connected_ms)) }
+                        td { (ms(c.setup.dtls_connected_ms)) }
+                        td { (ms(c.setup.first_frame_ms)) }
+                        td { (ms(c.setup.first_audio_ms)) }
+                        td {
+                            @for (i, t) in c.tracks.iter().enumerate() {
+                                @if i > 0 { " · " }
+                                (t.video.as_ref().map_or(0, |v| v.verified)) "/" (t.frames_sent)
+                            }
+                        }
+                        td { (c.tracks.iter().map(|t| t.frames_lost).sum::<u64>()) }
+                        td { (c.end) }
+                    }
+                }
+            }
+        }
+        @if s.actions.len() > 1 {
+            h3 { "Timeline" }
+            table {
+                tr { th { "at s" } th { "action" } th { "from" } th { "to" } th { "written at" } }
+                @for a in &s.actions {
+                    tr { td { (format!("{:.3}", a.at_ms / 1e3)) } td { (a.verb) } td { (a.from) } td { (a.to) } td { code { (a.origin) } } }
+                }
+            }
+        }
+    }
+}

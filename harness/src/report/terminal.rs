@@ -1,0 +1,185 @@
+//! The summary printed after a run: per scenario, its setup phases, what
+//! the media amounted to, and every threshold with its measured value.
+
+use std::fmt::Write;
+
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+
+use super::{ms, value};
+use crate::results::{RunReport, ScenarioResult, Status};
+
+/// Calls listed by name when they did not verify media (the rest counted).
+const FAILED_CALLS_LISTED: usize = 5;
+
+pub fn terminal(report: &RunReport) -> String {
+    let mut out = String::new();
+    for scenario in &report.scenarios {
+        scenario_section(&mut out, scenario);
+    }
+    let count = |status: Status| {
+        report
+            .scenarios
+            .iter()
+            .filter(|s| s.status == status)
+            .count()
+    };
+    let _ = writeln!(
+        out,
+        "callprobe: {} scenario(s): {} passed, {} failed, {} errors, {} skipped{}",
+        report.scenarios.len(),
+        count(Status::Passed),
+        count(Status::Failed),
+        count(Status::Error),
+        count(Status::Skipped),
+        match count(Status::Interrupted) {
+            0 => String::new(),
+            n => format!(", {n} interrupted"),
+        }
+    );
+    out
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec());
+    for column in 1..header.len() {
+        if let Some(c) = table.column_mut(column) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+fn scenario_section(out: &mut String, s: &ScenarioResult) {
+    let _ = writeln!(
+        out,
+        "\n== {} ({}): {} after {:.1} s of {:.1} s",
+        s.name,
+        s.file,
+        s.status,
+        s.ran_ms.max(0.0) / 1e3,
+        s.planned_ms / 1e3
+    );
+    if let Some(reason) = &s.reason {
+        let _ = writeln!(out, "   {reason}");
+    }
+    if s.status == Status::Skipped {
+        return;
+    }
+    let verified = s.calls.iter().filter(|c| c.verified).count();
+    let media = &s.media;
+    let _ = writeln!(
+        out,
+        "   {} peers, {} calls ({verified} verified both ways), {} media {}x{}@{}, server {}, seed {}",
+        s.peers.len(),
+        s.calls.len(),
+        if media.shared { "shared" } else { "live" },
+        media.width,
+        media.height,
+        media.fps,
+        s.server,
+        s.seed,
+    );
+
+    let mut setup = table(&["setup phase (ms)", "n", "p50", "p95", "max"]);
+    for phase in [
+        "signaling",
+        "answer",
+        "ice_connected",
+        "dtls_connected",
+        "first_rtp",
+        "first_frame",
+        "first_audio",
+    ] {
+        if let Some(m) = s.metric(&format!("setup.{phase}_ms")) {
+            setup.add_row(vec![
+                phase.to_owned(),
+                m.count.to_string(),
+                ms(m.p50),
+                ms(m.p95),
+                ms(m.max),
+            ]);
+        }
+    }
+    let _ = writeln!(out, "{setup}");
+
+    let sum = |name: &str| {
+        s.metric(name)
+            .map_or(0.0, |m| m.samples.iter().sum::<f64>())
+    };
+    let sent: u64 = s
+        .calls
+        .iter()
+        .flat_map(|c| &c.tracks)
+        .map(|t| u64::from(t.frames_sent))
+        .sum();
+    let tracks = s.calls.iter().map(|c| c.tracks.len()).sum::<usize>();
+    let tone = s
+        .metric("audio.tone_match")
+        .map_or(0.0, |m| m.samples.iter().sum());
+    let latency = s.metric("video.latency_ms");
+    let fps = s.metric("video.fps");
+    let mut media = table(&[
+        "tracks",
+        "frames verified/sent",
+        "lost",
+        "corrupt",
+        "wrong sender",
+        "freezes",
+        "fps p50",
+        "latency p50/p95 ms",
+        "tone matches",
+    ]);
+    media.add_row(vec![
+        tracks.to_string(),
+        format!("{:.0}/{sent}", sum("video.frames_verified")),
+        format!("{:.0}", sum("video.frames_lost")),
+        format!("{:.0}", sum("video.frames_corrupt")),
+        format!("{:.0}", sum("video.frames_wrong_sender")),
+        format!("{:.0}", sum("video.freezes")),
+        fps.map_or("–".to_owned(), |m| value(m.p50)),
+        latency.map_or("–".to_owned(), |m| format!("{}/{}", ms(m.p50), ms(m.p95))),
+        format!("{tone:.0}/{tracks}"),
+    ]);
+    let _ = writeln!(out, "{media}");
+
+    let failed: Vec<_> = s.calls.iter().filter(|c| !c.verified).collect();
+    for call in failed.iter().take(FAILED_CALLS_LISTED) {
+        let _ = writeln!(
+            out,
+            "   call {} -> {} did not verify media: {}",
+            call.caller, call.callee, call.end
+        );
+    }
+    if failed.len() > FAILED_CALLS_LISTED {
+        let _ = writeln!(
+            out,
+            "   … and {} more calls",
+            failed.len() - FAILED_CALLS_LISTED
+        );
+    }
+    for peer in s
+        .peers
+        .iter()
+        .filter(|p| !p.errors.is_empty())
+        .take(FAILED_CALLS_LISTED)
+    {
+        let _ = writeln!(out, "   {} reported: {}", peer.name, peer.errors.join("; "));
+    }
+
+    if !s.thresholds.is_empty() {
+        let mut thresholds = table(&["threshold", "", "measured", "result"]);
+        for t in &s.thresholds {
+            thresholds.add_row(vec![
+                format!("{}{}", t.metric, if t.default { " (default)" } else { "" }),
+                t.expression.clone(),
+                value(t.measured),
+                if t.passed { "pass" } else { "FAIL" }.to_owned(),
+            ]);
+        }
+        let _ = writeln!(out, "{thresholds}");
+    }
+}

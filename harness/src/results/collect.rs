@@ -1,0 +1,421 @@
+//! From the peers' event log to a [`ScenarioResult`]: which call is which,
+//! its setup phases, both directions' verdicts, every metric's samples,
+//! and the thresholds judged on them. A plain function of its inputs, so
+//! it is tested without sockets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use callprobe_server::protocol::PeerId;
+
+use super::{
+    ActionRecord, CallResult, EventRecord, MediaInfo, MetricSummary, PeerResult, ScenarioResult,
+    Status, ThresholdResult, TrackResult,
+};
+use crate::metrics::{Metric, Per};
+use crate::peer::{CallEnd, CallReport, PeerEvent, PeerEventKind};
+use crate::scenario::{Action, Scenario, Verb};
+use crate::threshold::{Stat, statistic};
+use crate::timeline::SetupTimeline;
+
+/// Everything the runner hands over at the end of a scenario.
+#[derive(Debug)]
+pub struct Collected<'a> {
+    pub scenario: &'a Scenario,
+    pub server: String,
+    /// The peers' clock origin (their stamps and series count from it).
+    pub epoch: Instant,
+    /// When the timeline started (0 on the report's clock) and ended.
+    pub started: Instant,
+    pub ended: Instant,
+    /// Set when the run was cut short (Ctrl-C), with why.
+    pub interrupted: Option<String>,
+    /// Each peer's id, by index; `None` for a peer that never started.
+    pub ids: &'a [Option<PeerId>],
+    /// The actions carried out, with when the runner carried them out.
+    pub actions: &'a [(Instant, Action)],
+    pub events: &'a [PeerEvent],
+}
+
+pub fn collect(input: Collected<'_>) -> ScenarioResult {
+    let scenario = input.scenario;
+    let ms = |at: Instant| signed_ms(at, input.started);
+    let name = |index: usize| scenario.peers[index].name.clone();
+    let by_id: HashMap<PeerId, usize> = input
+        .ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| id.map(|id| (id, i)))
+        .collect();
+    let calls = calls(&input);
+    let mut samples: BTreeMap<Metric, Vec<f64>> = BTreeMap::new();
+    for call in &calls {
+        add_call_samples(&mut samples, call);
+    }
+    for peer in 0..scenario.peers.len() {
+        let errors = input
+            .events
+            .iter()
+            .filter(|e| {
+                usize::from(e.peer) == peer && matches!(e.kind, PeerEventKind::Error { .. })
+            })
+            .count();
+        samples
+            .entry(Metric::PeerErrors)
+            .or_default()
+            .push(errors as f64);
+    }
+    let thresholds = judge(scenario, &samples);
+    let status = match (&input.interrupted, thresholds.iter().all(|t| t.passed)) {
+        (Some(_), _) => Status::Interrupted,
+        (None, true) => Status::Passed,
+        (None, false) => Status::Failed,
+    };
+    let peers = (0..scenario.peers.len())
+        .map(|index| PeerResult {
+            index: index as u16,
+            name: name(index),
+            id: input
+                .ids
+                .get(index)
+                .copied()
+                .flatten()
+                .map(|id| id.to_string()),
+            errors: input
+                .events
+                .iter()
+                .filter(|e| usize::from(e.peer) == index)
+                .filter_map(|e| match &e.kind {
+                    PeerEventKind::Error { message, .. } => Some(message.clone()),
+                    _ => None,
+                })
+                .collect(),
+        })
+        .collect();
+    ScenarioResult {
+        name: scenario.name.clone(),
+        file: scenario.file.display().to_string(),
+        description: scenario.description.clone(),
+        seed: scenario.seed,
+        server: input.server.clone(),
+        status,
+        reason: input.interrupted.clone(),
+        planned_ms: scenario.duration.as_secs_f64() * 1e3,
+        ran_ms: ms(input.ended),
+        media: MediaInfo::of(scenario),
+        peers,
+        calls,
+        actions: input
+            .actions
+            .iter()
+            .map(|(at, action)| {
+                let (verb, from, to) = match action.verb {
+                    Verb::Call { from, to } => ("call", from, to),
+                    Verb::Hangup { from, to } => ("hangup", from, to),
+                };
+                ActionRecord {
+                    at_ms: ms(*at),
+                    verb: verb.to_owned(),
+                    from: name(from),
+                    to: name(to),
+                    origin: action.origin.clone(),
+                }
+            })
+            .collect(),
+        metrics: samples
+            .into_iter()
+            .map(|(metric, values)| summarize(metric, values))
+            .collect(),
+        thresholds,
+        events: input
+            .events
+            .iter()
+            .map(|e| {
+                let peer = name(usize::from(e.peer));
+                event_record(e, ms(e.at), peer, &|id| by_id.get(&id).map(|&i| name(i)))
+            })
+            .collect(),
+    }
+}
+
+/// Milliseconds from `origin`, negative before it.
+fn signed_ms(at: Instant, origin: Instant) -> f64 {
+    match at.checked_duration_since(origin) {
+        Some(after) => after.as_secs_f64() * 1e3,
+        None => -(origin.duration_since(at).as_secs_f64() * 1e3),
+    }
+}
+
+/// Each call the runner made, matched with its events. Calls between the
+/// same pair never overlap (validation sees to that), so the n-th call
+/// command between them owns the events up to the next one.
+fn calls(input: &Collected<'_>) -> Vec<CallResult> {
+    let scenario = input.scenario;
+    let commanded: Vec<(Instant, usize, usize)> = input
+        .actions
+        .iter()
+        .filter_map(|(at, action)| match action.verb {
+            Verb::Call { from, to } => Some((*at, from, to)),
+            Verb::Hangup { .. } => None,
+        })
+        .collect();
+    let pair = |a: usize, b: usize| (a.min(b), a.max(b));
+    commanded
+        .iter()
+        .enumerate()
+        .map(|(k, &(at, from, to))| {
+            let before = commanded[k + 1..]
+                .iter()
+                .find(|(_, f, t)| pair(*f, *t) == pair(from, to))
+                .map(|(at, _, _)| *at);
+            let ids = (input.ids[from], input.ids[to]);
+            let (caller, callee) = (scenario.peers[from].name.clone(), scenario.peers[to].name.clone());
+            let (Some(from_id), Some(to_id)) = ids else {
+                return CallResult {
+                    caller,
+                    callee,
+                    started_at_ms: signed_ms(at, input.started),
+                    ended_at_ms: None,
+                    end: "a peer never started".to_owned(),
+                    setup: SetupTimeline::default(),
+                    verified: false,
+                    tracks: Vec::new(),
+                };
+            };
+            let (caller_index, callee_index) = (from as u16, to as u16);
+            let setup = SetupTimeline::of_call_within(
+                input.events,
+                (caller_index, from_id),
+                (callee_index, to_id),
+                Some(at),
+                before,
+            )
+            .unwrap_or_default();
+            let started = input
+                .events
+                .iter()
+                .find(|e| {
+                    e.peer == caller_index
+                        && e.at >= at
+                        && matches!(e.kind, PeerEventKind::CallCommanded { remote } if remote == to_id)
+                })
+                .map_or(at, |e| e.at);
+            let report = |peer: u16, remote: PeerId| {
+                input.events.iter().find_map(|e| match &e.kind {
+                    PeerEventKind::CallEnded(report)
+                        if e.peer == peer
+                            && report.remote == remote
+                            && e.at >= started
+                            && before.is_none_or(|b| e.at < b) =>
+                    {
+                        Some((e.at, report.as_ref()))
+                    }
+                    _ => None,
+                })
+            };
+            let caller_report = report(caller_index, to_id);
+            let callee_report = report(callee_index, from_id);
+            let shared = scenario.media.shared;
+            let offset_ms = input.started.saturating_duration_since(input.epoch).as_millis() as u64;
+            let mut tracks = vec![
+                track(&caller, &callee, caller_report.map(|r| r.1), callee_report.map(|r| r.1), shared),
+                track(&callee, &caller, callee_report.map(|r| r.1), caller_report.map(|r| r.1), shared),
+            ];
+            // Onto the report's clock: 0 is the start of the timeline.
+            for point in tracks.iter_mut().filter_map(|t| t.video.as_mut()).flat_map(|v| &mut v.series) {
+                point.t_ms = point.t_ms.saturating_sub(offset_ms);
+            }
+            let verified = tracks.iter().all(|t| {
+                t.video.as_ref().is_some_and(|v| v.verified > 0) && t.tone_match
+            });
+            CallResult {
+                caller,
+                callee,
+                started_at_ms: signed_ms(started, input.started),
+                ended_at_ms: caller_report.map(|(at, _)| signed_ms(at, input.started)),
+                end: caller_report.map_or_else(|| "no report".to_owned(), |(_, r)| end_text(&r.end)),
+                setup,
+                verified,
+                tracks,
+            }
+        })
+        .collect()
+}
+
+fn end_text(end: &CallEnd) -> String {
+    match end {
+        CallEnd::HungUp => "hung up".to_owned(),
+        CallEnd::RemoteHungUp => "remote hung up".to_owned(),
+        CallEnd::PeerLeft => "peer left".to_owned(),
+        CallEnd::Failed(why) => format!("failed: {why}"),
+    }
+}
+
+/// One direction: what `receiver` reported of `sender`'s media.
+fn track(
+    receiver: &str,
+    sender: &str,
+    received: Option<&CallReport>,
+    sent: Option<&CallReport>,
+    shared: bool,
+) -> TrackResult {
+    let frames_sent = sent.map_or(0, |r| r.frames_sent);
+    let video = received.and_then(|r| r.video.clone());
+    let audio = received.and_then(|r| r.audio.clone());
+    let frames_lost = match &video {
+        Some(v) if v.verified > 0 => v.lost + u64::from(v.first_frame_number.unwrap_or(0)),
+        _ => u64::from(frames_sent),
+    };
+    let tone_match = audio.as_ref().is_some_and(|a| {
+        if shared {
+            a.packets > 0 && a.foreign_packets == 0
+        } else {
+            a.tone_matches()
+        }
+    });
+    TrackResult {
+        receiver: receiver.to_owned(),
+        sender: sender.to_owned(),
+        frames_sent,
+        frames_lost,
+        video,
+        audio,
+        tone_match,
+    }
+}
+
+fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult) {
+    let mut add = |metric: Metric, value: f64| samples.entry(metric).or_default().push(value);
+    let setup = &call.setup;
+    let phases = [
+        (Metric::SetupSignaling, setup.signaling_ms),
+        (Metric::SetupAnswer, setup.answer_ms),
+        (Metric::SetupIceConnected, setup.ice_connected_ms),
+        (Metric::SetupDtlsConnected, setup.dtls_connected_ms),
+        (Metric::SetupFirstRtp, setup.first_rtp_ms),
+        (Metric::SetupFirstFrame, setup.first_frame_ms),
+        (Metric::SetupFirstAudio, setup.first_audio_ms),
+    ];
+    for (metric, value) in phases {
+        if let Some(value) = value {
+            add(metric, value);
+        }
+    }
+    add(Metric::CallFailed, if call.verified { 0.0 } else { 1.0 });
+    for track in &call.tracks {
+        let video = track.video.clone().unwrap_or_default();
+        let expected = video.verified + track.frames_lost;
+        add(Metric::VideoFps, video.fps);
+        add(Metric::VideoFramesVerified, video.verified as f64);
+        add(Metric::VideoFramesLost, track.frames_lost as f64);
+        add(Metric::VideoFramesCorrupt, video.corrupted as f64);
+        add(Metric::VideoFramesWrongSender, video.wrong_sender as f64);
+        add(
+            Metric::VideoVerifiedRatio,
+            if expected == 0 {
+                0.0
+            } else {
+                video.verified as f64 / expected as f64
+            },
+        );
+        add(Metric::VideoFreezes, video.freezes as f64);
+        add(Metric::VideoFreezeMs, video.freeze_ms);
+        for &latency in &video.latencies_ms {
+            add(Metric::VideoLatency, f64::from(latency));
+        }
+        add(
+            Metric::AudioToneMatch,
+            if track.tone_match { 1.0 } else { 0.0 },
+        );
+        if let Some(audio) = &track.audio {
+            if let Some(hz) = audio.tone_hz {
+                add(Metric::AudioToneHz, f64::from(hz));
+            }
+            add(Metric::AudioGaps, audio.gaps as f64);
+            add(Metric::AudioPacketsLost, audio.lost_packets as f64);
+        }
+    }
+}
+
+fn summarize(metric: Metric, values: Vec<f64>) -> MetricSummary {
+    let stat = |s| statistic(s, &values);
+    MetricSummary {
+        name: metric.name().to_owned(),
+        per: metric.per(),
+        count: values.len(),
+        min: stat(Stat::Min),
+        avg: stat(Stat::Avg),
+        p50: stat(Stat::Percentile(50.0)),
+        p90: stat(Stat::Percentile(90.0)),
+        p95: stat(Stat::Percentile(95.0)),
+        p99: stat(Stat::Percentile(99.0)),
+        max: stat(Stat::Max),
+        samples: if metric.per() == Per::Frame {
+            Vec::new()
+        } else {
+            values
+        },
+    }
+}
+
+fn judge(scenario: &Scenario, samples: &BTreeMap<Metric, Vec<f64>>) -> Vec<ThresholdResult> {
+    let mut results = Vec::new();
+    for thresholds in &scenario.thresholds {
+        let values = samples
+            .get(&thresholds.metric)
+            .map_or(&[][..], Vec::as_slice);
+        for (text, threshold) in &thresholds.expressions {
+            let evaluation = threshold.evaluate(values);
+            results.push(ThresholdResult {
+                metric: thresholds.metric.name().to_owned(),
+                expression: text.clone(),
+                passed: evaluation.passed,
+                measured: evaluation.measured,
+                default: thresholds.default,
+            });
+        }
+    }
+    results
+}
+
+fn event_record(
+    event: &PeerEvent,
+    at_ms: f64,
+    peer: String,
+    name_of: &dyn Fn(PeerId) -> Option<String>,
+) -> EventRecord {
+    use PeerEventKind as K;
+    let (kind, remote, detail): (&str, Option<PeerId>, Option<String>) = match &event.kind {
+        K::Started { id } => ("started", None, Some(id.to_string())),
+        K::CallCommanded { remote } => ("call_commanded", Some(*remote), None),
+        K::OfferSent { remote } => ("offer_sent", Some(*remote), None),
+        K::OfferReceived { remote } => ("offer_received", Some(*remote), None),
+        K::AnswerSent { remote } => ("answer_sent", Some(*remote), None),
+        K::AnswerReceived { remote } => ("answer_received", Some(*remote), None),
+        K::IceConnected { remote } => ("ice_connected", Some(*remote), None),
+        K::IceDisconnected { remote } => ("ice_disconnected", Some(*remote), None),
+        K::IceFailed { remote } => ("ice_failed", Some(*remote), None),
+        K::Connected { remote } => ("connected", Some(*remote), None),
+        K::FirstRtp { remote, kind } => ("first_rtp", Some(*remote), Some(format!("{kind:?}"))),
+        K::FirstFrame { remote, stamp } => (
+            "first_frame",
+            Some(*remote),
+            Some(format!("frame {}", stamp.frame)),
+        ),
+        K::FirstAudio { remote } => ("first_audio", Some(*remote), None),
+        K::CallEnded(report) => (
+            "call_ended",
+            Some(report.remote),
+            Some(end_text(&report.end)),
+        ),
+        K::Error { remote, message } => ("error", *remote, Some(message.clone())),
+        K::Closed => ("closed", None, None),
+    };
+    EventRecord {
+        at_ms,
+        peer,
+        event: kind.to_owned(),
+        remote: remote.map(|id| name_of(id).unwrap_or_else(|| id.to_string())),
+        detail,
+    }
+}

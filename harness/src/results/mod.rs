@@ -1,0 +1,239 @@
+//! What a run found: the model every report reads (DESIGN §1, "Collector").
+//! Plain data, serialized as the JSON report; reports know nothing else.
+//!
+//! Times are milliseconds. `at_ms` values are on the scenario's clock: 0 is
+//! the moment the timeline started (every peer up); peer start-up comes
+//! before it, so those are negative.
+
+mod collect;
+
+use std::fmt;
+
+use serde::Serialize;
+
+pub use collect::{Collected, collect};
+
+use crate::metrics::Per;
+use crate::timeline::SetupTimeline;
+use crate::verify::audio::AudioVerdict;
+use crate::verify::video::VideoVerdict;
+
+/// Every scenario of one `callprobe run`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub callprobe_version: &'static str,
+    /// Wall-clock start, RFC 3339.
+    pub started_at: String,
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+impl RunReport {
+    /// The process exit status the results call for (see the CLI).
+    pub fn passed(&self) -> bool {
+        self.scenarios
+            .iter()
+            .all(|s| matches!(s.status, Status::Passed | Status::Skipped))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Ran to the end; every threshold passed.
+    Passed,
+    /// Ran; a threshold failed.
+    Failed,
+    /// Could not run (the server did not start, a peer did not come up).
+    Error,
+    /// Not run, on purpose (an external server that was not given).
+    Skipped,
+    /// Stopped by Ctrl-C; the results cover what ran.
+    Interrupted,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Passed => "passed",
+            Status::Failed => "FAILED",
+            Status::Error => "ERROR",
+            Status::Skipped => "skipped",
+            Status::Interrupted => "interrupted",
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub file: String,
+    pub description: String,
+    pub seed: u64,
+    /// The signaling server's URL (in-process or external).
+    pub server: String,
+    pub status: Status,
+    /// Why it was skipped, errored or interrupted.
+    pub reason: Option<String>,
+    pub planned_ms: f64,
+    /// How long the timeline actually ran.
+    pub ran_ms: f64,
+    pub media: MediaInfo,
+    pub peers: Vec<PeerResult>,
+    pub calls: Vec<CallResult>,
+    /// The timeline as it was carried out.
+    pub actions: Vec<ActionRecord>,
+    pub metrics: Vec<MetricSummary>,
+    pub thresholds: Vec<ThresholdResult>,
+    /// Every event every peer reported, in order (the raw timelines).
+    pub events: Vec<EventRecord>,
+}
+
+impl ScenarioResult {
+    /// A scenario that never ran (skipped, or an error before the start).
+    pub fn not_run(
+        scenario: &crate::scenario::Scenario,
+        status: Status,
+        reason: String,
+    ) -> ScenarioResult {
+        ScenarioResult {
+            name: scenario.name.clone(),
+            file: scenario.file.display().to_string(),
+            description: scenario.description.clone(),
+            seed: scenario.seed,
+            server: String::new(),
+            status,
+            reason: Some(reason),
+            planned_ms: scenario.duration.as_secs_f64() * 1e3,
+            ran_ms: 0.0,
+            media: MediaInfo::of(scenario),
+            peers: Vec::new(),
+            calls: Vec::new(),
+            actions: Vec::new(),
+            metrics: Vec::new(),
+            thresholds: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn metric(&self, name: &str) -> Option<&MetricSummary> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MediaInfo {
+    pub shared: bool,
+    pub width: usize,
+    pub height: usize,
+    pub fps: u32,
+    pub video_bitrate_bps: u32,
+    pub audio_bitrate_bps: u32,
+}
+
+impl MediaInfo {
+    pub fn of(scenario: &crate::scenario::Scenario) -> Self {
+        let media = &scenario.media;
+        MediaInfo {
+            shared: media.shared,
+            width: media.video.width,
+            height: media.video.height,
+            fps: media.video.fps,
+            video_bitrate_bps: media.video.bitrate_bps,
+            audio_bitrate_bps: media.audio_bitrate_bps,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerResult {
+    pub index: u16,
+    pub name: String,
+    /// The id the server gave it; `None` if it never started.
+    pub id: Option<String>,
+    pub errors: Vec<String>,
+}
+
+/// One call, from its call command to its end.
+#[derive(Clone, Debug, Serialize)]
+pub struct CallResult {
+    pub caller: String,
+    pub callee: String,
+    pub started_at_ms: f64,
+    pub ended_at_ms: Option<f64>,
+    /// How it ended, as the caller saw it.
+    pub end: String,
+    pub setup: SetupTimeline,
+    /// Both sides verified media from the other.
+    pub verified: bool,
+    /// The two directions: what the caller received, then the callee.
+    pub tracks: Vec<TrackResult>,
+}
+
+/// One direction of a call.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrackResult {
+    pub receiver: String,
+    pub sender: String,
+    /// Video frames the sender sent.
+    pub frames_sent: u32,
+    /// Frames sent that never verified: gaps, and frames before the first
+    /// verified one. (Frames still in flight when the call ended are not
+    /// counted.)
+    pub frames_lost: u64,
+    pub video: Option<VideoVerdict>,
+    pub audio: Option<AudioVerdict>,
+    /// The audio carried what it should (the tone; shared: the clip only).
+    pub tone_match: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ActionRecord {
+    pub at_ms: f64,
+    /// `call`, `hangup`, …
+    pub verb: String,
+    pub from: String,
+    pub to: String,
+    /// Where the scenario file asked for it.
+    pub origin: String,
+}
+
+/// A metric's samples, summarized (DESIGN §5: count, min, p50, p90, p95,
+/// p99, max; and the mean).
+#[derive(Clone, Debug, Serialize)]
+pub struct MetricSummary {
+    pub name: String,
+    pub per: Per,
+    pub count: usize,
+    pub min: Option<f64>,
+    pub avg: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+    /// The samples, for plots (not for per-frame metrics, which are many).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ThresholdResult {
+    pub metric: String,
+    pub expression: String,
+    pub passed: bool,
+    /// The statistic as measured; `None` when the metric had no samples.
+    pub measured: Option<f64>,
+    /// Added by callprobe, not written in the file.
+    pub default: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EventRecord {
+    pub at_ms: f64,
+    pub peer: String,
+    /// The event, such as `IceConnected`.
+    pub event: String,
+    /// The other peer's name, where the event is about one.
+    pub remote: Option<String>,
+    pub detail: Option<String>,
+}

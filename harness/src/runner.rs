@@ -1,0 +1,400 @@
+//! Running one scenario (DESIGN §1, "Runner"): the server (in-process or
+//! external), the peers, the timeline on a monotonic clock, and a clean
+//! stop: every peer closed, every task ended, the server shut down. The
+//! peers' events are logged as they come and handed to the collector.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use callprobe_server::protocol::PeerId;
+use callprobe_server::{RunningServer, Server, ServerConfig, TlsMode};
+use futures_util::future::join_all;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::media::shared::SharedClip;
+use crate::peer::{
+    ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig, PeerEvent,
+    PeerEventKind, PeerHandle, spawn_peer,
+};
+use crate::results::{Collected, ScenarioResult, Status, collect};
+use crate::scenario::{Action, Scenario, ServerPlan, Verb};
+use crate::signaling::ClientConfig;
+
+/// Bound on every peer starting (connect + `start`), beyond a per-peer share.
+const STARTUP_BASE: Duration = Duration::from_secs(10);
+/// Bound on closing one peer (hang up, close connections, end its task).
+const CLOSE_BOUND: Duration = Duration::from_secs(10);
+/// The shared clip loops over this many seconds of video.
+const SHARED_CLIP_SECONDS: u32 = 10;
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Told how a run is going; the CLI draws a progress bar from it.
+pub trait Progress: Send + Sync {
+    /// Peers are being started.
+    fn starting(&self, _scenario: &Scenario) {}
+    /// The timeline runs: `elapsed` of the scenario's duration, and how many
+    /// call directions have verified their first frame.
+    fn tick(&self, _elapsed: Duration, _first_frames: usize) {}
+    /// The timeline is over; peers are closing.
+    fn finishing(&self) {}
+}
+
+/// No progress output (tests, `--quiet`).
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// What the command line can change about a run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Use this signaling server instead of the scenario's (or spawning one).
+    pub server: Option<String>,
+    /// Cancelled by Ctrl-C: the run stops early and still reports.
+    pub cancel: CancellationToken,
+}
+
+/// Runs `scenario` to its end (or until cancelled) and collects the results.
+/// Never panics on the system under test misbehaving: that is a result.
+pub async fn run_scenario(
+    scenario: &Scenario,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> ScenarioResult {
+    let server = match start_server(scenario, options).await {
+        Ok(server) => server,
+        Err((status, reason)) => return ScenarioResult::not_run(scenario, status, reason),
+    };
+    let media = match media(scenario).await {
+        Ok(media) => media,
+        Err(reason) => {
+            server.stop().await;
+            return ScenarioResult::not_run(scenario, Status::Error, reason);
+        }
+    };
+    progress.starting(scenario);
+    let epoch = Instant::now();
+    let mut run = Run::new(scenario, &server, media, epoch);
+    let startup = run.start_peers(&options.cancel).await;
+    let started = Instant::now();
+    let interrupted = match startup {
+        Err(reason) => Some(reason),
+        Ok(()) => run.timeline(started, &options.cancel, progress).await,
+    };
+    let ended = Instant::now();
+    progress.finishing();
+    let (ids, actions, events) = run.finish().await;
+    let url = server.url.clone();
+    server.stop().await;
+    let mut result = collect(Collected {
+        scenario,
+        server: url,
+        epoch,
+        started,
+        ended,
+        interrupted: interrupted.clone(),
+        ids: &ids,
+        actions: &actions,
+        events: &events,
+    });
+    // A run cut short before the timeline began never got to the scenario.
+    if let Some(reason) = interrupted
+        && ids.iter().any(Option::is_none)
+        && !options.cancel.is_cancelled()
+    {
+        result.status = Status::Error;
+        result.reason = Some(reason);
+    }
+    result
+}
+
+/// The server a run talks to, and whether it is ours to stop.
+struct ServerUnderTest {
+    url: String,
+    trust_pem: Option<String>,
+    running: Option<RunningServer>,
+}
+
+impl ServerUnderTest {
+    async fn stop(self) {
+        if let Some(server) = self.running {
+            server.shutdown().await;
+        }
+    }
+}
+
+async fn start_server(
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> Result<ServerUnderTest, (Status, String)> {
+    let external = |url: String| ServerUnderTest {
+        url,
+        trust_pem: None,
+        running: None,
+    };
+    if let Some(url) = &options.server {
+        return Ok(external(url.clone()));
+    }
+    match &scenario.server {
+        ServerPlan::External { url } => Ok(external(url.clone())),
+        ServerPlan::FromEnv { variable } => Err((
+            Status::Skipped,
+            format!("needs an external server: set {variable} or pass --server URL"),
+        )),
+        ServerPlan::InProcess { tls } => {
+            let config = ServerConfig {
+                tls: if *tls {
+                    TlsMode::self_signed_localhost()
+                } else {
+                    TlsMode::Off
+                },
+                ..ServerConfig::loopback()
+            };
+            let server = Server::bind(config).await.map_err(|e| {
+                (
+                    Status::Error,
+                    format!("the signaling server did not start: {e}"),
+                )
+            })?;
+            Ok(ServerUnderTest {
+                url: server.url(),
+                trust_pem: server.self_signed_certificate_pem().map(str::to_owned),
+                running: Some(server),
+            })
+        }
+    }
+}
+
+/// Media settings for every peer; shared mode encodes its clip once, off
+/// the async workers.
+async fn media(scenario: &Scenario) -> Result<Vec<MediaSettings>, String> {
+    let plan = &scenario.media;
+    let shared = if plan.shared {
+        let video = plan.video.clone();
+        let frames = video.fps * SHARED_CLIP_SECONDS;
+        let audio = plan.audio_bitrate_bps;
+        let clip = tokio::task::spawn_blocking(move || SharedClip::encode(&video, frames, audio))
+            .await
+            .map_err(|e| format!("encoding the shared clip: {e}"))?
+            .map_err(|e| format!("encoding the shared clip: {e}"))?;
+        Some(Arc::new(clip))
+    } else {
+        None
+    };
+    Ok(scenario
+        .peers
+        .iter()
+        .map(|peer| MediaSettings {
+            video: peer.video.clone(),
+            audio_bitrate_bps: plan.audio_bitrate_bps,
+            shared: shared.clone(),
+        })
+        .collect())
+}
+
+/// One scenario's peers and their event log.
+struct Run<'a> {
+    scenario: &'a Scenario,
+    configs: Vec<PeerConfig>,
+    peers: Vec<PeerHandle>,
+    ids: Vec<Option<PeerId>>,
+    actions: Vec<(Instant, Action)>,
+    events: Vec<PeerEvent>,
+    inbox: mpsc::UnboundedReceiver<PeerEvent>,
+    outbox: Option<mpsc::UnboundedSender<PeerEvent>>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        scenario: &'a Scenario,
+        server: &ServerUnderTest,
+        media: Vec<MediaSettings>,
+        epoch: Instant,
+    ) -> Self {
+        let (outbox, inbox) = mpsc::unbounded_channel();
+        let directory: Directory = Arc::new(RwLock::new(Default::default()));
+        let client = ClientConfig {
+            trust_pem: server.trust_pem.clone(),
+            ..ClientConfig::default()
+        };
+        let configs = scenario
+            .peers
+            .iter()
+            .zip(media)
+            .enumerate()
+            .map(|(index, (peer, media))| PeerConfig {
+                name: peer.name.clone(),
+                index: index as u16,
+                signaling_url: server.url.clone(),
+                client: client.clone(),
+                connection: ConnectionSettings::default(),
+                media,
+                epoch,
+                directory: directory.clone(),
+                answer_timeout: scenario.answer_timeout,
+                record_audio_dir: None,
+            })
+            .collect();
+        Run {
+            scenario,
+            configs,
+            peers: Vec::new(),
+            ids: vec![None; scenario.peers.len()],
+            actions: Vec::new(),
+            events: Vec::new(),
+            inbox,
+            outbox: Some(outbox),
+        }
+    }
+
+    fn log(&mut self, event: PeerEvent) {
+        if let PeerEventKind::Started { id } = event.kind {
+            self.ids[usize::from(event.peer)] = Some(id);
+        }
+        self.events.push(event);
+    }
+
+    /// Starts every peer and waits, bounded, until each has its id.
+    async fn start_peers(&mut self, cancel: &CancellationToken) -> Result<(), String> {
+        let outbox = self.outbox.clone().expect("open until finish");
+        for config in std::mem::take(&mut self.configs) {
+            self.peers.push(spawn_peer(config, outbox.clone()));
+        }
+        let bound = STARTUP_BASE + Duration::from_millis(10) * self.peers.len() as u32;
+        let deadline = tokio::time::Instant::now() + bound;
+        let mut ended = vec![false; self.peers.len()];
+        while self
+            .ids
+            .iter()
+            .zip(&ended)
+            .any(|(id, ended)| id.is_none() && !ended)
+        {
+            let event = tokio::select! {
+                event = tokio::time::timeout_at(deadline, self.inbox.recv()) => event,
+                () = cancel.cancelled() => return Err("interrupted while peers were starting".into()),
+            };
+            match event {
+                Ok(Some(event)) => {
+                    if matches!(event.kind, PeerEventKind::Closed) {
+                        ended[usize::from(event.peer)] = true;
+                    }
+                    self.log(event);
+                }
+                Ok(None) => unreachable!("the runner holds a sender"),
+                Err(_) => break,
+            }
+        }
+        let missing: Vec<&str> = self
+            .ids
+            .iter()
+            .zip(&self.scenario.peers)
+            .filter(|(id, _)| id.is_none())
+            .map(|(_, peer)| peer.name.as_str())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let why = self.events.iter().find_map(|e| match &e.kind {
+            PeerEventKind::Error { message, .. } => Some(message.clone()),
+            _ => None,
+        });
+        Err(format!(
+            "{} of {} peers did not start within {bound:?} ({}{}){}",
+            missing.len(),
+            self.peers.len(),
+            missing
+                .iter()
+                .take(5)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if missing.len() > 5 { ", …" } else { "" },
+            why.map(|w| format!(": {w}")).unwrap_or_default(),
+        ))
+    }
+
+    /// Carries out the actions at their times until the scenario's end.
+    /// Returns why it stopped early, if it did.
+    async fn timeline(
+        &mut self,
+        started: Instant,
+        cancel: &CancellationToken,
+        progress: &dyn Progress,
+    ) -> Option<String> {
+        let start = tokio::time::Instant::from_std(started);
+        let end = start + self.scenario.duration;
+        let mut next_tick = start;
+        let mut first_frames = 0;
+        let mut pending = self.scenario.actions.iter().peekable();
+        loop {
+            let next_action = pending.peek().map(|a| start + a.at);
+            let wake = next_action.unwrap_or(end).min(end).min(next_tick);
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Some("interrupted (Ctrl-C)".into()),
+                event = self.inbox.recv() => {
+                    let event = event.expect("the runner holds a sender");
+                    if matches!(event.kind, PeerEventKind::FirstFrame { .. }) {
+                        first_frames += 1;
+                    }
+                    self.log(event);
+                }
+                () = tokio::time::sleep_until(wake) => {
+                    let now = tokio::time::Instant::now();
+                    while let Some(action) = pending.next_if(|a| start + a.at <= now) {
+                        self.act(action);
+                    }
+                    if now >= next_tick {
+                        progress.tick(now - start, first_frames);
+                        next_tick = now + PROGRESS_EVERY;
+                    }
+                    if now >= end {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn act(&mut self, action: &Action) {
+        let (peer, command) = match action.verb {
+            Verb::Call { from, to } => (from, self.ids[to].map(|to| PeerCommand::Call { to })),
+            Verb::Hangup { from, to } => (from, self.ids[to].map(|to| PeerCommand::Hangup { to })),
+        };
+        tracing::debug!(origin = %action.origin, verb = ?action.verb, "action");
+        self.actions.push((Instant::now(), action.clone()));
+        match command {
+            Some(command) => {
+                if let Err(gone) = self.peers[peer].command(command) {
+                    tracing::warn!(%gone, origin = %action.origin, "action for a peer that has ended");
+                }
+            }
+            None => {
+                tracing::warn!(origin = %action.origin, "action involving a peer that never started")
+            }
+        }
+    }
+
+    /// Closes every peer (bounded), drains the last events, and hands over
+    /// (ids, actions carried out, events).
+    async fn finish(mut self) -> (Vec<Option<PeerId>>, Vec<(Instant, Action)>, Vec<PeerEvent>) {
+        drop(self.outbox.take());
+        let peers = std::mem::take(&mut self.peers);
+        let closing = join_all(peers.into_iter().map(|peer| peer.close(CLOSE_BOUND)));
+        tokio::pin!(closing);
+        loop {
+            tokio::select! {
+                _ = &mut closing => break,
+                Some(event) = self.inbox.recv() => self.log(event),
+            }
+        }
+        // Every peer task has ended (or was aborted), dropping its sender;
+        // bounded all the same, in case a helper task still holds one.
+        let drain = tokio::time::Instant::now() + Duration::from_secs(2);
+        while let Ok(Some(event)) = tokio::time::timeout_at(drain, self.inbox.recv()).await {
+            self.log(event);
+        }
+        (self.ids, self.actions, self.events)
+    }
+}

@@ -1,0 +1,135 @@
+//! The `callprobe` binary as CI uses it: exit codes, messages, report files.
+
+use std::process::Command;
+
+fn callprobe() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_callprobe"))
+}
+
+#[test]
+fn validate_accepts_every_shipped_scenario() {
+    let files: Vec<_> = std::fs::read_dir("scenarios")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    assert!(files.len() >= 4);
+    let output = callprobe().arg("validate").args(&files).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(": ok: ")).count(),
+        files.len(),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_invalid_file_exits_2_naming_file_line_and_field() {
+    for command in ["validate", "run"] {
+        let output = callprobe()
+            .args([
+                command,
+                "scenarios/basic-call.toml",
+                "tests/fixtures/broken.toml",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains(
+                "tests/fixtures/broken.toml:14:1: field `calls[0].too`: unknown field `too`"
+            ),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_usage_error_exits_2() {
+    let output = callprobe().args(["run"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let output = callprobe()
+        .args(["run", "scenarios/basic-call.toml", "--server", "http://x"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn a_failed_threshold_exits_1_and_every_report_carries_the_measured_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = callprobe()
+        .args([
+            "run",
+            "tests/fixtures/failing-threshold.toml",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("FAIL"), "{stdout}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let scenario = &json["scenarios"][0];
+    assert_eq!(scenario["status"], "failed");
+    let failed = scenario["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["passed"] == false)
+        .expect("a failed threshold");
+    let measured = failed["measured"].as_f64().expect("a measured value");
+    assert_eq!(scenario["calls"][0]["tracks"].as_array().unwrap().len(), 2);
+
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+    assert!(
+        junit.contains("setup.first_frame_ms max &lt; 0.001"),
+        "{junit}"
+    );
+    assert!(
+        junit.contains(&format!("measured {measured:.2}")),
+        "{junit}"
+    );
+    assert!(junit.matches("<testcase").count() >= 4, "{junit}");
+
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("<svg"), "the plots are inline");
+    // Self-contained: nothing to fetch (the SVG namespace is only a name).
+    for fetch in ["<script", "<link", "src=\"http", "href=\"http", "url("] {
+        assert!(!html.contains(fetch), "the page fetches something: {fetch}");
+    }
+    assert!(html.contains("FAIL"));
+}
+
+#[test]
+fn a_skipped_scenario_does_not_fail_the_run() {
+    let output = callprobe()
+        .args(["run", "--quiet", "scenarios/tutorial-server.toml"])
+        .env_remove("CALLPROBE_TUTORIAL_URL")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.stdout.is_empty(), "--quiet prints nothing");
+}

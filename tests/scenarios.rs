@@ -1,0 +1,129 @@
+//! Every file in `scenarios/` is a test case: it must validate, run, and
+//! pass its thresholds; a failure shows the report's table.
+//!
+//! A scenario that needs an external server (`url_env`) and was not given
+//! one runs against a stand-in for the tutorial's server instead.
+
+#[path = "peers/tutorial_server.rs"]
+#[allow(dead_code)] // the peer tests use more of it
+mod tutorial_server;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use callprobe_harness::report::terminal;
+use callprobe_harness::results::{RunReport, ScenarioResult, Status};
+use callprobe_harness::runner::{NoProgress, RunOptions, run_scenario};
+use callprobe_harness::scenario::{Scenario, ServerPlan};
+use rstest::rstest;
+
+/// Start-up and clean stop on top of a scenario's own duration.
+const OVERHEAD: Duration = Duration::from_secs(60);
+
+fn report(result: ScenarioResult) -> String {
+    terminal(&RunReport {
+        callprobe_version: env!("CARGO_PKG_VERSION"),
+        started_at: String::new(),
+        scenarios: vec![result],
+    })
+}
+
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_file_passes(#[files("scenarios/*.toml")] path: PathBuf) {
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut options = RunOptions::default();
+    let mut stand_in = None;
+    if let ServerPlan::FromEnv { variable } = &scenario.server {
+        let server = tutorial_server::TutorialServer::start().await;
+        eprintln!(
+            "{}: {variable} is not set; running against a stand-in for the tutorial's server at {}",
+            path.display(),
+            server.url()
+        );
+        options.server = Some(server.url());
+        stand_in = Some(server);
+    }
+    let result = tokio::time::timeout(
+        scenario.duration + OVERHEAD,
+        run_scenario(&scenario, &options, &NoProgress),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{} did not finish within its bound", path.display()));
+    drop(stand_in);
+    assert_eq!(
+        result.status,
+        Status::Passed,
+        "\n{}",
+        report(result.clone())
+    );
+    assert!(
+        !result.thresholds.is_empty(),
+        "{} checks nothing",
+        path.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_threshold_fails_the_scenario_and_shows_what_was_measured() {
+    let scenario = Scenario::load("tests/fixtures/failing-threshold.toml".as_ref()).unwrap();
+    let result = tokio::time::timeout(
+        scenario.duration + OVERHEAD,
+        run_scenario(&scenario, &RunOptions::default(), &NoProgress),
+    )
+    .await
+    .expect("bounded");
+    assert_eq!(result.status, Status::Failed, "{}", report(result.clone()));
+    let failed: Vec<_> = result.thresholds.iter().filter(|t| !t.passed).collect();
+    assert_eq!(failed.len(), 1, "{:#?}", result.thresholds);
+    assert_eq!(failed[0].metric, "setup.first_frame_ms");
+    let measured = failed[0].measured.expect("the call was measured");
+    assert!(measured > 0.0);
+    // The call itself worked: only the impossible threshold failed.
+    assert!(
+        result.calls.iter().all(|c| c.verified),
+        "{}",
+        report(result.clone())
+    );
+    let table = report(result);
+    assert!(table.contains("FAIL"), "{table}");
+    assert!(table.contains("max < 0.001"), "{table}");
+}
+
+#[test]
+fn a_broken_file_names_its_file_line_and_field() {
+    let error = Scenario::load("tests/fixtures/broken.toml".as_ref()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with(
+            "tests/fixtures/broken.toml:14:1: field `calls[0].too`: unknown field `too`"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_file_with_only_meaning_errors_lists_each_with_its_place() {
+    let error = Scenario::load("tests/fixtures/impossible.toml".as_ref()).unwrap_err();
+    let lines: Vec<String> = error.to_string().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert!(
+        lines[0].starts_with(
+            "tests/fixtures/impossible.toml:16:6: field `calls[0].to`: unknown peer `carol`"
+        ),
+        "{lines:#?}"
+    );
+    assert!(lines[1].starts_with("tests/fixtures/impossible.toml:19:12: field `calls[1].topology`: `pairs` needs an even number"), "{lines:#?}");
+    assert!(
+        lines[2].starts_with(
+            "tests/fixtures/impossible.toml:22:6: field `events[0].at`: at 9s is not before the end"
+        ),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[3].starts_with(
+            "tests/fixtures/impossible.toml:27:15: field `thresholds.\"video.fsp\"`: unknown metric"
+        ),
+        "{lines:#?}"
+    );
+}
