@@ -4,7 +4,6 @@
 //! Exit codes: 0 every scenario passed (or was skipped); 1 a threshold
 //! failed or a scenario could not run; 2 invalid input (a scenario file, or
 //! the command line); 130 interrupted by Ctrl-C.
-#![allow(clippy::print_stdout)] // the report on stdout is this module's job
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -150,8 +149,8 @@ fn validate(files: &[PathBuf]) -> u8 {
         return EXIT_INVALID;
     };
     for s in &scenarios {
-        println!(
-            "{}: ok: \"{}\", {} peers, {} calls, {} actions, {} thresholds, {}",
+        out(&format!(
+            "{}: ok: \"{}\", {} peers, {} calls, {} actions, {} thresholds, {}\n",
             s.file.display(),
             s.name,
             s.peers.len(),
@@ -162,9 +161,18 @@ fn validate(files: &[PathBuf]) -> u8 {
                 .map(|t| t.expressions.len())
                 .sum::<usize>(),
             humantime::format_duration(s.duration),
-        );
+        ));
     }
     0
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 async fn run(args: RunArgs) -> u8 {
@@ -210,7 +218,7 @@ async fn run(args: RunArgs) -> u8 {
     progress.bar.finish_and_clear();
     ctrl_c.abort();
     if !args.quiet {
-        print!("{}", report::terminal(&report));
+        out(&report::terminal(&report));
     }
     let mut formats = Formats {
         json: args.json,
@@ -227,7 +235,7 @@ async fn run(args: RunArgs) -> u8 {
         match report::write(&report, &dir, formats) {
             Ok(files) if !args.quiet => {
                 for file in files {
-                    println!("wrote {}", file.display());
+                    out(&format!("wrote {}\n", file.display()));
                 }
             }
             Ok(_) => {}

@@ -114,7 +114,7 @@ fn scenario(s: &ScenarioResult) -> Markup {
             h3 { "Frame rate and latency over time" }
             p.note { "Verified frames per second, and mean capture-to-verified latency, per received track; dashed lines mark the timeline's actions."
                 @if tracks > SERIES_TRACKS { " The first " (SERIES_TRACKS) " of " (tracks) " tracks are drawn." } }
-            (plot(plots::over_time(s, "verified frames per second", |p| f64::from(p.frames))))
+            (plot(plots::over_time(s, "verified frames per second", |p| p.fps)))
             (plot(plots::over_time(s, "latency ms", |p| p.latency_ms)))
             h3 { "Metrics" }
             table {

@@ -5,7 +5,7 @@
 use plotters::prelude::*;
 use plotters::style::Palette99;
 
-use crate::results::{CallResult, ScenarioResult};
+use crate::results::{CallResult, ScenarioResult, SeriesPoint};
 
 /// Rows shown in a waterfall; more calls are summarized in the text.
 pub(super) const WATERFALL_ROWS: usize = 40;
@@ -52,7 +52,8 @@ pub(super) fn waterfall(calls: &[CallResult]) -> Drawn {
         .iter()
         .flat_map(|c| c.setup.phases().into_iter().filter_map(|(_, v)| v))
         .fold(1.0_f64, f64::max)
-        * 1.08;
+        // Room on the right for the legend.
+        * 1.45;
     svg(90 + 24 * rows as u32, |root| {
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
@@ -70,8 +71,12 @@ pub(super) fn waterfall(calls: &[CallResult]) -> Drawn {
             .y_labels(rows)
             .y_label_formatter(&|y| {
                 let row = y.round();
-                if (y - row).abs() < 1e-6 && row >= 0.0 {
-                    names.get(row as usize).cloned().unwrap_or_default()
+                if (y - row).abs() < 1e-6 && row >= 0.0 && (row as usize) < rows {
+                    // The first call at the top.
+                    names
+                        .get(rows - 1 - row as usize)
+                        .cloned()
+                        .unwrap_or_default()
                 } else {
                     String::new()
                 }
@@ -88,7 +93,7 @@ pub(super) fn waterfall(calls: &[CallResult]) -> Drawn {
                     marks[phase - 1].1
                 };
                 let (start, stop) = (start?, marks[phase].1?);
-                let y = row as f64;
+                let y = (rows - 1 - row) as f64;
                 Some(Rectangle::new(
                     [(start, y - 0.32), (stop.max(start), y + 0.32)],
                     color.filled(),
@@ -104,7 +109,7 @@ pub(super) fn waterfall(calls: &[CallResult]) -> Drawn {
         }
         let ticks = shown.iter().enumerate().filter_map(|(row, call)| {
             let at = call.setup.first_audio_ms?;
-            let y = row as f64;
+            let y = (rows - 1 - row) as f64;
             Some(PathElement::new(
                 vec![(at, y - 0.42), (at, y + 0.42)],
                 AUDIO.stroke_width(3),
@@ -119,7 +124,7 @@ pub(super) fn waterfall(calls: &[CallResult]) -> Drawn {
             });
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .draw()
@@ -129,7 +134,7 @@ pub(super) fn waterfall(calls: &[CallResult]) -> Drawn {
 
 /// A "nice" bin width (1, 2 or 5 times a power of ten) for ~20 bins.
 fn bin_width(span: f64) -> f64 {
-    let raw = (span / 20.0).max(1e-3);
+    let raw = (span / 20.0).max(0.1);
     let power = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 5.0, 10.0]
         .into_iter()
@@ -141,11 +146,13 @@ fn bin_width(span: f64) -> f64 {
 /// How many calls reached their first frame after how long.
 pub(super) fn histogram(samples: &[f64], what: &str) -> Drawn {
     let max = samples.iter().copied().fold(0.0_f64, f64::max);
-    let width = bin_width(max);
-    let bins = (max / width).floor() as usize + 1;
+    let min = samples.iter().copied().fold(max, f64::min);
+    let width = bin_width(max - min);
+    let first = (min / width).floor() * width;
+    let bins = ((max - first) / width).floor() as usize + 1;
     let mut counts = vec![0u32; bins];
     for &sample in samples {
-        counts[((sample / width).floor() as usize).min(bins - 1)] += 1;
+        counts[(((sample - first) / width).floor() as usize).min(bins - 1)] += 1;
     }
     let top = counts.iter().copied().max().unwrap_or(1).max(1);
     svg(300, |root| {
@@ -153,7 +160,7 @@ pub(super) fn histogram(samples: &[f64], what: &str) -> Drawn {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(48)
-            .build_cartesian_2d(0.0..bins as f64 * width, 0u32..top + top / 8 + 1)
+            .build_cartesian_2d(first..first + bins as f64 * width, 0u32..top + top / 8 + 1)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -164,7 +171,7 @@ pub(super) fn histogram(samples: &[f64], what: &str) -> Drawn {
             .map_err(err)?;
         chart
             .draw_series(counts.iter().enumerate().map(|(i, &count)| {
-                let x = i as f64 * width;
+                let x = first + i as f64 * width;
                 Rectangle::new([(x, 0), (x + width * 0.92, count)], PHASES[5].1.filled())
             }))
             .map_err(err)?;
@@ -177,20 +184,17 @@ pub(super) fn histogram(samples: &[f64], what: &str) -> Drawn {
 pub(super) fn over_time(
     scenario: &ScenarioResult,
     what: &str,
-    value: impl Fn(&crate::verify::video::SeriesPoint) -> f64,
+    value: impl Fn(&SeriesPoint) -> f64,
 ) -> Drawn {
     let tracks: Vec<(String, Vec<(f64, f64)>)> = scenario
         .calls
         .iter()
         .flat_map(|c| &c.tracks)
-        .filter_map(|t| {
-            let video = t.video.as_ref()?;
-            let points = video
-                .series
-                .iter()
-                .map(|p| (p.t_ms as f64 / 1e3, value(p)))
-                .collect::<Vec<_>>();
-            Some((format!("{} ← {}", t.receiver, t.sender), points))
+        .filter(|t| !t.series.is_empty())
+        .map(|t| {
+            // Each second's value drawn at its middle.
+            let points = t.series.iter().map(|p| (p.t_s + 0.5, value(p))).collect();
+            (format!("{} ← {}", t.receiver, t.sender), points)
         })
         .take(SERIES_TRACKS)
         .collect();
@@ -226,7 +230,7 @@ pub(super) fn over_time(
                     PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
                 });
         }
-        for action in scenario.actions.iter().filter(|a| a.at_ms > 0.0) {
+        for action in scenario.actions.iter().filter(|a| a.planned_ms > 0.0) {
             let x = action.at_ms / 1e3;
             let mark = RGBColor(0x61, 0x61, 0x61);
             chart

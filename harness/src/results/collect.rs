@@ -10,13 +10,14 @@ use callprobe_server::protocol::PeerId;
 
 use super::{
     ActionRecord, CallResult, EventRecord, MediaInfo, MetricSummary, PeerResult, ScenarioResult,
-    Status, ThresholdResult, TrackResult,
+    SeriesPoint, Status, ThresholdResult, TrackResult,
 };
 use crate::metrics::{Metric, Per};
 use crate::peer::{CallEnd, CallReport, PeerEvent, PeerEventKind};
 use crate::scenario::{Action, Scenario, Verb};
 use crate::threshold::{Stat, statistic};
 use crate::timeline::SetupTimeline;
+use crate::verify::video::VideoVerdict;
 
 /// Everything the runner hands over at the end of a scenario.
 #[derive(Debug)]
@@ -115,6 +116,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
                 };
                 ActionRecord {
                     at_ms: ms(*at),
+                    planned_ms: action.at.as_secs_f64() * 1e3,
                     verb: verb.to_owned(),
                     from: name(from),
                     to: name(to),
@@ -216,14 +218,16 @@ fn calls(input: &Collected<'_>) -> Vec<CallResult> {
             let caller_report = report(caller_index, to_id);
             let callee_report = report(callee_index, from_id);
             let shared = scenario.media.shared;
-            let offset_ms = input.started.saturating_duration_since(input.epoch).as_millis() as u64;
+            let clock = Clock {
+                offset_ms: input.started.saturating_duration_since(input.epoch).as_secs_f64() * 1e3,
+                end_ms: signed_ms(input.ended, input.started),
+            };
             let mut tracks = vec![
                 track(&caller, &callee, caller_report.map(|r| r.1), callee_report.map(|r| r.1), shared),
                 track(&callee, &caller, callee_report.map(|r| r.1), caller_report.map(|r| r.1), shared),
             ];
-            // Onto the report's clock: 0 is the start of the timeline.
-            for point in tracks.iter_mut().filter_map(|t| t.video.as_mut()).flat_map(|v| &mut v.series) {
-                point.t_ms = point.t_ms.saturating_sub(offset_ms);
+            for track in &mut tracks {
+                track.series = series(track.video.as_ref(), clock);
             }
             let verified = tracks.iter().all(|t| {
                 t.video.as_ref().is_some_and(|v| v.verified > 0) && t.tone_match
@@ -237,6 +241,51 @@ fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 setup,
                 verified,
                 tracks,
+            }
+        })
+        .collect()
+}
+
+/// From the peers' clock (ms since their epoch) to the report's (ms since
+/// the timeline started), and where the report's clock stops.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    offset_ms: f64,
+    end_ms: f64,
+}
+
+/// Verified frames per second and mean latency, per second of the timeline.
+fn series(video: Option<&VideoVerdict>, clock: Clock) -> Vec<SeriesPoint> {
+    let Some(video) = video else {
+        return Vec::new();
+    };
+    let mut buckets: Vec<(u32, f64)> = Vec::new();
+    for frame in &video.frames {
+        let at = frame.arrival_ms - clock.offset_ms;
+        // Frames still arriving while peers close count in the totals but
+        // are past the end of the timeline.
+        if at < 0.0 || at >= clock.end_ms {
+            continue;
+        }
+        let second = (at / 1e3).floor() as usize;
+        if buckets.len() <= second {
+            buckets.resize(second + 1, (0, 0.0));
+        }
+        buckets[second].0 += 1;
+        buckets[second].1 += frame.latency_ms;
+    }
+    buckets
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (frames, _))| *frames > 0)
+        .map(|(second, (frames, latency))| {
+            let start = second as f64;
+            // The last second may be cut short by the end of the run.
+            let covered = (clock.end_ms / 1e3 - start).clamp(0.05, 1.0);
+            SeriesPoint {
+                t_s: start,
+                fps: f64::from(frames) / covered,
+                latency_ms: latency / f64::from(frames),
             }
         })
         .collect()
@@ -281,6 +330,7 @@ fn track(
         video,
         audio,
         tone_match,
+        series: Vec::new(),
     }
 }
 
@@ -320,8 +370,8 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult)
         );
         add(Metric::VideoFreezes, video.freezes as f64);
         add(Metric::VideoFreezeMs, video.freeze_ms);
-        for &latency in &video.latencies_ms {
-            add(Metric::VideoLatency, f64::from(latency));
+        for frame in &video.frames {
+            add(Metric::VideoLatency, frame.latency_ms);
         }
         add(
             Metric::AudioToneMatch,

@@ -184,11 +184,28 @@ pub struct TrackResult {
     pub audio: Option<AudioVerdict>,
     /// The audio carried what it should (the tone; shared: the clip only).
     pub tone_match: bool,
+    /// Verified frames and their mean latency, second by second of the
+    /// timeline.
+    pub series: Vec<SeriesPoint>,
+}
+
+/// One second of a received video track, on the report's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SeriesPoint {
+    /// The second's start (0 is the timeline's start).
+    pub t_s: f64,
+    /// Verified frames per second over the part of the second the run
+    /// covered.
+    pub fps: f64,
+    pub latency_ms: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ActionRecord {
+    /// When the runner carried it out.
     pub at_ms: f64,
+    /// When the scenario asked for it.
+    pub planned_ms: f64,
     /// `call`, `hangup`, …
     pub verb: String,
     pub from: String,

@@ -50,45 +50,18 @@ pub struct VideoVerdict {
     pub first_frame_at: Option<Duration>,
     /// The lowest frame number verified: frames before it never arrived.
     pub first_frame_number: Option<u32>,
-    /// Per second of arrival: frames verified and their mean latency.
-    pub series: Vec<SeriesPoint>,
-    /// Every verified frame's latency in ms, in arrival order (for
-    /// per-frame statistics; too bulky for reports).
+    /// Every verified frame: when it arrived and its latency, in arrival
+    /// order (for time series and per-frame statistics; too bulky for
+    /// reports).
     #[serde(skip)]
-    pub latencies_ms: Vec<f32>,
+    pub frames: Vec<FrameTime>,
 }
 
-/// One second of a received video track.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
-pub struct SeriesPoint {
-    /// Start of the second, on the run's clock (ms since its epoch).
-    pub t_ms: u64,
-    pub frames: u32,
+/// One verified frame's arrival (ms on the run's clock) and latency.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FrameTime {
+    pub arrival_ms: f64,
     pub latency_ms: f64,
-}
-
-/// Frames and mean latency per whole second of arrival.
-fn series(shown_at: &[Duration], latencies: &[Duration]) -> Vec<SeriesPoint> {
-    let mut points: Vec<SeriesPoint> = Vec::new();
-    for (at, latency) in shown_at.iter().zip(latencies) {
-        let t_ms = at.as_secs() * 1000;
-        let latency_ms = latency.as_secs_f64() * 1e3;
-        match points.last_mut() {
-            Some(point) if point.t_ms == t_ms => {
-                point.latency_ms += latency_ms;
-                point.frames += 1;
-            }
-            _ => points.push(SeriesPoint {
-                t_ms,
-                frames: 1,
-                latency_ms,
-            }),
-        }
-    }
-    for point in &mut points {
-        point.latency_ms /= f64::from(point.frames);
-    }
-    points
 }
 
 impl VideoVerdict {
@@ -198,11 +171,14 @@ impl VideoVerifier {
         verdict.fps = fps;
         verdict.latency = Summary::of(&self.latencies);
         verdict.first_frame_number = self.first_frame;
-        verdict.series = series(&self.shown_at, &self.latencies);
-        verdict.latencies_ms = self
-            .latencies
+        verdict.frames = self
+            .shown_at
             .iter()
-            .map(|l| l.as_secs_f32() * 1e3)
+            .zip(&self.latencies)
+            .map(|(at, latency)| FrameTime {
+                arrival_ms: at.as_secs_f64() * 1e3,
+                latency_ms: latency.as_secs_f64() * 1e3,
+            })
             .collect();
         verdict
     }
@@ -276,15 +252,12 @@ mod tests {
     }
 
     #[test]
-    fn the_series_counts_frames_and_mean_latency_per_second() {
-        let verdict = run(90, |_| None);
-        let frames: Vec<(u64, u32)> = verdict.series.iter().map(|p| (p.t_ms, p.frames)).collect();
-        // Frame n arrives at 33.3 n + 5 ms: 30 in each of the three seconds.
-        assert_eq!(frames, [(0, 30), (1000, 30), (2000, 30)]);
-        for point in &verdict.series {
-            assert!((point.latency_ms - 5.0).abs() < 0.01, "{point:?}");
-        }
-        assert_eq!(verdict.latencies_ms.len(), 90);
+    fn every_verified_frame_keeps_its_arrival_and_latency() {
+        let verdict = run(90, |f| (f == 7).then_some(None));
+        assert_eq!(verdict.frames.len(), 89);
+        let eighth = verdict.frames[7];
+        assert!((eighth.arrival_ms - arrival(8).as_secs_f64() * 1e3).abs() < 1e-6);
+        assert!((eighth.latency_ms - 5.0).abs() < 1e-6, "{eighth:?}");
         assert_eq!(verdict.first_frame_number, Some(0));
     }
 
