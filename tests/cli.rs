@@ -133,3 +133,75 @@ fn a_skipped_scenario_does_not_fail_the_run() {
     );
     assert!(output.stdout.is_empty(), "--quiet prints nothing");
 }
+
+#[test]
+fn ctrl_c_stops_the_run_and_still_writes_the_partial_report() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("long.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"long\"\nduration = \"60s\"\n[[peers]]\nname = \"a\"\n[[peers]]\nname = \"b\"\n\
+         [[calls]]\nfrom = \"a\"\nto = \"b\"\n",
+    )
+    .unwrap();
+    let mut child = callprobe()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--report-dir")
+        .arg(dir.path())
+        // The runner logs each action it carries out at debug level.
+        .env("RUST_LOG", "callprobe_harness::runner=debug,warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    // Wait (bounded) until the call has been placed, then press Ctrl-C.
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the run placed its call");
+        if line.contains("action") {
+            break;
+        }
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let scenario = &json["scenarios"][0];
+    assert_eq!(scenario["status"], "interrupted");
+    assert!(scenario["ran_ms"].as_f64().unwrap() < 30_000.0);
+    assert_eq!(
+        scenario["calls"].as_array().unwrap().len(),
+        1,
+        "the call made so far is reported"
+    );
+}

@@ -127,3 +127,22 @@ fn a_file_with_only_meaning_errors_lists_each_with_its_place() {
         "{lines:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_server_can_speak_tls_and_the_peers_trust_it() {
+    let text = "name = \"tls\"\nduration = \"1500ms\"\n[server]\ntls = true\n\
+                [[peers]]\nname = \"a\"\n[[peers]]\nname = \"b\"\n[[calls]]\nfrom = \"a\"\nto = \"b\"\n";
+    let scenario = Scenario::parse(&callprobe_harness::scenario::Source::new(
+        "tls.toml",
+        text.to_owned(),
+    ))
+    .unwrap();
+    let result = tokio::time::timeout(
+        scenario.duration + OVERHEAD,
+        run_scenario(&scenario, &RunOptions::default(), &NoProgress),
+    )
+    .await
+    .expect("bounded");
+    assert!(result.server.starts_with("wss://"), "{}", result.server);
+    assert_eq!(result.status, Status::Passed, "{}", report(result.clone()));
+}
