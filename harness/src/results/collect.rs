@@ -278,10 +278,14 @@ fn series(video: Option<&VideoVerdict>, clock: Clock) -> Vec<SeriesPoint> {
         .into_iter()
         .enumerate()
         .filter(|(_, (frames, _))| *frames > 0)
-        .map(|(second, (frames, latency))| {
+        // The last second may be cut short by the end of the run: a rate
+        // over a sliver of a second says nothing, so it needs half of one.
+        .filter_map(|(second, bucket)| {
+            let covered = (clock.end_ms / 1e3 - second as f64).min(1.0);
+            (covered >= 0.5).then_some((second, bucket, covered))
+        })
+        .map(|(second, (frames, latency), covered)| {
             let start = second as f64;
-            // The last second may be cut short by the end of the run.
-            let covered = (clock.end_ms / 1e3 - start).clamp(0.05, 1.0);
             SeriesPoint {
                 t_s: start,
                 fps: f64::from(frames) / covered,
@@ -467,5 +471,37 @@ fn event_record(
         event: kind.to_owned(),
         remote: remote.map(|id| name_of(id).unwrap_or_else(|| id.to_string())),
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::video::FrameTime;
+
+    #[test]
+    fn the_series_is_per_second_of_the_timeline_and_skips_slivers() {
+        // The peers' clock runs 700 ms ahead of the timeline's; a frame every
+        // 1/30 s from the timeline's start to just past its 3.01 s end.
+        let offset_ms = 700.0;
+        let frames = (0..91)
+            .map(|n| FrameTime {
+                arrival_ms: offset_ms + f64::from(n) * 1000.0 / 30.0 + 0.5,
+                latency_ms: 4.0,
+            })
+            .collect();
+        let video = VideoVerdict {
+            frames,
+            ..VideoVerdict::default()
+        };
+        let clock = Clock {
+            offset_ms,
+            end_ms: 3010.0,
+        };
+        let points = series(Some(&video), clock);
+        let seconds: Vec<(f64, f64)> = points.iter().map(|p| (p.t_s, p.fps)).collect();
+        assert_eq!(seconds, [(0.0, 30.0), (1.0, 30.0), (2.0, 30.0)]);
+        assert!(points.iter().all(|p| (p.latency_ms - 4.0).abs() < 1e-9));
+        assert!(series(None, clock).is_empty());
     }
 }
