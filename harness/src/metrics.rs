@@ -17,6 +17,8 @@ pub enum Per {
     Frame,
     /// One sample per peer.
     Peer,
+    /// One sample per partner of a peer that left, crashed or vanished.
+    Departure,
 }
 
 macro_rules! metrics {
@@ -61,7 +63,9 @@ metrics! {
     SetupFirstRtp => "setup.first_rtp_ms", Call, "call command to the first video RTP packet at the caller";
     SetupFirstFrame => "setup.first_frame_ms", Call, "call command to the first verified video frame at the caller";
     SetupFirstAudio => "setup.first_audio_ms", Call, "call command to the first 100 ms of the callee's tone at the caller";
-    CallFailed => "call.failed", Call, "1 when a call did not verify media both ways, else 0";
+    CallFailed => "call.failed", Call, "1 when a call's outcome was not the expected one (media both ways, or a failure with `expect = \"fail\"`), else 0";
+    CallFailure => "call.failure_ms", Call, "call command to the caller knowing the call failed (failed calls only)";
+    PeerGoneDetected => "peer_gone.detected_ms", Departure, "a peer's departure to each partner in a call with it knowing (hangup or peerLeft)";
     VideoFps => "video.fps", Track, "verified frames per second";
     VideoFramesVerified => "video.frames_verified", Track, "frames verified";
     VideoFramesLost => "video.frames_lost", Track, "frames sent that never verified";

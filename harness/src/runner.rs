@@ -359,8 +359,9 @@ impl<'a> Run<'a> {
 
     fn act(&mut self, action: &Action) {
         let (peer, command) = match action.verb {
-            Verb::Call { from, to } => (from, self.ids[to].map(|to| PeerCommand::Call { to })),
+            Verb::Call { from, to, .. } => (from, self.ids[to].map(|to| PeerCommand::Call { to })),
             Verb::Hangup { from, to } => (from, self.ids[to].map(|to| PeerCommand::Hangup { to })),
+            Verb::Leave { peer } => (peer, Some(PeerCommand::Close)),
         };
         tracing::debug!(origin = %action.origin, verb = ?action.verb, "action");
         self.actions.push((Instant::now(), action.clone()));

@@ -243,7 +243,10 @@ pub(super) fn over_time(
                 .map_err(err)?;
             chart
                 .draw_series(std::iter::once(Text::new(
-                    format!("{} {}→{}", action.verb, action.from, action.to),
+                    match &action.to {
+                        Some(to) => format!("{} {}→{to}", action.verb, action.from),
+                        None => format!("{} {}", action.verb, action.from),
+                    },
                     (x, top * 0.97),
                     ("sans-serif", 12).into_font().color(&mark),
                 )))

@@ -110,13 +110,13 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
         s.metric(name)
             .map_or(0.0, |m| m.samples.iter().sum::<f64>())
     };
-    let sent: u64 = s
-        .calls
-        .iter()
+    // Calls meant to fail carry no media to judge.
+    let judged = || s.calls.iter().filter(|c| !c.expect_failure);
+    let sent: u64 = judged()
         .flat_map(|c| &c.tracks)
         .map(|t| u64::from(t.frames_sent))
         .sum();
-    let tracks = s.calls.iter().map(|c| c.tracks.len()).sum::<usize>();
+    let tracks = judged().map(|c| c.tracks.len()).sum::<usize>();
     let tone = s
         .metric("audio.tone_match")
         .map_or(0.0, |m| m.samples.iter().sum());
@@ -146,7 +146,19 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
     ]);
     let _ = writeln!(out, "{media}");
 
-    let failed: Vec<_> = s.calls.iter().filter(|c| !c.verified).collect();
+    for call in s.calls.iter().filter(|c| c.expect_failure) {
+        let outcome = match (call.verified, call.failed_after_ms) {
+            (true, _) => "connected, though it was expected to fail".to_owned(),
+            (false, Some(ms)) => format!("failed as expected after {ms:.1} ms: {}", call.end),
+            (false, None) => format!("did not connect: {}", call.end),
+        };
+        let _ = writeln!(out, "   call {} -> {} {outcome}", call.caller, call.callee);
+    }
+    let failed: Vec<_> = s
+        .calls
+        .iter()
+        .filter(|c| !c.verified && !c.expect_failure)
+        .collect();
     for call in failed.iter().take(FAILED_CALLS_LISTED) {
         let _ = writeln!(
             out,

@@ -53,6 +53,15 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
     for call in &calls {
         add_call_samples(&mut samples, call);
     }
+    for (departed, left_at) in departures(&input) {
+        for (partner, at) in partners_knowing(&input, departed, left_at) {
+            tracing::trace!(departed, partner, "peer gone");
+            samples
+                .entry(Metric::PeerGoneDetected)
+                .or_default()
+                .push(at.saturating_duration_since(left_at).as_secs_f64() * 1e3);
+        }
+    }
     for peer in 0..scenario.peers.len() {
         let errors = input
             .events
@@ -111,15 +120,16 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
             .iter()
             .map(|(at, action)| {
                 let (verb, from, to) = match action.verb {
-                    Verb::Call { from, to } => ("call", from, to),
-                    Verb::Hangup { from, to } => ("hangup", from, to),
+                    Verb::Call { from, to, .. } => ("call", from, Some(to)),
+                    Verb::Hangup { from, to } => ("hangup", from, Some(to)),
+                    Verb::Leave { peer } => ("leave", peer, None),
                 };
                 ActionRecord {
                     at_ms: ms(*at),
                     planned_ms: action.at.as_secs_f64() * 1e3,
                     verb: verb.to_owned(),
                     from: name(from),
-                    to: name(to),
+                    to: to.map(name),
                     origin: action.origin.clone(),
                 }
             })
@@ -140,6 +150,42 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
     }
 }
 
+/// Peers that left, and when the runner told them to.
+fn departures(input: &Collected<'_>) -> Vec<(usize, Instant)> {
+    input
+        .actions
+        .iter()
+        .filter_map(|(at, action)| match action.verb {
+            Verb::Leave { peer } => Some((peer, *at)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each peer that was in a call with `departed` and when it learned that
+/// the call was over (the other side's hangup, or the server's peerLeft).
+fn partners_knowing(
+    input: &Collected<'_>,
+    departed: usize,
+    since: Instant,
+) -> Vec<(usize, Instant)> {
+    let Some(departed_id) = input.ids[departed] else {
+        return Vec::new();
+    };
+    let mut known: Vec<(usize, Instant)> = Vec::new();
+    for event in input.events.iter().filter(|e| e.at >= since) {
+        let PeerEventKind::CallEnded(report) = &event.kind else {
+            continue;
+        };
+        let partner = usize::from(event.peer);
+        let told = matches!(report.end, CallEnd::RemoteHungUp | CallEnd::PeerLeft);
+        if report.remote == departed_id && told && !known.iter().any(|(p, _)| *p == partner) {
+            known.push((partner, event.at));
+        }
+    }
+    known
+}
+
 /// Milliseconds from `origin`, negative before it.
 fn signed_ms(at: Instant, origin: Instant) -> f64 {
     match at.checked_duration_since(origin) {
@@ -153,23 +199,27 @@ fn signed_ms(at: Instant, origin: Instant) -> f64 {
 /// command between them owns the events up to the next one.
 fn calls(input: &Collected<'_>) -> Vec<CallResult> {
     let scenario = input.scenario;
-    let commanded: Vec<(Instant, usize, usize)> = input
+    let commanded: Vec<(Instant, usize, usize, bool)> = input
         .actions
         .iter()
         .filter_map(|(at, action)| match action.verb {
-            Verb::Call { from, to } => Some((*at, from, to)),
-            Verb::Hangup { .. } => None,
+            Verb::Call {
+                from,
+                to,
+                expect_failure,
+            } => Some((*at, from, to, expect_failure)),
+            Verb::Hangup { .. } | Verb::Leave { .. } => None,
         })
         .collect();
     let pair = |a: usize, b: usize| (a.min(b), a.max(b));
     commanded
         .iter()
         .enumerate()
-        .map(|(k, &(at, from, to))| {
+        .map(|(k, &(at, from, to, expect_failure))| {
             let before = commanded[k + 1..]
                 .iter()
-                .find(|(_, f, t)| pair(*f, *t) == pair(from, to))
-                .map(|(at, _, _)| *at);
+                .find(|(_, f, t, _)| pair(*f, *t) == pair(from, to))
+                .map(|(at, ..)| *at);
             let ids = (input.ids[from], input.ids[to]);
             let (caller, callee) = (scenario.peers[from].name.clone(), scenario.peers[to].name.clone());
             let (Some(from_id), Some(to_id)) = ids else {
@@ -181,6 +231,8 @@ fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                     end: "a peer never started".to_owned(),
                     setup: SetupTimeline::default(),
                     verified: false,
+                    expect_failure,
+                    failed_after_ms: None,
                     tracks: Vec::new(),
                 };
             };
@@ -240,6 +292,11 @@ fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 end: caller_report.map_or_else(|| "no report".to_owned(), |(_, r)| end_text(&r.end)),
                 setup,
                 verified,
+                expect_failure,
+                failed_after_ms: caller_report.and_then(|(at, report)| {
+                    matches!(report.end, CallEnd::Failed(_))
+                        .then(|| at.saturating_duration_since(started).as_secs_f64() * 1e3)
+                }),
                 tracks,
             }
         })
@@ -355,8 +412,18 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult)
             add(metric, value);
         }
     }
-    add(Metric::CallFailed, if call.verified { 0.0 } else { 1.0 });
-    for track in &call.tracks {
+    let as_expected = call.verified != call.expect_failure;
+    add(Metric::CallFailed, if as_expected { 0.0 } else { 1.0 });
+    if let Some(ms) = call.failed_after_ms {
+        add(Metric::CallFailure, ms);
+    }
+    // A call meant to fail has no media to judge.
+    let tracks = if call.expect_failure {
+        &[][..]
+    } else {
+        &call.tracks[..]
+    };
+    for track in tracks {
         let video = track.video.clone().unwrap_or_default();
         let expected = video.verified + track.frames_lost;
         add(Metric::VideoFps, video.fps);

@@ -165,6 +165,10 @@ pub struct CallResult {
     pub setup: SetupTimeline,
     /// Both sides verified media from the other.
     pub verified: bool,
+    /// The scenario expected this call to fail (`expect = "fail"`).
+    pub expect_failure: bool,
+    /// Call command to the caller's knowing it failed, when it did.
+    pub failed_after_ms: Option<f64>,
     /// The two directions: what the caller received, then the callee.
     pub tracks: Vec<TrackResult>,
 }
@@ -206,10 +210,12 @@ pub struct ActionRecord {
     pub at_ms: f64,
     /// When the scenario asked for it.
     pub planned_ms: f64,
-    /// `call`, `hangup`, …
+    /// `call`, `hangup`, `leave`, …
     pub verb: String,
+    /// Who acts.
     pub from: String,
-    pub to: String,
+    /// The other peer, where there is one.
+    pub to: Option<String>,
     /// Where the scenario file asked for it.
     pub origin: String,
 }

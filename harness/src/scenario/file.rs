@@ -143,6 +143,8 @@ pub(crate) struct EventSpec {
     pub(crate) at: Duration,
     pub(crate) call: Option<Endpoints>,
     pub(crate) hangup: Option<Endpoints>,
+    /// A peer leaves gracefully: hangs up every call, then closes.
+    pub(crate) leave: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +152,19 @@ pub(crate) struct EventSpec {
 pub(crate) struct Endpoints {
     pub(crate) from: String,
     pub(crate) to: String,
+    /// For `call`: what should become of it (default: it connects).
+    #[serde(default)]
+    pub(crate) expect: Expect,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Expect {
+    /// Media verified both ways.
+    #[default]
+    Connect,
+    /// The call must fail (a call to a peer that has left).
+    Fail,
 }
 
 /// Human durations in files: `"3s"`, `"250ms"`, `"1m 30s"`.

@@ -87,8 +87,20 @@ pub struct Action {
 /// Peer indices into [`Scenario::peers`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verb {
-    Call { from: usize, to: usize },
-    Hangup { from: usize, to: usize },
+    /// `from` calls `to`; with `expect_failure`, the call must not connect.
+    Call {
+        from: usize,
+        to: usize,
+        expect_failure: bool,
+    },
+    Hangup {
+        from: usize,
+        to: usize,
+    },
+    /// Hang up every call, then close (a graceful departure).
+    Leave {
+        peer: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -21,6 +21,14 @@ fn only_problem(text: &str) -> Problem {
     problems.into_iter().next().unwrap()
 }
 
+fn call(from: usize, to: usize) -> Verb {
+    Verb::Call {
+        from,
+        to,
+        expect_failure: false,
+    }
+}
+
 const TWO_PEERS: &str = r#"
 name = "two"
 duration = "3s"
@@ -74,11 +82,11 @@ call = { from = "alice", to = "bob" }
     assert_eq!(
         verbs,
         [
-            (0, Verb::Call { from: 0, to: 1 }),
-            (0, Verb::Call { from: 2, to: 3 }),
-            (0, Verb::Call { from: 4, to: 5 }),
+            (0, call(0, 1)),
+            (0, call(2, 3)),
+            (0, call(4, 5)),
             (2000, Verb::Hangup { from: 1, to: 0 }),
-            (2500, Verb::Call { from: 0, to: 1 }),
+            (2500, call(0, 1)),
         ]
     );
     assert_eq!(scenario.server, ServerPlan::InProcess { tls: false });
@@ -106,7 +114,7 @@ fn json_has_the_same_schema() {
   "calls": [{"topology": "mesh"}]
 }"#;
     let scenario = parse("s.json", text).unwrap();
-    assert_eq!(scenario.actions[0].verb, Verb::Call { from: 0, to: 1 });
+    assert_eq!(scenario.actions[0].verb, call(0, 1));
 }
 
 #[test]
@@ -122,10 +130,7 @@ fn mesh_and_star_make_the_calls_they_describe() {
     );
     let scenario = parse("s.toml", &text).unwrap();
     let verbs: Vec<Verb> = scenario.actions.iter().map(|a| a.verb).collect();
-    assert_eq!(
-        verbs,
-        [Verb::Call { from: 1, to: 0 }, Verb::Call { from: 1, to: 2 }]
-    );
+    assert_eq!(verbs, [call(1, 0), call(1, 2)]);
 }
 
 #[test]
@@ -303,4 +308,48 @@ fn a_missing_file_says_which() {
             .starts_with("/nonexistent/x.toml: cannot read"),
         "{error}"
     );
+}
+
+#[test]
+fn after_leaving_a_peer_does_nothing_and_a_call_to_it_must_expect_failure() {
+    let base = format!(
+        "{TWO_PEERS}[[calls]]\nfrom = \"alice\"\nto = \"bob\"\n[[events]]\nat = \"1s\"\nleave = \"bob\"\n"
+    );
+    let scenario = parse("s.toml", &format!(
+        "{base}[[events]]\nat = \"2s\"\ncall = {{ from = \"alice\", to = \"bob\", expect = \"fail\" }}\n"
+    ))
+    .unwrap();
+    let verbs: Vec<Verb> = scenario.actions.iter().map(|a| a.verb).collect();
+    assert_eq!(
+        verbs,
+        [
+            call(0, 1),
+            Verb::Leave { peer: 1 },
+            Verb::Call {
+                from: 0,
+                to: 1,
+                expect_failure: true
+            }
+        ]
+    );
+    let problem = only_problem(&format!(
+        "{base}[[events]]\nat = \"2s\"\ncall = {{ from = \"alice\", to = \"bob\" }}\n"
+    ));
+    assert!(
+        problem.message.contains("say `expect = \"fail\"`"),
+        "{problem}"
+    );
+    let problem = only_problem(&format!(
+        "{base}[[events]]\nat = \"2s\"\ncall = {{ from = \"bob\", to = \"alice\" }}\n"
+    ));
+    assert!(
+        problem
+            .message
+            .contains("`bob` has already left (events[0])"),
+        "{problem}"
+    );
+    let problem = only_problem(&format!(
+        "{base}[[events]]\nat = \"2s\"\nhangup = {{ from = \"alice\", to = \"bob\" }}\n"
+    ));
+    assert!(problem.message.contains("not in a call at 2s"), "{problem}");
 }

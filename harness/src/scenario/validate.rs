@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use super::file::{
-    CallSpec, Endpoints, EventSpec, MediaMode, PeerSpec, ScenarioFile, Topology, VideoSpec,
+    CallSpec, EventSpec, Expect, MediaMode, PeerSpec, ScenarioFile, Topology, VideoSpec,
 };
 use super::source::{FieldPath, Problem, Source};
 use super::{Action, MediaPlan, MetricThresholds, PeerPlan, Scenario, ServerPlan, Verb};
@@ -370,7 +370,11 @@ impl Checker<'_> {
                 (
                     Action {
                         at,
-                        verb: Verb::Call { from, to },
+                        verb: Verb::Call {
+                            from,
+                            to,
+                            expect_failure: false,
+                        },
                         origin: origin.clone(),
                     },
                     at_field.clone(),
@@ -463,26 +467,49 @@ impl Checker<'_> {
     ) -> Option<(Action, FieldPath)> {
         let field = FieldPath::default().key("events").index(i);
         let at = self.when(Some(spec.at), duration, field.clone().key("at"));
-        let verbs: Vec<(&str, &Endpoints)> = [("call", &spec.call), ("hangup", &spec.hangup)]
-            .into_iter()
-            .filter_map(|(name, e)| e.as_ref().map(|e| (name, e)))
-            .collect();
-        let [(verb, endpoints)] = verbs[..] else {
+        let count = [
+            spec.call.is_some(),
+            spec.hangup.is_some(),
+            spec.leave.is_some(),
+        ]
+        .into_iter()
+        .filter(|v| *v)
+        .count();
+        if count != 1 {
             self.problem(
                 field,
                 format!(
-                    "an event has exactly one verb (call or hangup); this one has {}",
-                    verbs.len()
+                    "an event has exactly one verb (call, hangup or leave); this one has {count}"
                 ),
             );
             return None;
-        };
-        let from = self.one_peer(names, &endpoints.from, field.clone().key(verb).key("from"));
-        let to = self.one_peer(names, &endpoints.to, field.clone().key(verb).key("to"));
-        let (from, to) = (from?, to?);
-        let verb = match verb {
-            "call" => Verb::Call { from, to },
-            _ => Verb::Hangup { from, to },
+        }
+        let verb = if let Some(name) = &spec.leave {
+            let peer = self.one_peer(names, name, field.clone().key("leave"))?;
+            Verb::Leave { peer }
+        } else {
+            let (verb, endpoints) = match (&spec.call, &spec.hangup) {
+                (Some(call), _) => ("call", call),
+                (_, Some(hangup)) => ("hangup", hangup),
+                _ => unreachable!("one verb, counted above"),
+            };
+            let from = self.one_peer(names, &endpoints.from, field.clone().key(verb).key("from"));
+            let to = self.one_peer(names, &endpoints.to, field.clone().key(verb).key("to"));
+            let (from, to) = (from?, to?);
+            if verb == "hangup" && endpoints.expect != Expect::Connect {
+                self.problem(
+                    field.clone().key(verb).key("expect"),
+                    "`expect` is for calls",
+                );
+            }
+            match verb {
+                "call" => Verb::Call {
+                    from,
+                    to,
+                    expect_failure: endpoints.expect == Expect::Fail,
+                },
+                _ => Verb::Hangup { from, to },
+            }
         };
         Some((
             Action {
@@ -495,27 +522,53 @@ impl Checker<'_> {
     }
 
     /// Plays the timeline on paper: a peer never calls itself or a peer it
-    /// is already in a call with, and only hangs up calls that are up.
+    /// is already in a call with, only hangs up calls that are up, and does
+    /// nothing after it has left (except be called, which must then fail).
     fn timeline(&mut self, actions: &[(Action, FieldPath)], peers: &[PeerPlan]) {
         let mut up: HashMap<(usize, usize), &str> = HashMap::new();
+        let mut left: HashMap<usize, &str> = HashMap::new();
         let key = |a: usize, b: usize| (a.min(b), a.max(b));
+        let name = |i: usize| peers[i].name.as_str();
         for (action, field) in actions {
+            let when = humantime::format_duration(action.at);
+            let actor = match action.verb {
+                Verb::Call { from, .. } | Verb::Hangup { from, .. } => from,
+                Verb::Leave { peer } => peer,
+            };
+            if let Some(origin) = left.get(&actor) {
+                self.problem(
+                    field.clone(),
+                    format!("`{}` has already left ({origin}) at {when}", name(actor)),
+                );
+                continue;
+            }
             match action.verb {
-                Verb::Call { from, to } if from == to => {
-                    self.problem(
-                        field.clone(),
-                        format!("`{}` calls itself", peers[from].name),
-                    );
+                Verb::Call { from, to, .. } if from == to => {
+                    self.problem(field.clone(), format!("`{}` calls itself", name(from)));
                 }
-                Verb::Call { from, to } => {
-                    if let Some(origin) = up.insert(key(from, to), &action.origin) {
+                Verb::Call {
+                    from,
+                    to,
+                    expect_failure,
+                } => {
+                    if left.contains_key(&to) {
+                        if !expect_failure {
+                            self.problem(
+                                field.clone(),
+                                format!(
+                                    "`{}` has left by {when}, so this call cannot connect; \
+                                     say `expect = \"fail\"` to test that it fails",
+                                    name(to)
+                                ),
+                            );
+                        }
+                    } else if let Some(origin) = up.insert(key(from, to), &action.origin) {
                         self.problem(
                             field.clone(),
                             format!(
-                                "`{}` and `{}` are already in a call (from {origin}) at {}",
-                                peers[from].name,
-                                peers[to].name,
-                                humantime::format_duration(action.at)
+                                "`{}` and `{}` are already in a call (from {origin}) at {when}",
+                                name(from),
+                                name(to)
                             ),
                         );
                     }
@@ -525,13 +578,16 @@ impl Checker<'_> {
                         self.problem(
                             field.clone(),
                             format!(
-                                "`{}` and `{}` are not in a call at {}",
-                                peers[from].name,
-                                peers[to].name,
-                                humantime::format_duration(action.at)
+                                "`{}` and `{}` are not in a call at {when}",
+                                name(from),
+                                name(to)
                             ),
                         );
                     }
+                }
+                Verb::Leave { peer } => {
+                    up.retain(|&(a, b), _| a != peer && b != peer);
+                    left.insert(peer, &action.origin);
                 }
             }
         }
