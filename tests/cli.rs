@@ -181,16 +181,20 @@ fn ctrl_c_stops_the_run_and_still_writes_the_partial_report() {
         .status()
         .unwrap();
     assert!(interrupted.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+    // Wait for the exit on a thread, so the wait itself is bounded.
+    let pid = child.id();
+    let (exited_tx, exited) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exited_tx.send(child.wait());
+    });
+    let status = match exited.recv_timeout(Duration::from_secs(30)) {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("the run did not stop within 30 s of Ctrl-C");
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run did not stop after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(130));
     let json: serde_json::Value =

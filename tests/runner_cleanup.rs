@@ -40,8 +40,9 @@ async fn a_run_leaks_no_tasks_sockets_or_ports() {
     assert_eq!(result.status, Status::Passed, "{:#?}", result.thresholds);
     assert!(result.calls[0].verified);
 
-    // Tasks that were aborted or are finishing end within a moment: wait
-    // for the counts to come back, bounded.
+    // Tasks that were aborted or are finishing end within a moment. Nothing
+    // signals "a task was dropped" or "an fd was closed", so the counts are
+    // polled, bounded.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (tasks, fds) = (metrics.num_alive_tasks(), open_fds());
