@@ -273,7 +273,7 @@ impl Bar {
         };
         let bar = ProgressBar::with_draw_target(Some(0), target);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {elapsed}/{msg}")
+            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {elapsed} {msg}")
                 .expect("the template is valid")
                 .progress_chars("=> "),
         );
@@ -286,22 +286,16 @@ impl Progress for Bar {
         self.bar.reset();
         self.bar.set_length(scenario.duration.as_millis() as u64);
         self.bar.set_position(0);
-        self.bar.set_prefix(format!(
-            "{} (starting {} peers)",
-            scenario.name,
-            scenario.peers.len()
-        ));
+        self.bar.set_prefix(scenario.name.clone());
         self.bar
-            .set_message(format!("{}", humantime::format_duration(scenario.duration)));
+            .set_message(format!("starting {} peers", scenario.peers.len()));
         self.bar.enable_steady_tick(Duration::from_millis(120));
     }
 
     fn tick(&self, elapsed: Duration, first_frames: usize) {
         self.bar.set_position(elapsed.as_millis() as u64);
-        let name = self.bar.prefix();
-        let name = name.split(" (").next().unwrap_or_default().to_owned();
         self.bar
-            .set_prefix(format!("{name} ({first_frames} tracks with video)"));
+            .set_message(format!("{first_frames} tracks with video"));
     }
 
     fn finishing(&self) {

@@ -78,35 +78,29 @@ pub async fn run_scenario(
     let mut run = Run::new(scenario, &server, media, epoch);
     let startup = run.start_peers(&options.cancel).await;
     let started = Instant::now();
-    let interrupted = match startup {
-        Err(reason) => Some(reason),
-        Ok(()) => run.timeline(started, &options.cancel, progress).await,
+    let cut_short = match startup {
+        Err(stopped) => Some(stopped),
+        Ok(()) => run
+            .timeline(started, &options.cancel, progress)
+            .await
+            .map(|reason| (Status::Interrupted, reason)),
     };
     let ended = Instant::now();
     progress.finishing();
     let (ids, actions, events) = run.finish().await;
     let url = server.url.clone();
     server.stop().await;
-    let mut result = collect(Collected {
+    collect(Collected {
         scenario,
         server: url,
         epoch,
         started,
         ended,
-        interrupted: interrupted.clone(),
+        cut_short,
         ids: &ids,
         actions: &actions,
         events: &events,
-    });
-    // A run cut short before the timeline began never got to the scenario.
-    if let Some(reason) = interrupted
-        && ids.iter().any(Option::is_none)
-        && !options.cancel.is_cancelled()
-    {
-        result.status = Status::Error;
-        result.reason = Some(reason);
-    }
-    result
+    })
 }
 
 /// The server a run talks to, and whether it is ours to stop.
@@ -255,8 +249,9 @@ impl<'a> Run<'a> {
         self.events.push(event);
     }
 
-    /// Starts every peer and waits, bounded, until each has its id.
-    async fn start_peers(&mut self, cancel: &CancellationToken) -> Result<(), String> {
+    /// Starts every peer and waits, bounded, until each has its id. Fails
+    /// with `Interrupted` on Ctrl-C, or `Error` when a peer did not start.
+    async fn start_peers(&mut self, cancel: &CancellationToken) -> Result<(), (Status, String)> {
         let outbox = self.outbox.clone().expect("open until finish");
         for config in std::mem::take(&mut self.configs) {
             self.peers.push(spawn_peer(config, outbox.clone()));
@@ -272,7 +267,9 @@ impl<'a> Run<'a> {
         {
             let event = tokio::select! {
                 event = tokio::time::timeout_at(deadline, self.inbox.recv()) => event,
-                () = cancel.cancelled() => return Err("interrupted while peers were starting".into()),
+                () = cancel.cancelled() => {
+                    return Err((Status::Interrupted, "interrupted while peers were starting".into()));
+                }
             };
             match event {
                 Ok(Some(event)) => {
@@ -299,18 +296,21 @@ impl<'a> Run<'a> {
             PeerEventKind::Error { message, .. } => Some(message.clone()),
             _ => None,
         });
-        Err(format!(
-            "{} of {} peers did not start within {bound:?} ({}{}){}",
-            missing.len(),
-            self.peers.len(),
-            missing
-                .iter()
-                .take(5)
-                .copied()
-                .collect::<Vec<_>>()
-                .join(", "),
-            if missing.len() > 5 { ", …" } else { "" },
-            why.map(|w| format!(": {w}")).unwrap_or_default(),
+        Err((
+            Status::Error,
+            format!(
+                "{} of {} peers did not start within {bound:?} ({}{}){}",
+                missing.len(),
+                self.peers.len(),
+                missing
+                    .iter()
+                    .take(5)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if missing.len() > 5 { ", …" } else { "" },
+                why.map(|w| format!(": {w}")).unwrap_or_default(),
+            ),
         ))
     }
 

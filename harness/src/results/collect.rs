@@ -29,8 +29,9 @@ pub struct Collected<'a> {
     /// When the timeline started (0 on the report's clock) and ended.
     pub started: Instant,
     pub ended: Instant,
-    /// Set when the run was cut short (Ctrl-C), with why.
-    pub interrupted: Option<String>,
+    /// Set when the run was cut short: `Interrupted` (Ctrl-C) or `Error`
+    /// (peers did not start), with why.
+    pub cut_short: Option<(Status, String)>,
     /// Each peer's id, by index; `None` for a peer that never started.
     pub ids: &'a [Option<PeerId>],
     /// The actions carried out, with when the runner carried them out.
@@ -76,8 +77,8 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
             .push(errors as f64);
     }
     let thresholds = judge(scenario, &samples);
-    let status = match (&input.interrupted, thresholds.iter().all(|t| t.passed)) {
-        (Some(_), _) => Status::Interrupted,
+    let status = match (&input.cut_short, thresholds.iter().all(|t| t.passed)) {
+        (Some((status, _)), _) => *status,
         (None, true) => Status::Passed,
         (None, false) => Status::Failed,
     };
@@ -109,7 +110,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
         seed: scenario.seed,
         server: input.server.clone(),
         status,
-        reason: input.interrupted.clone(),
+        reason: input.cut_short.as_ref().map(|(_, reason)| reason.clone()),
         planned_ms: scenario.duration.as_secs_f64() * 1e3,
         ran_ms: ms(input.ended),
         media: MediaInfo::of(scenario),
