@@ -8,6 +8,7 @@
 //! | [`cli`] | the `callprobe` command line: run, validate, serve |
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
 //! | [`metrics`] | the names of what a run measures |
+//! | [`net`] | the in-process network under every peer: silence, moves, impairments |
 //! | [`peer`] | synthetic peers on the `webrtc` crate |
 //! | [`report`] | terminal, JSON, JUnit XML and HTML reports |
 //! | [`results`] | what a run found: the model reports read, and the collector |
@@ -24,6 +25,7 @@
 pub mod cli;
 pub mod media;
 pub mod metrics;
+pub mod net;
 pub mod peer;
 pub mod report;
 pub mod results;

@@ -28,6 +28,7 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::keyframe::{KEYFRAME_REQUEST_SLOT, KeyframeRequestMarker};
+use crate::net::{BindAddress, Link, LinkRuntime};
 use crate::signaling::CandidateInit;
 
 pub const PAYLOAD_TYPE_H264: u8 = 102;
@@ -42,10 +43,17 @@ pub const PAYLOAD_TYPE_OPUS: u8 = 111;
 /// 5 ms, and ~410 ms with the library's defaults. The interval costs CPU
 /// only while ICE is checking: a connected agent ticks at the keepalive
 /// interval instead.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct ConnectionSettings {
-    /// Local address the connection's UDP socket binds (port chosen by the OS).
+    /// Local address the connection's UDP socket binds (port chosen by the OS)
+    /// when it is not on a link.
     pub bind_ip: IpAddr,
+    /// The in-process network link its sockets go through, if any: then it
+    /// binds the link's address, whatever that is at the time.
+    pub link: Option<Arc<Link>>,
+    /// Bind new sockets (at the link's address of the moment) when ICE
+    /// restarts, as a device that changed network does.
+    pub rebind_on_ice_restart: bool,
     pub ice_check_interval: Duration,
     /// How long a candidate pair is checked before it is given up on; the
     /// number of binding requests follows from it and the interval, so a
@@ -73,6 +81,8 @@ impl Default for ConnectionSettings {
     fn default() -> Self {
         ConnectionSettings {
             bind_ip: IpAddr::from([127, 0, 0, 1]),
+            link: None,
+            rebind_on_ice_restart: false,
             ice_check_interval: Duration::from_millis(1),
             // The library's own window: 7 requests at its 200 ms default.
             ice_checking_window: Duration::from_millis(1400),
@@ -258,20 +268,25 @@ pub async fn build_connection<K: Clone + Send + Sync + 'static>(
             Some(settings.ice_failed_timeout),
             Some(settings.ice_keepalive_interval),
         )
+        .with_discard_local_candidates_during_ice_restart(settings.rebind_on_ice_restart)
         .build();
     let handler = Arc::new(Forwarder { key, events });
+    let mut builder = PeerConnectionBuilder::new()
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(setting_engine)
+        .with_handler(handler);
+    builder = match &settings.link {
+        Some(link) => builder
+            .with_runtime(Arc::new(LinkRuntime::new(Arc::clone(link))))
+            .with_udp_addrs(vec![BindAddress::Link(Arc::clone(link))]),
+        None => builder.with_udp_addrs(vec![BindAddress::Fixed(std::net::SocketAddr::new(
+            settings.bind_ip,
+            0,
+        ))]),
+    };
     // The builder's future is ~20 KB: boxed, so callers' futures stay small.
-    let pc = Box::pin(
-        PeerConnectionBuilder::new()
-            .with_media_engine(media)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(setting_engine)
-            .with_handler(handler)
-            .with_udp_addrs(vec![std::net::SocketAddr::new(settings.bind_ip, 0)])
-            .build(),
-    )
-    .await
-    .map_err(failed)?;
+    let pc = Box::pin(builder.build()).await.map_err(failed)?;
     let pc: Arc<dyn PeerConnection> = Arc::new(pc);
 
     let video_ssrc = rand::random::<u32>();
@@ -375,6 +390,87 @@ mod tests {
             }
         }
         tracing::debug!(elapsed = ?started.elapsed(), "connected");
+        a.pc.close().await.unwrap();
+        b.pc.close().await.unwrap();
+    }
+
+    /// Connects `a` and `b` (already negotiated), forwarding candidates,
+    /// until both are connected.
+    async fn connect_pair(
+        a: &Connection,
+        b: &Connection,
+        rx: &mut mpsc::UnboundedReceiver<(char, Instant, ConnectionEvent)>,
+    ) {
+        let mut connected = std::collections::HashSet::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while connected.len() < 2 {
+            let (key, _, event) = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .expect("both connect within 10 s")
+                .unwrap();
+            let other = if key == 'a' { &b.pc } else { &a.pc };
+            match event {
+                ConnectionEvent::LocalCandidate(c) => {
+                    other.add_ice_candidate(c.into()).await.unwrap()
+                }
+                ConnectionEvent::State(RTCPeerConnectionState::Connected) => {
+                    connected.insert(key);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn on_links_they_connect_and_a_silenced_peer_is_seen_disconnected() {
+        let network = crate::net::Network::new(1);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let on = |link| ConnectionSettings {
+            link: Some(link),
+            ice_disconnected_timeout: Duration::from_millis(300),
+            ice_failed_timeout: Duration::from_millis(300),
+            ice_keepalive_interval: Duration::from_millis(50),
+            ..ConnectionSettings::default()
+        };
+        let (link_a, link_b) = (
+            network.attach(0, IpAddr::from([127, 0, 0, 1])),
+            network.attach(1, IpAddr::from([127, 0, 0, 2])),
+        );
+        let a = build_connection(&on(Arc::clone(&link_a)), "a", 'a', tx.clone())
+            .await
+            .unwrap();
+        let b = build_connection(&on(Arc::clone(&link_b)), "b", 'b', tx)
+            .await
+            .unwrap();
+        negotiate(&a, &b).await;
+        connect_pair(&a, &b, &mut rx).await;
+        use std::sync::atomic::Ordering::Relaxed;
+        assert!(
+            link_b.counters.received.load(Relaxed) > 0,
+            "b's socket is the link's"
+        );
+
+        let silenced = Instant::now();
+        link_b.silence();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let disconnected_after = loop {
+            let (key, at, event) = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .expect("a sees b disconnected within 5 s")
+                .unwrap();
+            if key == 'a'
+                && matches!(
+                    event,
+                    ConnectionEvent::IceState(RTCIceConnectionState::Disconnected)
+                )
+            {
+                break at - silenced;
+            }
+        };
+        assert!(
+            disconnected_after >= Duration::from_millis(250),
+            "{disconnected_after:?}"
+        );
         a.pc.close().await.unwrap();
         b.pc.close().await.unwrap();
     }

@@ -1,0 +1,231 @@
+//! A peer's attachment to the in-process network, and the network that
+//! routes between attachments.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::impairment::{Direction, Impairment};
+use super::stage::{FlowLosses, Stage, mix};
+
+/// Every link of a run, by the socket addresses their connections bound:
+/// a datagram to one of them can go through its inbound stage.
+#[derive(Debug)]
+pub struct Network {
+    seed: u64,
+    sockets: RwLock<HashMap<SocketAddr, Weak<Link>>>,
+}
+
+impl Network {
+    pub fn new(seed: u64) -> Arc<Network> {
+        Arc::new(Network {
+            seed,
+            sockets: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Attaches a peer at `ip`.
+    pub fn attach(self: &Arc<Self>, peer: u16, ip: IpAddr) -> Arc<Link> {
+        let seed = mix(self.seed, u64::from(peer));
+        Arc::new(Link {
+            network: Arc::clone(self),
+            peer,
+            ip: RwLock::new(ip),
+            silent: AtomicBool::new(false),
+            outbound: Arc::new(Stage::new(mix(seed, 1), true)),
+            inbound: Arc::new(Stage::new(mix(seed, 2), false)),
+            counters: LinkCounters::default(),
+            media_paths: Mutex::new(Vec::new()),
+            stop: CancellationToken::new(),
+        })
+    }
+
+    pub(crate) fn lookup(&self, address: SocketAddr) -> Option<Weak<Link>> {
+        self.sockets
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&address)
+            .cloned()
+    }
+
+    pub(crate) fn register(&self, address: SocketAddr, link: &Arc<Link>) {
+        self.sockets
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(address, Arc::downgrade(link));
+    }
+
+    pub(crate) fn unregister(&self, address: SocketAddr) {
+        self.sockets
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&address);
+    }
+}
+
+/// Datagrams counted at a link's sockets.
+#[derive(Debug, Default)]
+pub struct LinkCounters {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+    /// Dropped because the link was silent or the socket's address gone.
+    pub silenced: AtomicU64,
+}
+
+/// The addresses media from a remote peer was seen arriving on, from a
+/// time on: the candidate pair that is really in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct MediaPath {
+    #[serde(skip)]
+    pub since: Instant,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+/// Bound on the media paths a link remembers.
+const MEDIA_PATH_LIMIT: usize = 64;
+
+#[derive(Debug)]
+pub struct Link {
+    network: Arc<Network>,
+    pub peer: u16,
+    /// The address the peer has now; sockets bound to any other have lost
+    /// their interface.
+    ip: RwLock<IpAddr>,
+    silent: AtomicBool,
+    pub(crate) outbound: Arc<Stage>,
+    pub(crate) inbound: Arc<Stage>,
+    pub counters: LinkCounters,
+    media_paths: Mutex<Vec<MediaPath>>,
+    /// Ends the stages' release tasks when the link goes.
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stage")
+            .field("engaged", &self.is_engaged())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Link {
+    pub fn network(&self) -> &Arc<Network> {
+        &self.network
+    }
+
+    pub fn ip(&self) -> IpAddr {
+        *self
+            .ip
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The peer's address changes: sockets bound to the old one go dead,
+    /// and a connection that rebinds gets the new one.
+    pub fn move_to(&self, ip: IpAddr) {
+        *self
+            .ip
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = ip;
+    }
+
+    /// Every datagram in and out is dropped from now on (the peer's network
+    /// or process is gone).
+    pub fn silence(&self) {
+        self.silent.store(true, Ordering::Release);
+    }
+
+    pub fn is_silent(&self) -> bool {
+        self.silent.load(Ordering::Acquire)
+    }
+
+    /// Whether a socket bound to `local` can still send and receive.
+    pub(crate) fn carries(&self, local: SocketAddr) -> bool {
+        !self.is_silent() && local.ip() == self.ip()
+    }
+
+    pub fn impair(&self, direction: Direction, impairment: Impairment) {
+        if direction.includes_out() {
+            self.outbound.set(impairment.clone(), &self.stop);
+        }
+        if direction.includes_in() {
+            self.inbound.set(impairment, &self.stop);
+        }
+    }
+
+    pub fn restore(&self, direction: Direction) {
+        self.impair(direction, Impairment::default());
+    }
+
+    /// Datagrams the impairments dropped, (inbound, outbound).
+    pub fn impairment_drops(&self) -> (u64, u64) {
+        (self.inbound.dropped(), self.outbound.dropped())
+    }
+
+    /// Original media datagrams and the ones lost, per payload type and
+    /// direction ("in", "out").
+    pub fn losses(&self) -> BTreeMap<&'static str, BTreeMap<u8, FlowLosses>> {
+        BTreeMap::from([
+            ("in", self.inbound.losses()),
+            ("out", self.outbound.losses()),
+        ])
+    }
+
+    pub(crate) fn saw_media(&self, local: SocketAddr, remote: SocketAddr) {
+        let mut paths = self
+            .media_paths
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let known = paths
+            .iter()
+            .rev()
+            .any(|p| p.local == local && p.remote == remote);
+        if !known && paths.len() < MEDIA_PATH_LIMIT {
+            paths.push(MediaPath {
+                since: Instant::now(),
+                local,
+                remote,
+            });
+        }
+    }
+
+    /// Every path media arrived on, in order of first use.
+    pub fn media_paths(&self) -> Vec<MediaPath> {
+        self.media_paths
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+/// What a connection on a link binds: the link's address at the time of
+/// binding (asked again when an ICE restart rebinds), or a fixed one.
+#[derive(Clone, Debug)]
+pub enum BindAddress {
+    Fixed(SocketAddr),
+    Link(Arc<Link>),
+}
+
+impl ToSocketAddrs for BindAddress {
+    type Iter = std::option::IntoIter<SocketAddr>;
+
+    fn to_socket_addrs(&self) -> std::io::Result<Self::Iter> {
+        let address = match self {
+            BindAddress::Fixed(address) => *address,
+            BindAddress::Link(link) => SocketAddr::new(link.ip(), 0),
+        };
+        Ok(Some(address).into_iter())
+    }
+}

@@ -1,0 +1,30 @@
+//! The in-process network a synthetic peer's media goes through (DESIGN §7).
+//!
+//! Every UDP socket a peer connection opens is wrapped (through the
+//! `Runtime` given to `with_runtime`), so faults need no root and no kernel
+//! `netem`: a peer can go silent (`vanish`, `crash`), change address
+//! (`move`), or have its traffic impaired per direction (loss, delay,
+//! jitter, a rate cap, a blackhole). Delay, jitter, rate and the loss
+//! models come from `str0m-netem`, a sans-IO emulator; what it does not
+//! give is routing, flows and replay, which live here.
+//!
+//! | module | what |
+//! |---|---|
+//! | `impairment` | what a direction of a link suffers |
+//! | `flow` | which flow a datagram belongs to (RFC 7983 demultiplexing) |
+//! | `stage` | one direction of a link: per-flow emulators and the task that releases delayed datagrams |
+//! | `link` | a peer's attachment to the network, and the network that routes between links |
+//! | `socket`, `runtime` | the `webrtc` side: a wrapped UDP socket, and the runtime that wraps them |
+
+mod flow;
+mod impairment;
+mod link;
+mod runtime;
+mod socket;
+mod stage;
+
+pub use flow::Flow;
+pub use impairment::{Direction, Impairment, Loss};
+pub use link::{BindAddress, Link, LinkCounters, MediaPath, Network};
+pub use runtime::LinkRuntime;
+pub use stage::FlowLosses;

@@ -1,0 +1,110 @@
+//! A UDP socket on a link: the real socket underneath, with the link's
+//! silence, address and impairments applied on the way.
+
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use webrtc::runtime::{AsyncUdpSocket, RecvMeta, Transmit};
+
+use super::flow::{Flow, classify};
+use super::link::Link;
+use super::stage::Datagram;
+
+#[derive(Debug)]
+pub(crate) struct LinkSocket {
+    inner: Arc<dyn AsyncUdpSocket>,
+    local: SocketAddr,
+    link: Arc<Link>,
+}
+
+impl LinkSocket {
+    pub(crate) fn new(inner: Arc<dyn AsyncUdpSocket>, link: Arc<Link>) -> io::Result<Self> {
+        let local = inner.local_addr()?;
+        link.network().register(local, &link);
+        Ok(LinkSocket { inner, local, link })
+    }
+}
+
+impl Drop for LinkSocket {
+    fn drop(&mut self) {
+        self.link.network().unregister(self.local);
+    }
+}
+
+impl AsyncUdpSocket for LinkSocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+
+    fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        let len = transmit.contents.len();
+        if !self.link.carries(self.local) {
+            self.link.counters.silenced.fetch_add(1, Relaxed);
+            return Poll::Ready(Ok(len)); // gone into the void, as UDP does
+        }
+        self.link.counters.sent.fetch_add(1, Relaxed);
+        let into = self.link.network().lookup(transmit.destination);
+        let receiver_impaired = into
+            .as_ref()
+            .and_then(std::sync::Weak::upgrade)
+            .is_some_and(|link| link.inbound.is_engaged());
+        if self.link.outbound.is_engaged() || receiver_impaired {
+            let datagram = Datagram {
+                bytes: Bytes::copy_from_slice(transmit.contents),
+                destination: transmit.destination,
+                socket: Arc::clone(&self.inner),
+                into: into.clone(),
+            };
+            let passed = self.link.outbound.offer(datagram).and_then(|datagram| {
+                match into.as_ref().and_then(std::sync::Weak::upgrade) {
+                    Some(receiver) => receiver.inbound.offer(datagram),
+                    None => Some(datagram),
+                }
+            });
+            if passed.is_none() {
+                return Poll::Ready(Ok(len)); // held (delayed) or lost
+            }
+        }
+        self.inner.poll_send(cx, transmit)
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        // One message at a time, so that each can be judged on its own.
+        let (Some(buf), Some(meta)) = (bufs.first_mut(), meta.first_mut()) else {
+            return Poll::Ready(Ok(0));
+        };
+        loop {
+            let received =
+                self.inner
+                    .poll_recv(cx, std::slice::from_mut(buf), std::slice::from_mut(meta));
+            match received {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    if !self.link.carries(self.local) {
+                        self.link.counters.silenced.fetch_add(1, Relaxed);
+                        continue; // the interface is gone: nothing arrives
+                    }
+                    self.link.counters.received.fetch_add(1, Relaxed);
+                    let contents = &buf[..meta.len.min(buf.len())];
+                    if matches!(classify(contents).0, Flow::Media { .. }) {
+                        self.link.saw_media(self.local, meta.addr);
+                    }
+                    return Poll::Ready(Ok(1));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn max_gro_segments(&self) -> usize {
+        self.inner.max_gro_segments()
+    }
+}
