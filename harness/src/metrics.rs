@@ -19,6 +19,8 @@ pub enum Per {
     Peer,
     /// One sample per partner of a peer that left, crashed or vanished.
     Departure,
+    /// One sample per track a move or an impairment crossed.
+    Fault,
 }
 
 macro_rules! metrics {
@@ -65,7 +67,16 @@ metrics! {
     SetupFirstAudio => "setup.first_audio_ms", Call, "call command to the first 100 ms of the callee's tone at the caller";
     CallFailed => "call.failed", Call, "1 when a call's outcome was not the expected one (media both ways, or a failure with `expect = \"fail\"`), else 0";
     CallFailure => "call.failure_ms", Call, "call command to the caller knowing the call failed (failed calls only)";
-    PeerGoneDetected => "peer_gone.detected_ms", Departure, "a peer's departure to each partner in a call with it knowing (hangup or peerLeft)";
+    PeerGoneDetected => "peer_gone.detected_ms", Departure, "a peer's departure (leave, crash, vanish) to each partner in a call with it knowing: the first of its hangup, the server's peerLeft, ICE disconnected";
+    PeerGonePeerLeft => "peer_gone.peer_left_ms", Departure, "a peer's departure to the server's peerLeft at each partner";
+    PeerGoneIceDisconnected => "peer_gone.ice_disconnected_ms", Departure, "a peer's departure to ICE disconnected at each partner";
+    PeerGoneIceFailed => "peer_gone.ice_failed_ms", Departure, "a peer's departure to ICE failed at each partner";
+    PeerGoneLastFrame => "peer_gone.last_frame_ms", Departure, "a peer's departure to the last frame from it verified at each partner (negative: before)";
+    NetworkChangeRecovered => "network_change.recovered_ms", Fault, "a peer's address change to the first verified frame after it, per track of its calls";
+    NetworkChangeFramesLost => "network_change.frames_lost", Fault, "frames lost across a peer's address change, per track of its calls";
+    ImpairmentFramesLost => "impairment.frames_lost", Fault, "frames lost from an impairment's start to the first verified frame after its end, per track it crossed";
+    ImpairmentFreezeMs => "impairment.freeze_ms", Fault, "time frozen over the same window, per track";
+    ImpairmentRecovered => "impairment.recovered_ms", Fault, "an impairment's `restore` to the first verified frame after it, per track";
     VideoFps => "video.fps", Track, "verified frames per second";
     VideoFramesVerified => "video.frames_verified", Track, "frames verified";
     VideoFramesLost => "video.frames_lost", Track, "frames sent that never verified";

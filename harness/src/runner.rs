@@ -3,6 +3,8 @@
 //! stop: every peer closed, every task ended, the server shut down. The
 //! peers' events are logged as they come and handed to the collector.
 
+use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -13,12 +15,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::media::shared::SharedClip;
+use crate::net::{Direction, Link, Network};
 use crate::peer::{
     ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig, PeerEvent,
     PeerEventKind, PeerHandle, spawn_peer,
 };
-use crate::results::{Collected, ScenarioResult, Status, collect};
-use crate::scenario::{Action, Scenario, ServerPlan, Verb};
+use crate::results::{Collected, LinkSnapshot, ScenarioResult, Status, collect};
+use crate::scenario::{Action, RestartBy, Scenario, ServerPlan, Verb};
 use crate::signaling::ClientConfig;
 
 /// Bound on every peer starting (connect + `start`), beyond a per-peer share.
@@ -87,7 +90,7 @@ pub async fn run_scenario(
     };
     let ended = Instant::now();
     progress.finishing();
-    let (ids, actions, events) = run.finish().await;
+    let (ids, actions, events, links) = run.finish().await;
     let url = server.url.clone();
     server.stop().await;
     collect(Collected {
@@ -100,6 +103,7 @@ pub async fn run_scenario(
         ids: &ids,
         actions: &actions,
         events: &events,
+        links: &links,
     })
 }
 
@@ -136,8 +140,12 @@ async fn start_server(
             Status::Skipped,
             format!("needs an external server: set {variable} or pass --server URL"),
         )),
-        ServerPlan::InProcess { tls } => {
-            let config = ServerConfig {
+        ServerPlan::InProcess {
+            tls,
+            idle_timeout,
+            ping_interval,
+        } => {
+            let mut config = ServerConfig {
                 tls: if *tls {
                     TlsMode::self_signed_localhost()
                 } else {
@@ -145,6 +153,12 @@ async fn start_server(
                 },
                 ..ServerConfig::loopback()
             };
+            if let Some(idle) = idle_timeout {
+                config.limits.idle_timeout = *idle;
+            }
+            if let Some(ping) = ping_interval {
+                config.limits.ping_interval = *ping;
+            }
             let server = Server::bind(config).await.map_err(|e| {
                 (
                     Status::Error,
@@ -192,6 +206,11 @@ struct Run<'a> {
     scenario: &'a Scenario,
     configs: Vec<PeerConfig>,
     peers: Vec<PeerHandle>,
+    /// Each peer's attachment to the in-process network, by index.
+    links: Vec<Arc<Link>>,
+    /// Pairs in a call by the timeline so far (for ICE restarts by the
+    /// partners of a peer that moved).
+    in_call: HashSet<(usize, usize)>,
     ids: Vec<Option<PeerId>>,
     actions: Vec<(Instant, Action)>,
     events: Vec<PeerEvent>,
@@ -212,6 +231,19 @@ impl<'a> Run<'a> {
             trust_pem: server.trust_pem.clone(),
             ..ClientConfig::default()
         };
+        let network = Network::new(scenario.seed);
+        let links: Vec<Arc<Link>> = (0..scenario.peers.len())
+            .map(|index| network.attach(index as u16, IpAddr::from([127, 0, 0, 1])))
+            .collect();
+        let movers: HashSet<usize> = scenario
+            .actions
+            .iter()
+            .filter_map(|a| match a.verb {
+                Verb::Move { peer, .. } => Some(peer),
+                _ => None,
+            })
+            .collect();
+        let detection = scenario.detection;
         let configs = scenario
             .peers
             .iter()
@@ -222,7 +254,14 @@ impl<'a> Run<'a> {
                 index: index as u16,
                 signaling_url: server.url.clone(),
                 client: client.clone(),
-                connection: ConnectionSettings::default(),
+                connection: ConnectionSettings {
+                    link: Some(Arc::clone(&links[index])),
+                    rebind_on_ice_restart: movers.contains(&index),
+                    ice_disconnected_timeout: detection.disconnected,
+                    ice_failed_timeout: detection.failed,
+                    ice_keepalive_interval: detection.keepalive,
+                    ..ConnectionSettings::default()
+                },
                 media,
                 epoch,
                 directory: directory.clone(),
@@ -234,6 +273,8 @@ impl<'a> Run<'a> {
             scenario,
             configs,
             peers: Vec::new(),
+            links,
+            in_call: HashSet::new(),
             ids: vec![None; scenario.peers.len()],
             actions: Vec::new(),
             events: Vec::new(),
@@ -358,28 +399,79 @@ impl<'a> Run<'a> {
     }
 
     fn act(&mut self, action: &Action) {
-        let (peer, command) = match action.verb {
-            Verb::Call { from, to, .. } => (from, self.ids[to].map(|to| PeerCommand::Call { to })),
-            Verb::Hangup { from, to } => (from, self.ids[to].map(|to| PeerCommand::Hangup { to })),
-            Verb::Leave { peer } => (peer, Some(PeerCommand::Close)),
-        };
         tracing::debug!(origin = %action.origin, verb = ?action.verb, "action");
         self.actions.push((Instant::now(), action.clone()));
-        match command {
-            Some(command) => {
-                if let Err(gone) = self.peers[peer].command(command) {
-                    tracing::warn!(%gone, origin = %action.origin, "action for a peer that has ended");
+        let pair = |a: usize, b: usize| (a.min(b), a.max(b));
+        let mut commands = Vec::new();
+        match action.verb {
+            Verb::Call { from, to, .. } => {
+                self.in_call.insert(pair(from, to));
+                commands.push((from, self.ids[to].map(|to| PeerCommand::Call { to })));
+            }
+            Verb::Hangup { from, to } => {
+                self.in_call.remove(&pair(from, to));
+                commands.push((from, self.ids[to].map(|to| PeerCommand::Hangup { to })));
+            }
+            Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
+                self.in_call.retain(|&(a, b)| a != peer && b != peer);
+                let command = match action.verb {
+                    Verb::Leave { .. } => PeerCommand::Close,
+                    Verb::Crash { .. } => PeerCommand::Crash,
+                    _ => PeerCommand::Vanish,
+                };
+                commands.push((peer, Some(command)));
+            }
+            Verb::Move { peer, to, restart } => {
+                let by_mover = restart == RestartBy::Mover;
+                commands.push((
+                    peer,
+                    Some(PeerCommand::Move {
+                        to,
+                        restart: by_mover,
+                    }),
+                ));
+                if !by_mover {
+                    let partners = self.in_call.iter().filter_map(|&(a, b)| {
+                        (a == peer).then_some(b).or((b == peer).then_some(a))
+                    });
+                    for partner in partners {
+                        let with = self.ids[peer].map(|with| PeerCommand::RestartIce { with });
+                        commands.push((partner, with));
+                    }
                 }
             }
-            None => {
-                tracing::warn!(origin = %action.origin, "action involving a peer that never started")
+            Verb::Impair {
+                peer,
+                direction,
+                ref impairment,
+            } => self.links[peer].impair(direction, impairment.clone()),
+            Verb::Restore { peer } => self.links[peer].restore(Direction::Both),
+        }
+        for (peer, command) in commands {
+            match command {
+                Some(command) => {
+                    if let Err(gone) = self.peers[peer].command(command) {
+                        tracing::warn!(%gone, origin = %action.origin, "action for a peer that has ended");
+                    }
+                }
+                None => tracing::warn!(
+                    origin = %action.origin,
+                    "action involving a peer that never started"
+                ),
             }
         }
     }
 
     /// Closes every peer (bounded), drains the last events, and hands over
-    /// (ids, actions carried out, events).
-    async fn finish(mut self) -> (Vec<Option<PeerId>>, Vec<(Instant, Action)>, Vec<PeerEvent>) {
+    /// (ids, actions carried out, events, what each link saw).
+    async fn finish(
+        mut self,
+    ) -> (
+        Vec<Option<PeerId>>,
+        Vec<(Instant, Action)>,
+        Vec<PeerEvent>,
+        Vec<LinkSnapshot>,
+    ) {
         drop(self.outbox.take());
         let peers = std::mem::take(&mut self.peers);
         let closing = join_all(peers.into_iter().map(|peer| peer.close(CLOSE_BOUND)));
@@ -396,6 +488,11 @@ impl<'a> Run<'a> {
         while let Ok(Some(event)) = tokio::time::timeout_at(drain, self.inbox.recv()).await {
             self.log(event);
         }
-        (self.ids, self.actions, self.events)
+        let links = self
+            .links
+            .iter()
+            .map(|link| LinkSnapshot::of(link))
+            .collect();
+        (self.ids, self.actions, self.events, links)
     }
 }

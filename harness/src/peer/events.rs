@@ -1,5 +1,6 @@
 //! What flows in and out of a peer task: commands in, timestamped events out.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use callprobe_server::protocol::PeerId;
@@ -17,6 +18,17 @@ pub enum PeerCommand {
     Hangup { to: PeerId },
     /// Hang up every call, close everything and end the task.
     Close,
+    /// The process dies: the OS closes the signaling TCP connection (no
+    /// WebSocket close frame) and media goes silent. The task ends.
+    Crash,
+    /// The network disappears: nothing is closed, nothing gets through any
+    /// more, signaling included. The task lives on, cut off, until `Close`.
+    Vanish,
+    /// The peer's address changes to `to` (its old sockets go dead); with
+    /// `restart`, it restarts ICE on every call itself.
+    Move { to: IpAddr, restart: bool },
+    /// Restart ICE on the call with this peer (the other side moved).
+    RestartIce { with: PeerId },
 }
 
 /// Which side of a call a peer is on.
@@ -43,6 +55,8 @@ pub enum CallEnd {
     PeerLeft,
     /// The call could not be set up or carried on.
     Failed(String),
+    /// Our side crashed or vanished (a fault the harness caused).
+    Abandoned,
 }
 
 /// A peer's account of one call, when it ends.
@@ -134,6 +148,20 @@ pub enum PeerEventKind {
     },
     /// The first 100 ms window holding the expected tone.
     FirstAudio {
+        remote: PeerId,
+    },
+    /// The server said that this peer, in a call with us, has gone.
+    PeerLeft {
+        remote: PeerId,
+    },
+    /// Faults done to this peer.
+    Crashed,
+    Vanished,
+    Moved {
+        to: IpAddr,
+    },
+    /// We offered an ICE restart on the call with `remote`.
+    IceRestartSent {
         remote: PeerId,
     },
     CallEnded(Box<CallReport>),

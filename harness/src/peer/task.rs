@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use callprobe_server::protocol::{ErrorCode, PeerId};
+use rtc::peer_connection::configuration::RTCOfferOptions;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -121,11 +122,19 @@ struct Call {
     connected: bool,
     tracks: Vec<JoinHandle<Option<TrackVerdict>>>,
     tracks_stop: CancellationToken,
+    /// The server said the remote has gone. The call is kept until ICE
+    /// gives up too, so that a report shows when each signal came.
+    remote_left: bool,
+    /// ICE `failed` has been reported for this call.
+    ice_failed: bool,
 }
 
 struct Peer {
     config: PeerConfig,
     calls: HashMap<PeerId, Call>,
+    /// Cut off from the network (vanished): signaling is neither read nor
+    /// written, and nothing is said to anyone.
+    offline: bool,
     events: mpsc::UnboundedSender<PeerEvent>,
     connection_events: mpsc::UnboundedSender<(PeerId, Instant, ConnectionEvent)>,
     track_news: mpsc::UnboundedSender<(PeerId, Instant, TrackNews)>,
@@ -141,6 +150,7 @@ async fn run(
     let mut peer = Peer {
         config,
         calls: HashMap::new(),
+        offline: false,
         events,
         connection_events,
         track_news,
@@ -161,6 +171,13 @@ async fn run(
         tokio::select! {
             command = commands.recv() => match command {
                 None | Some(PeerCommand::Close) => break,
+                Some(PeerCommand::Crash) => {
+                    peer.crash(client).await;
+                    return;
+                }
+                Some(command) if peer.offline => {
+                    peer.error(None, format!("{command:?}: the peer is cut off from the network"));
+                }
                 Some(PeerCommand::Call { to }) => peer.call(&mut client, to).await,
                 Some(PeerCommand::Hangup { to }) => {
                     if peer.calls.contains_key(&to) {
@@ -169,8 +186,11 @@ async fn run(
                         peer.error(Some(to), "hangup: no call with this peer".into());
                     }
                 }
+                Some(PeerCommand::Vanish) => peer.vanish(),
+                Some(PeerCommand::Move { to, restart }) => peer.move_to(&mut client, to, restart).await,
+                Some(PeerCommand::RestartIce { with }) => peer.restart_ice(&mut client, with).await,
             },
-            received = client.next() => match received {
+            received = client.next(), if !peer.offline => match received {
                 Ok(Some(received)) => peer.on_signal(&mut client, received).await,
                 Ok(None) => {
                     peer.error(None, "the signaling server closed the connection".into());
@@ -188,11 +208,20 @@ async fn run(
             () = sleep_until(deadline), if deadline.is_some() => peer.expire_unanswered(&mut client).await,
         }
     }
+    let end = if peer.offline {
+        CallEnd::Abandoned
+    } else {
+        CallEnd::HungUp
+    };
     let remotes: Vec<PeerId> = peer.calls.keys().copied().collect();
     for remote in remotes {
-        peer.end_call(&mut client, remote, CallEnd::HungUp).await;
+        peer.end_call(&mut client, remote, end.clone()).await;
     }
-    client.close().await;
+    if peer.offline {
+        client.abandon();
+    } else {
+        client.close().await;
+    }
     peer.emit(PeerEventKind::Closed);
 }
 
@@ -274,6 +303,91 @@ impl Peer {
             connected: false,
             tracks: Vec::new(),
             tracks_stop: CancellationToken::new(),
+            remote_left: false,
+            ice_failed: false,
+        }
+    }
+
+    /// The process dies: media stops at once, the OS closes the signaling
+    /// connection without a close frame, and nobody is told anything.
+    async fn crash(&mut self, mut client: SignalingClient) {
+        if let Some(link) = &self.config.connection.link {
+            link.silence();
+        }
+        self.offline = true;
+        self.emit(PeerEventKind::Crashed);
+        let remotes: Vec<PeerId> = self.calls.keys().copied().collect();
+        for remote in remotes {
+            self.end_call(&mut client, remote, CallEnd::Abandoned).await;
+        }
+        client.abandon();
+        self.emit(PeerEventKind::Closed);
+    }
+
+    /// The network disappears; the peer lives on, unaware.
+    fn vanish(&mut self) {
+        match &self.config.connection.link {
+            Some(link) => {
+                link.silence();
+                self.offline = true;
+                self.emit(PeerEventKind::Vanished);
+            }
+            None => self.error(
+                None,
+                "vanish: this peer is not on an emulated network".into(),
+            ),
+        }
+    }
+
+    /// The peer's address changes; with `restart`, it restarts ICE itself
+    /// (otherwise the other side is expected to).
+    async fn move_to(&mut self, client: &mut SignalingClient, to: std::net::IpAddr, restart: bool) {
+        let Some(link) = &self.config.connection.link else {
+            return self.error(None, "move: this peer is not on an emulated network".into());
+        };
+        link.move_to(to);
+        self.emit(PeerEventKind::Moved { to });
+        if restart {
+            let remotes: Vec<PeerId> = self.calls.keys().copied().collect();
+            for remote in remotes {
+                self.restart_ice(client, remote).await;
+            }
+        }
+    }
+
+    /// Offers an ICE restart on the call with `remote`; the answer comes
+    /// back like any other.
+    async fn restart_ice(&mut self, client: &mut SignalingClient, remote: PeerId) {
+        let Some(call) = self.calls.get(&remote) else {
+            return self.error(Some(remote), "ICE restart: no call with this peer".into());
+        };
+        let options = RTCOfferOptions {
+            ice_restart: true,
+            ..Default::default()
+        };
+        let offer = async {
+            let offer = call.connection.pc.create_offer(Some(options)).await?;
+            call.connection
+                .pc
+                .set_local_description(offer.clone())
+                .await?;
+            Ok::<_, webrtc::error::Error>(offer)
+        }
+        .await;
+        match offer {
+            Ok(offer) => match client
+                .send(&Signal::Offer {
+                    to: remote,
+                    sdp: offer.sdp,
+                })
+                .await
+            {
+                Ok(()) => self.emit(PeerEventKind::IceRestartSent { remote }),
+                Err(error) => {
+                    self.error(Some(remote), format!("sending the restart offer: {error}"))
+                }
+            },
+            Err(error) => self.error(Some(remote), format!("creating the restart offer: {error}")),
         }
     }
 
@@ -371,7 +485,15 @@ impl Peer {
             }
             Incoming::PeerLeft { id } => {
                 if self.calls.contains_key(&id) {
-                    self.end_call(client, id, CallEnd::PeerLeft).await;
+                    self.emit_at(at, PeerEventKind::PeerLeft { remote: id });
+                }
+                if let Some(call) = self.calls.get_mut(&id) {
+                    if call.connected && !call.remote_left {
+                        // Media may still be in flight; ICE will say when it stops.
+                        call.remote_left = true;
+                    } else {
+                        self.end_call(client, id, CallEnd::PeerLeft).await;
+                    }
                 }
             }
             Incoming::Error(reply) => {
@@ -382,6 +504,14 @@ impl Peer {
                     Some(remote) if failed_offer && self.calls.contains_key(&remote) => {
                         let end = CallEnd::Failed(format!("the server refused the offer: {reply}"));
                         self.end_call(client, remote, end).await;
+                    }
+                    // Candidates trailing an offer the server refused, or
+                    // a hangup to a peer already gone: nothing is wrong.
+                    Some(remote)
+                        if reply.code == ErrorCode::UnknownPeer
+                            && !self.calls.contains_key(&remote) =>
+                    {
+                        tracing::debug!(%remote, %reply, "unknown peer, for a call that has ended");
                     }
                     _ => self.error(remote, format!("the server replied {reply}")),
                 }
@@ -506,6 +636,7 @@ impl Peer {
             return; // late news from a call that has ended
         }
         match event {
+            ConnectionEvent::LocalCandidate(_) if self.offline => {}
             ConnectionEvent::LocalCandidate(candidate) => {
                 if let Err(error) = client
                     .send(&Signal::Candidate {
@@ -531,6 +662,9 @@ impl Peer {
                     self.emit_at(at, PeerEventKind::IceDisconnected { remote });
                 }
                 RTCIceConnectionState::Failed => {
+                    if let Some(call) = self.calls.get_mut(&remote) {
+                        call.ice_failed = true;
+                    }
                     self.emit_at(at, PeerEventKind::IceFailed { remote })
                 }
                 _ => {}
@@ -545,12 +679,18 @@ impl Peer {
                 }
             }
             ConnectionEvent::State(RTCPeerConnectionState::Failed) => {
-                self.end_call(
-                    client,
-                    remote,
-                    CallEnd::Failed("the connection failed".into()),
-                )
-                .await;
+                // The library reports the connection failed without always
+                // reporting ICE failed first; a failed connection on loopback
+                // is ICE giving up.
+                if self.calls.get(&remote).is_some_and(|c| !c.ice_failed) {
+                    self.emit_at(at, PeerEventKind::IceFailed { remote });
+                }
+                let end = if self.calls.get(&remote).is_some_and(|c| c.remote_left) {
+                    CallEnd::PeerLeft
+                } else {
+                    CallEnd::Failed("the connection failed".into())
+                };
+                self.end_call(client, remote, end).await;
             }
             ConnectionEvent::State(_) => {}
             ConnectionEvent::Track(track) => {
@@ -680,7 +820,8 @@ impl Peer {
         let Some(call) = self.calls.remove(&remote) else {
             return;
         };
-        if matches!(end, CallEnd::HungUp | CallEnd::Failed(_)) && call.answer_deadline.is_none() {
+        let say_so = matches!(end, CallEnd::HungUp | CallEnd::Failed(_)) && !self.offline;
+        if say_so && call.answer_deadline.is_none() {
             // Best effort: the server may already have dropped the call.
             let _ = client.send(&Signal::Hangup { to: remote }).await;
         }

@@ -8,9 +8,10 @@ use std::time::Instant;
 
 use callprobe_server::protocol::PeerId;
 
+use super::faults::{FaultInput, FaultResult, LinkSnapshot, faults};
 use super::{
-    ActionRecord, CallResult, EventRecord, MediaInfo, MetricSummary, PeerResult, ScenarioResult,
-    SeriesPoint, Status, ThresholdResult, TrackResult,
+    ActionRecord, CallResult, EventRecord, MediaInfo, MetricSummary, PeerNetwork, PeerResult,
+    ScenarioResult, SeriesPoint, Status, ThresholdResult, TrackResult,
 };
 use crate::metrics::{Metric, Per};
 use crate::peer::{CallEnd, CallReport, PeerEvent, PeerEventKind};
@@ -37,6 +38,8 @@ pub struct Collected<'a> {
     /// The actions carried out, with when the runner carried them out.
     pub actions: &'a [(Instant, Action)],
     pub events: &'a [PeerEvent],
+    /// What each peer's network link saw, by index (empty: not known).
+    pub links: &'a [LinkSnapshot],
 }
 
 pub fn collect(input: Collected<'_>) -> ScenarioResult {
@@ -54,14 +57,20 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
     for call in &calls {
         add_call_samples(&mut samples, call);
     }
-    for (departed, left_at) in departures(&input) {
-        for (partner, at) in partners_knowing(&input, departed, left_at) {
-            tracing::trace!(departed, partner, "peer gone");
-            samples
-                .entry(Metric::PeerGoneDetected)
-                .or_default()
-                .push(at.saturating_duration_since(left_at).as_secs_f64() * 1e3);
-        }
+    let names: Vec<String> = (0..scenario.peers.len()).map(name).collect();
+    let faults = faults(&FaultInput {
+        names: &names,
+        ids: input.ids,
+        actions: input.actions,
+        events: input.events,
+        links: input.links,
+        calls: &calls,
+        started: input.started,
+        epoch: input.epoch,
+        ended: input.ended,
+    });
+    for fault in &faults {
+        add_fault_samples(&mut samples, fault);
     }
     for peer in 0..scenario.peers.len() {
         let errors = input
@@ -92,6 +101,12 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
                 .copied()
                 .flatten()
                 .map(|id| id.to_string()),
+            network: input.links.get(index).map(|link| PeerNetwork {
+                impairment_drops_in: link.impairment_drops.0,
+                impairment_drops_out: link.impairment_drops.1,
+                silenced: link.silenced,
+                media_losses: link.losses.clone(),
+            }),
             errors: input
                 .events
                 .iter()
@@ -116,6 +131,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
         media: MediaInfo::of(scenario),
         peers,
         calls,
+        faults,
         actions: input
             .actions
             .iter()
@@ -124,6 +140,11 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
                     Verb::Call { from, to, .. } => ("call", from, Some(to)),
                     Verb::Hangup { from, to } => ("hangup", from, Some(to)),
                     Verb::Leave { peer } => ("leave", peer, None),
+                    Verb::Crash { peer } => ("crash", peer, None),
+                    Verb::Vanish { peer } => ("vanish", peer, None),
+                    Verb::Move { peer, .. } => ("move", peer, None),
+                    Verb::Impair { peer, .. } => ("impair", peer, None),
+                    Verb::Restore { peer } => ("restore", peer, None),
                 };
                 ActionRecord {
                     at_ms: ms(*at),
@@ -151,42 +172,6 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
     }
 }
 
-/// Peers that left, and when the runner told them to.
-fn departures(input: &Collected<'_>) -> Vec<(usize, Instant)> {
-    input
-        .actions
-        .iter()
-        .filter_map(|(at, action)| match action.verb {
-            Verb::Leave { peer } => Some((peer, *at)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Each peer that was in a call with `departed` and when it learned that
-/// the call was over (the other side's hangup, or the server's peerLeft).
-fn partners_knowing(
-    input: &Collected<'_>,
-    departed: usize,
-    since: Instant,
-) -> Vec<(usize, Instant)> {
-    let Some(departed_id) = input.ids[departed] else {
-        return Vec::new();
-    };
-    let mut known: Vec<(usize, Instant)> = Vec::new();
-    for event in input.events.iter().filter(|e| e.at >= since) {
-        let PeerEventKind::CallEnded(report) = &event.kind else {
-            continue;
-        };
-        let partner = usize::from(event.peer);
-        let told = matches!(report.end, CallEnd::RemoteHungUp | CallEnd::PeerLeft);
-        if report.remote == departed_id && told && !known.iter().any(|(p, _)| *p == partner) {
-            known.push((partner, event.at));
-        }
-    }
-    known
-}
-
 /// Milliseconds from `origin`, negative before it.
 fn signed_ms(at: Instant, origin: Instant) -> f64 {
     match at.checked_duration_since(origin) {
@@ -209,7 +194,7 @@ fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 to,
                 expect_failure,
             } => Some((*at, from, to, expect_failure)),
-            Verb::Hangup { .. } | Verb::Leave { .. } => None,
+            _ => None,
         })
         .collect();
     let pair = |a: usize, b: usize| (a.min(b), a.max(b));
@@ -359,6 +344,7 @@ fn end_text(end: &CallEnd) -> String {
         CallEnd::RemoteHungUp => "remote hung up".to_owned(),
         CallEnd::PeerLeft => "peer left".to_owned(),
         CallEnd::Failed(why) => format!("failed: {why}"),
+        CallEnd::Abandoned => "abandoned (our side crashed or vanished)".to_owned(),
     }
 }
 
@@ -393,6 +379,37 @@ fn track(
         audio,
         tone_match,
         series: Vec::new(),
+    }
+}
+
+fn add_fault_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, fault: &FaultResult) {
+    let mut add = |metric: Metric, value: Option<f64>| {
+        if let Some(value) = value {
+            samples.entry(metric).or_default().push(value);
+        }
+    };
+    for seen in &fault.departures {
+        add(Metric::PeerGoneDetected, seen.detected_ms());
+        add(Metric::PeerGonePeerLeft, seen.peer_left_ms);
+        add(Metric::PeerGoneIceDisconnected, seen.ice_disconnected_ms);
+        add(Metric::PeerGoneIceFailed, seen.ice_failed_ms);
+        add(Metric::PeerGoneLastFrame, seen.last_frame_ms);
+    }
+    for track in &fault.tracks {
+        let lost = Some(track.frames_lost as f64);
+        match fault.verb.as_str() {
+            "move" => {
+                add(Metric::NetworkChangeRecovered, track.recovered_ms);
+                add(Metric::NetworkChangeFramesLost, lost);
+            }
+            _ => {
+                add(Metric::ImpairmentFramesLost, lost);
+                add(Metric::ImpairmentFreezeMs, Some(track.freeze_ms));
+                if fault.until_ms.is_some() {
+                    add(Metric::ImpairmentRecovered, track.recovered_ms);
+                }
+            }
+        }
     }
 }
 
@@ -531,6 +548,11 @@ fn event_record(
             Some(end_text(&report.end)),
         ),
         K::Error { remote, message } => ("error", *remote, Some(message.clone())),
+        K::PeerLeft { remote } => ("peer_left", Some(*remote), None),
+        K::Crashed => ("crashed", None, None),
+        K::Vanished => ("vanished", None, None),
+        K::Moved { to } => ("moved", None, Some(to.to_string())),
+        K::IceRestartSent { remote } => ("ice_restart_sent", Some(*remote), None),
         K::Closed => ("closed", None, None),
     };
     EventRecord {
@@ -554,6 +576,7 @@ mod tests {
         let offset_ms = 700.0;
         let frames = (0..91)
             .map(|n| FrameTime {
+                number: n,
                 arrival_ms: offset_ms + f64::from(n) * 1000.0 / 30.0 + 0.5,
                 latency_ms: 4.0,
             })

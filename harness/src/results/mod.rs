@@ -6,14 +6,18 @@
 //! before it, so those are negative.
 
 mod collect;
+mod faults;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
 
 pub use collect::{Collected, collect};
+pub use faults::{DepartureSeen, FaultResult, LinkSnapshot, PathRecord, TrackImpact};
 
 use crate::metrics::Per;
+use crate::net::FlowLosses;
 use crate::timeline::SetupTimeline;
 use crate::verify::audio::AudioVerdict;
 use crate::verify::video::VideoVerdict;
@@ -80,6 +84,8 @@ pub struct ScenarioResult {
     pub media: MediaInfo,
     pub peers: Vec<PeerResult>,
     pub calls: Vec<CallResult>,
+    /// Each fault of the timeline and what it did.
+    pub faults: Vec<FaultResult>,
     /// The timeline as it was carried out.
     pub actions: Vec<ActionRecord>,
     pub metrics: Vec<MetricSummary>,
@@ -108,6 +114,7 @@ impl ScenarioResult {
             media: MediaInfo::of(scenario),
             peers: Vec::new(),
             calls: Vec::new(),
+            faults: Vec::new(),
             actions: Vec::new(),
             metrics: Vec::new(),
             thresholds: Vec::new(),
@@ -151,6 +158,21 @@ pub struct PeerResult {
     /// The id the server gave it; `None` if it never started.
     pub id: Option<String>,
     pub errors: Vec<String>,
+    /// What its emulated network did (`None` on a report without one).
+    pub network: Option<PeerNetwork>,
+}
+
+/// Datagrams a peer's link dropped, and the replayable loss pattern.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerNetwork {
+    pub impairment_drops_in: u64,
+    pub impairment_drops_out: u64,
+    /// Dropped because the peer had crashed or vanished, or its address was
+    /// gone.
+    pub silenced: u64,
+    /// Per direction ("in", "out") and RTP payload type: original media
+    /// datagrams seen by an impairment and the indices of those it lost.
+    pub media_losses: BTreeMap<&'static str, BTreeMap<u8, FlowLosses>>,
 }
 
 /// One call, from its call command to its end.

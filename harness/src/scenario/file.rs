@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::RestartBy;
+use crate::net::Direction;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ScenarioFile {
@@ -24,6 +27,8 @@ pub(crate) struct ScenarioFile {
     pub(crate) media: MediaSpec,
     #[serde(default)]
     pub(crate) timeouts: TimeoutsSpec,
+    #[serde(default)]
+    pub(crate) detection: DetectionSpec,
     #[serde(default)]
     pub(crate) peers: Vec<PeerSpec>,
     #[serde(default)]
@@ -48,6 +53,12 @@ pub(crate) struct ServerSpec {
     /// peers are told to trust.
     #[serde(default)]
     pub(crate) tls: bool,
+    /// The in-process server drops a connection that says nothing (not even
+    /// a pong) for this long; lower it to see a vanished peer sooner.
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) idle_timeout: Option<Duration>,
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) ping_interval: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -145,6 +156,76 @@ pub(crate) struct EventSpec {
     pub(crate) hangup: Option<Endpoints>,
     /// A peer leaves gracefully: hangs up every call, then closes.
     pub(crate) leave: Option<String>,
+    /// A peer's process dies: the OS closes its TCP, its UDP goes silent.
+    pub(crate) crash: Option<String>,
+    /// A peer's network disappears: nothing closed, nothing gets through.
+    pub(crate) vanish: Option<String>,
+    /// A peer's address changes; ICE restarts.
+    #[serde(rename = "move")]
+    pub(crate) move_to: Option<MoveSpec>,
+    /// A peer's traffic is impaired from now on.
+    pub(crate) impair: Option<ImpairSpec>,
+    /// A peer's traffic is no longer impaired, both ways.
+    pub(crate) restore: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MoveSpec {
+    pub(crate) peer: String,
+    /// The new address, in 127.0.0.0/8; by default the next free one from
+    /// 127.0.0.2 on.
+    pub(crate) to: Option<String>,
+    /// Who restarts ICE (default: the peer that moved).
+    #[serde(default)]
+    pub(crate) restart: RestartBy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImpairSpec {
+    pub(crate) peer: String,
+    /// `in`, `out` or `both` (the default), from the peer's side.
+    #[serde(default)]
+    pub(crate) direction: Direction,
+    /// A share of datagrams lost, like `"5%"`.
+    pub(crate) loss: Option<String>,
+    /// Mean length of a loss burst in datagrams; without it, losses are
+    /// independent.
+    pub(crate) burst: Option<f32>,
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) delay: Option<Duration>,
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) jitter: Option<Duration>,
+    /// A rate cap, like `"500kbps"` or `"2mbps"`.
+    pub(crate) rate: Option<String>,
+    #[serde(default)]
+    pub(crate) blackhole: bool,
+}
+
+/// ICE's detection timers for every peer; a preset, then any overrides.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DetectionSpec {
+    #[serde(default)]
+    pub(crate) preset: DetectionPreset,
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) disconnected: Option<Duration>,
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) failed: Option<Duration>,
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) keepalive: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DetectionPreset {
+    /// What browsers and the library use: disconnected after 5 s without
+    /// traffic, failed 25 s later, a keepalive every 2 s.
+    #[default]
+    Default,
+    /// Disconnected after 400 ms, failed 1 s later, keepalive every 100 ms.
+    Fast,
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,6 +24,7 @@ pub use source::{FieldPath, Format, Problem, Seg, Source};
 
 use crate::media::h264::VideoSettings;
 use crate::metrics::Metric;
+use crate::net::{Direction, Impairment};
 use crate::threshold::Threshold;
 
 /// A validated scenario.
@@ -37,6 +38,7 @@ pub struct Scenario {
     pub server: ServerPlan,
     pub media: MediaPlan,
     pub answer_timeout: Duration,
+    pub detection: Detection,
     pub peers: Vec<PeerPlan>,
     /// Calls and events, in the order they happen.
     pub actions: Vec<Action>,
@@ -48,6 +50,9 @@ pub enum ServerPlan {
     /// Spawn our server in-process on 127.0.0.1:0.
     InProcess {
         tls: bool,
+        /// Overrides of the server's limits, for faults.
+        idle_timeout: Option<Duration>,
+        ping_interval: Option<Duration>,
     },
     External {
         url: String,
@@ -75,8 +80,44 @@ pub struct PeerPlan {
     pub video: VideoSettings,
 }
 
+/// ICE's detection timers, for every peer of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Detection {
+    /// `disconnected` after this long without traffic.
+    pub disconnected: Duration,
+    /// `failed` this long after `disconnected`.
+    pub failed: Duration,
+    pub keepalive: Duration,
+}
+
+impl Detection {
+    /// What browsers and the library use.
+    pub const DEFAULT: Detection = Detection {
+        disconnected: Duration::from_secs(5),
+        failed: Duration::from_secs(25),
+        keepalive: Duration::from_secs(2),
+    };
+    /// Disconnected within half a second of silence.
+    pub const FAST: Detection = Detection {
+        disconnected: Duration::from_millis(400),
+        failed: Duration::from_secs(1),
+        keepalive: Duration::from_millis(100),
+    };
+}
+
+/// Who restarts ICE after a peer moves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartBy {
+    /// The peer that moved (it knows first).
+    #[default]
+    Mover,
+    /// Its partner in each call (told by the application).
+    Remote,
+}
+
 /// Something the runner does at `at` into the run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Action {
     pub at: Duration,
     pub verb: Verb,
@@ -85,7 +126,7 @@ pub struct Action {
 }
 
 /// Peer indices into [`Scenario::peers`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Verb {
     /// `from` calls `to`; with `expect_failure`, the call must not connect.
     Call {
@@ -101,6 +142,48 @@ pub enum Verb {
     Leave {
         peer: usize,
     },
+    Crash {
+        peer: usize,
+    },
+    Vanish {
+        peer: usize,
+    },
+    Move {
+        peer: usize,
+        to: std::net::IpAddr,
+        restart: RestartBy,
+    },
+    Impair {
+        peer: usize,
+        direction: Direction,
+        impairment: Impairment,
+    },
+    Restore {
+        peer: usize,
+    },
+}
+
+impl Verb {
+    /// The peer that acts (or is acted on).
+    pub fn actor(&self) -> usize {
+        match *self {
+            Verb::Call { from, .. } | Verb::Hangup { from, .. } => from,
+            Verb::Leave { peer }
+            | Verb::Crash { peer }
+            | Verb::Vanish { peer }
+            | Verb::Move { peer, .. }
+            | Verb::Impair { peer, .. }
+            | Verb::Restore { peer } => peer,
+        }
+    }
+
+    /// Whether the actor is gone afterwards.
+    pub fn ends_peer(&self) -> bool {
+        matches!(
+            self,
+            Verb::Leave { .. } | Verb::Crash { .. } | Verb::Vanish { .. }
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -77,7 +77,7 @@ call = { from = "alice", to = "bob" }
     let verbs: Vec<(u128, Verb)> = scenario
         .actions
         .iter()
-        .map(|a| (a.at.as_millis(), a.verb))
+        .map(|a| (a.at.as_millis(), a.verb.clone()))
         .collect();
     assert_eq!(
         verbs,
@@ -89,7 +89,14 @@ call = { from = "alice", to = "bob" }
             (2500, call(0, 1)),
         ]
     );
-    assert_eq!(scenario.server, ServerPlan::InProcess { tls: false });
+    assert_eq!(
+        scenario.server,
+        ServerPlan::InProcess {
+            tls: false,
+            idle_timeout: None,
+            ping_interval: None
+        }
+    );
     let written = &scenario.thresholds[0];
     assert_eq!(written.metric, Metric::SetupFirstFrame);
     assert_eq!(written.expressions.len(), 2);
@@ -129,7 +136,7 @@ fn mesh_and_star_make_the_calls_they_describe() {
         "[[peers]]\nname = \"c\"\n[[calls]]\ntopology = \"star\"\nhub = \"bob\"\n"
     );
     let scenario = parse("s.toml", &text).unwrap();
-    let verbs: Vec<Verb> = scenario.actions.iter().map(|a| a.verb).collect();
+    let verbs: Vec<Verb> = scenario.actions.iter().map(|a| a.verb.clone()).collect();
     assert_eq!(verbs, [call(1, 0), call(1, 2)]);
 }
 
@@ -319,7 +326,7 @@ fn after_leaving_a_peer_does_nothing_and_a_call_to_it_must_expect_failure() {
         "{base}[[events]]\nat = \"2s\"\ncall = {{ from = \"alice\", to = \"bob\", expect = \"fail\" }}\n"
     ))
     .unwrap();
-    let verbs: Vec<Verb> = scenario.actions.iter().map(|a| a.verb).collect();
+    let verbs: Vec<Verb> = scenario.actions.iter().map(|a| a.verb.clone()).collect();
     assert_eq!(
         verbs,
         [
@@ -345,7 +352,7 @@ fn after_leaving_a_peer_does_nothing_and_a_call_to_it_must_expect_failure() {
     assert!(
         problem
             .message
-            .contains("`bob` has already left (events[0])"),
+            .contains("`bob` is already gone (events[0])"),
         "{problem}"
     );
     let problem = only_problem(&format!(

@@ -4,16 +4,19 @@
 //! collected (not only the first), each pointing at its field.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::file::{
-    CallSpec, EventSpec, Expect, MediaMode, PeerSpec, ScenarioFile, Topology, VideoSpec,
+    CallSpec, DetectionPreset, DetectionSpec, EventSpec, Expect, ImpairSpec, MediaMode, PeerSpec,
+    ScenarioFile, Topology, VideoSpec,
 };
 use super::source::{FieldPath, Problem, Source};
-use super::{Action, MediaPlan, MetricThresholds, PeerPlan, Scenario, ServerPlan, Verb};
+use super::{Action, Detection, MediaPlan, MetricThresholds, PeerPlan, Scenario, ServerPlan, Verb};
 use crate::media::h264::VideoSettings;
 use crate::media::pattern::Pattern;
 use crate::metrics::Metric;
+use crate::net::{Impairment, Loss};
 use crate::threshold::Threshold;
 
 /// Checks added to every scenario with calls, unless the file sets its own
@@ -33,6 +36,7 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
     let mut check = Checker {
         source,
         problems: Vec::new(),
+        moves: 0,
     };
     let root = FieldPath::default();
     if file.name.trim().is_empty() {
@@ -45,6 +49,7 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
         );
     }
     let server = check.server(&file);
+    let detection = check.detection(&file.detection);
     let media = check.media(&file);
     let peers = check.peers(&file.peers, &media);
     let names = Names::of(&file.peers, &peers);
@@ -71,6 +76,7 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
         server,
         media,
         answer_timeout: file.timeouts.answer.unwrap_or(DEFAULT_ANSWER_TIMEOUT),
+        detection,
         peers,
         actions: actions.into_iter().map(|(action, _)| action).collect(),
         thresholds,
@@ -80,6 +86,23 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
 struct Checker<'a> {
     source: &'a Source,
     problems: Vec<Problem>,
+    /// Moves without a `to` so far (each gets the next address).
+    moves: u32,
+}
+
+/// `"500kbps"`, `"2mbps"`, `"64000bps"` → bit/s.
+fn parse_rate(text: &str) -> Option<u64> {
+    let text = text.trim().to_ascii_lowercase();
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
+    let scale = match unit.trim() {
+        "bps" => 1.0,
+        "kbps" => 1e3,
+        "mbps" => 1e6,
+        "gbps" => 1e9,
+        _ => return None,
+    };
+    let value = number.trim().parse::<f64>().ok()? * scale;
+    (value >= 1000.0 && value.is_finite()).then_some(value as u64)
 }
 
 /// What a name in `from`, `to`, `hub` or `among` can mean.
@@ -171,7 +194,67 @@ impl Checker<'_> {
                 },
             };
         }
-        ServerPlan::InProcess { tls: spec.tls }
+        if spec.idle_timeout.is_some() || spec.ping_interval.is_some() {
+            if spec.url.is_some() || spec.url_env.is_some() {
+                self.problem(
+                    at.clone().key("idle_timeout"),
+                    "`idle_timeout` and `ping_interval` are for the in-process server",
+                );
+            }
+            let idle = spec.idle_timeout.unwrap_or(Duration::from_secs(30));
+            let ping = spec
+                .ping_interval
+                .unwrap_or(Duration::from_secs(10).min(idle / 2));
+            if ping.is_zero() || ping >= idle {
+                self.problem(
+                    at.clone().key("ping_interval"),
+                    format!(
+                        "the server must ping more often than its idle timeout ({} >= {})",
+                        humantime::format_duration(ping),
+                        humantime::format_duration(idle)
+                    ),
+                );
+            }
+        }
+        ServerPlan::InProcess {
+            tls: spec.tls,
+            idle_timeout: spec.idle_timeout,
+            ping_interval: spec.ping_interval.or_else(|| {
+                // A lowered idle timeout needs pings within it.
+                spec.idle_timeout
+                    .map(|idle| Duration::from_secs(10).min(idle / 2))
+            }),
+        }
+    }
+
+    fn detection(&mut self, spec: &DetectionSpec) -> Detection {
+        let at = FieldPath::default().key("detection");
+        let preset = match spec.preset {
+            DetectionPreset::Default => Detection::DEFAULT,
+            DetectionPreset::Fast => Detection::FAST,
+        };
+        let detection = Detection {
+            disconnected: spec.disconnected.unwrap_or(preset.disconnected),
+            failed: spec.failed.unwrap_or(preset.failed),
+            keepalive: spec.keepalive.unwrap_or(preset.keepalive),
+        };
+        for (field, value) in [
+            ("disconnected", detection.disconnected),
+            ("failed", detection.failed),
+            ("keepalive", detection.keepalive),
+        ] {
+            if value.is_zero() {
+                self.problem(at.clone().key(field), "must be more than 0");
+            }
+        }
+        if detection.keepalive >= detection.disconnected {
+            self.problem(
+                at.key("keepalive"),
+                "keepalives must come more often than `disconnected` fires, \
+                 or a quiet but healthy call would look disconnected",
+            );
+        }
+        detection
     }
 
     fn media(&mut self, file: &ScenarioFile) -> MediaPlan {
@@ -471,6 +554,11 @@ impl Checker<'_> {
             spec.call.is_some(),
             spec.hangup.is_some(),
             spec.leave.is_some(),
+            spec.crash.is_some(),
+            spec.vanish.is_some(),
+            spec.move_to.is_some(),
+            spec.impair.is_some(),
+            spec.restore.is_some(),
         ]
         .into_iter()
         .filter(|v| *v)
@@ -479,14 +567,46 @@ impl Checker<'_> {
             self.problem(
                 field,
                 format!(
-                    "an event has exactly one verb (call, hangup or leave); this one has {count}"
+                    "an event has exactly one verb (call, hangup, leave, crash, vanish, move, \
+                     impair or restore); this one has {count}"
                 ),
             );
             return None;
         }
-        let verb = if let Some(name) = &spec.leave {
-            let peer = self.one_peer(names, name, field.clone().key("leave"))?;
-            Verb::Leave { peer }
+        let peer_verb = [
+            ("leave", &spec.leave),
+            ("crash", &spec.crash),
+            ("vanish", &spec.vanish),
+            ("restore", &spec.restore),
+        ]
+        .into_iter()
+        .find_map(|(verb, name)| name.as_ref().map(|name| (verb, name)));
+        let verb = if let Some((verb, name)) = peer_verb {
+            let peer = self.one_peer(names, name, field.clone().key(verb))?;
+            match verb {
+                "leave" => Verb::Leave { peer },
+                "crash" => Verb::Crash { peer },
+                "vanish" => Verb::Vanish { peer },
+                _ => Verb::Restore { peer },
+            }
+        } else if let Some(spec) = &spec.move_to {
+            let at = field.clone().key("move");
+            let peer = self.one_peer(names, &spec.peer, at.clone().key("peer"));
+            let to = self.move_target(spec.to.as_deref(), at.key("to"));
+            Verb::Move {
+                peer: peer?,
+                to: to?,
+                restart: spec.restart,
+            }
+        } else if let Some(spec) = &spec.impair {
+            let at = field.clone().key("impair");
+            let peer = self.one_peer(names, &spec.peer, at.clone().key("peer"));
+            let impairment = self.impairment(spec, at);
+            Verb::Impair {
+                peer: peer?,
+                direction: spec.direction,
+                impairment: impairment?,
+            }
         } else {
             let (verb, endpoints) = match (&spec.call, &spec.hangup) {
                 (Some(call), _) => ("call", call),
@@ -531,14 +651,11 @@ impl Checker<'_> {
         let name = |i: usize| peers[i].name.as_str();
         for (action, field) in actions {
             let when = humantime::format_duration(action.at);
-            let actor = match action.verb {
-                Verb::Call { from, .. } | Verb::Hangup { from, .. } => from,
-                Verb::Leave { peer } => peer,
-            };
+            let actor = action.verb.actor();
             if let Some(origin) = left.get(&actor) {
                 self.problem(
                     field.clone(),
-                    format!("`{}` has already left ({origin}) at {when}", name(actor)),
+                    format!("`{}` is already gone ({origin}) at {when}", name(actor)),
                 );
                 continue;
             }
@@ -556,7 +673,7 @@ impl Checker<'_> {
                             self.problem(
                                 field.clone(),
                                 format!(
-                                    "`{}` has left by {when}, so this call cannot connect; \
+                                    "`{}` is gone by {when}, so this call cannot connect; \
                                      say `expect = \"fail\"` to test that it fails",
                                     name(to)
                                 ),
@@ -585,12 +702,102 @@ impl Checker<'_> {
                         );
                     }
                 }
-                Verb::Leave { peer } => {
+                Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
                     up.retain(|&(a, b), _| a != peer && b != peer);
                     left.insert(peer, &action.origin);
                 }
+                Verb::Move { .. } | Verb::Impair { .. } | Verb::Restore { .. } => {}
             }
         }
+    }
+
+    /// Where a peer moves: given, or the next of 127.0.0.2, 127.0.0.3, …
+    fn move_target(&mut self, to: Option<&str>, at: FieldPath) -> Option<IpAddr> {
+        let Some(to) = to else {
+            self.moves += 1;
+            let last = u8::try_from(self.moves + 1).unwrap_or(254).min(254);
+            return Some(IpAddr::from([127, 0, 0, last]));
+        };
+        match to.parse::<IpAddr>() {
+            Ok(ip @ IpAddr::V4(v4)) if v4.is_loopback() => Some(ip),
+            Ok(_) => {
+                self.problem(
+                    at,
+                    format!(
+                        "`{to}` is not in 127.0.0.0/8: callprobe keeps its traffic on loopback"
+                    ),
+                );
+                None
+            }
+            Err(_) => {
+                self.problem(at, format!("`{to}` is not an IP address"));
+                None
+            }
+        }
+    }
+
+    fn impairment(&mut self, spec: &ImpairSpec, at: FieldPath) -> Option<Impairment> {
+        let before = self.problems.len();
+        let ratio = spec.loss.as_deref().and_then(|text| {
+            let ratio = text
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f32>().ok())
+                .filter(|pct| (0.0..=100.0).contains(pct))
+                .map(|pct| pct / 100.0);
+            if ratio.is_none() {
+                self.problem(
+                    at.clone().key("loss"),
+                    format!("`{text}` is not a share from 0% to 100% (write it like \"5%\")"),
+                );
+            }
+            ratio
+        });
+        if let Some(burst) = spec.burst {
+            if spec.loss.is_none() {
+                self.problem(
+                    at.clone().key("burst"),
+                    "`burst` shapes `loss`; give a `loss` too",
+                );
+            } else if !(burst >= 1.0) {
+                self.problem(
+                    at.clone().key("burst"),
+                    "a burst is at least 1 datagram long on average",
+                );
+            }
+        }
+        let rate_bps = spec.rate.as_deref().and_then(|text| {
+            let rate = parse_rate(text);
+            if rate.is_none() {
+                self.problem(
+                    at.clone().key("rate"),
+                    format!("`{text}` is not a rate (write it like \"500kbps\" or \"2mbps\")"),
+                );
+            }
+            rate
+        });
+        let impairment = Impairment {
+            loss: ratio.map(|ratio| match spec.burst {
+                Some(mean_burst) => Loss::Bursty { ratio, mean_burst },
+                None => Loss::Random { ratio },
+            }),
+            delay: spec.delay.unwrap_or_default(),
+            jitter: spec.jitter.unwrap_or_default(),
+            rate_bps,
+            blackhole: spec.blackhole,
+        };
+        if impairment.jitter > impairment.delay {
+            self.problem(
+                at.clone().key("jitter"),
+                "jitter varies the delay both ways, so it cannot exceed `delay`",
+            );
+        }
+        if self.problems.len() == before && impairment.is_clear() {
+            self.problem(
+                at,
+                "impairs nothing: give loss, delay, jitter, rate or blackhole (or use `restore`)",
+            );
+        }
+        (self.problems.len() == before).then_some(impairment)
     }
 
     fn thresholds(

@@ -169,6 +169,12 @@ impl SignalingClient {
     }
 
     /// Closes with a close frame and waits, bounded, for the server's reply.
+    /// Lets go of the connection the way a dying process does: the OS
+    /// closes the TCP socket, and no WebSocket close frame is sent.
+    pub fn abandon(self) {
+        drop(self);
+    }
+
     pub async fn close(mut self) {
         let bound = self.config.reply_timeout;
         let _ = timeout(bound, async {

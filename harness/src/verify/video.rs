@@ -60,6 +60,7 @@ pub struct VideoVerdict {
 /// One verified frame's arrival (ms on the run's clock) and latency.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct FrameTime {
+    pub number: u32,
     pub arrival_ms: f64,
     pub latency_ms: f64,
 }
@@ -86,6 +87,8 @@ pub struct VideoVerifier {
     /// Arrival of every verified frame, in arrival order.
     shown_at: Vec<Duration>,
     latencies: Vec<Duration>,
+    /// The frame number of each, in the same order.
+    numbers: Vec<u32>,
     verdict: VideoVerdict,
 }
 
@@ -98,6 +101,7 @@ impl VideoVerifier {
             highest_frame: None,
             shown_at: Vec::new(),
             latencies: Vec::new(),
+            numbers: Vec::new(),
             verdict: VideoVerdict::default(),
         }
     }
@@ -140,6 +144,7 @@ impl VideoVerifier {
                 .map_or(stamp.frame, |h| h.max(stamp.frame)),
         );
         self.shown_at.push(arrival);
+        self.numbers.push(stamp.frame);
         self.latencies
             .push(arrival.saturating_sub(Duration::from_micros(stamp.capture_us)));
         Some(stamp)
@@ -175,7 +180,9 @@ impl VideoVerifier {
             .shown_at
             .iter()
             .zip(&self.latencies)
-            .map(|(at, latency)| FrameTime {
+            .zip(&self.numbers)
+            .map(|((at, latency), &number)| FrameTime {
+                number,
                 arrival_ms: at.as_secs_f64() * 1e3,
                 latency_ms: latency.as_secs_f64() * 1e3,
             })

@@ -1,0 +1,360 @@
+//! What each fault did, seen from the peers it touched: when partners of a
+//! departed peer learned of it (and by which signal), and what a move or
+//! an impairment cost each track it crossed (frames lost, freezes, time to
+//! verified video again).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use callprobe_server::protocol::PeerId;
+use serde::Serialize;
+
+use super::{CallResult, TrackResult};
+use crate::net::{FlowLosses, Link, MediaPath};
+use crate::peer::{CallEnd, PeerEvent, PeerEventKind};
+use crate::scenario::Verb;
+use crate::verify::video::FrameTime;
+
+/// What a peer's network link saw by the end of a run.
+#[derive(Clone, Debug, Default)]
+pub struct LinkSnapshot {
+    pub media_paths: Vec<MediaPath>,
+    /// Datagrams the impairments dropped, (inbound, outbound).
+    pub impairment_drops: (u64, u64),
+    /// Datagrams dropped because the peer was silent or its address gone.
+    pub silenced: u64,
+    pub losses: BTreeMap<&'static str, BTreeMap<u8, FlowLosses>>,
+}
+
+impl LinkSnapshot {
+    pub fn of(link: &Link) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        LinkSnapshot {
+            media_paths: link.media_paths(),
+            impairment_drops: link.impairment_drops(),
+            silenced: link.counters.silenced.load(Relaxed),
+            losses: link.losses(),
+        }
+    }
+}
+
+/// One fault of the timeline and its effects.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultResult {
+    pub verb: String,
+    pub peer: String,
+    pub at_ms: f64,
+    /// An impairment's end (its `restore`); `None`: it lasted to the end.
+    pub until_ms: Option<f64>,
+    /// Crash, vanish, leave: how each partner in a call learned of it.
+    pub departures: Vec<DepartureSeen>,
+    /// Move, impair: what each track of the peer's calls lost.
+    pub tracks: Vec<TrackImpact>,
+    /// Move: where the peer's media arrived before and after.
+    pub path_before: Option<PathRecord>,
+    pub path_after: Option<PathRecord>,
+}
+
+/// Milliseconds from the fault to each signal at one partner; `None` when
+/// that signal never came.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DepartureSeen {
+    pub partner: String,
+    /// The departed peer's `hangup`.
+    pub hangup_ms: Option<f64>,
+    /// The server's `peerLeft`.
+    pub peer_left_ms: Option<f64>,
+    pub ice_disconnected_ms: Option<f64>,
+    pub ice_failed_ms: Option<f64>,
+    /// The last verified frame from the departed peer (negative: before the
+    /// fault).
+    pub last_frame_ms: Option<f64>,
+}
+
+impl DepartureSeen {
+    /// The first signal that said the peer was gone.
+    pub fn detected_ms(&self) -> Option<f64> {
+        [self.hangup_ms, self.peer_left_ms, self.ice_disconnected_ms]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
+    }
+}
+
+/// What a fault cost one direction of a call.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TrackImpact {
+    pub sender: String,
+    pub receiver: String,
+    /// Frames between the last verified one before the fault and the first
+    /// after its end that never verified.
+    pub frames_lost: u64,
+    pub freezes: u64,
+    pub freeze_ms: f64,
+    /// The fault's end (the move, the restore) to the first verified frame
+    /// after it; `None`: video never came back.
+    pub recovered_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PathRecord {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// When media was first seen on it.
+    pub since_ms: f64,
+}
+
+/// Everything `faults` needs, on the run's clocks.
+pub(super) struct FaultInput<'a> {
+    pub names: &'a [String],
+    pub ids: &'a [Option<PeerId>],
+    pub actions: &'a [(Instant, crate::scenario::Action)],
+    pub events: &'a [PeerEvent],
+    pub links: &'a [LinkSnapshot],
+    pub calls: &'a [CallResult],
+    /// The report's clock origin.
+    pub started: Instant,
+    /// The peers' clock origin (frame arrival times count from it).
+    pub epoch: Instant,
+    pub ended: Instant,
+}
+
+pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
+    let ms = |at: Instant| signed_ms(at, input.started);
+    let mut results = Vec::new();
+    for (k, (at, action)) in input.actions.iter().enumerate() {
+        let (verb, peer) = match action.verb {
+            Verb::Leave { peer } => ("leave", peer),
+            Verb::Crash { peer } => ("crash", peer),
+            Verb::Vanish { peer } => ("vanish", peer),
+            Verb::Move { peer, .. } => ("move", peer),
+            Verb::Impair { peer, .. } => ("impair", peer),
+            Verb::Call { .. } | Verb::Hangup { .. } | Verb::Restore { .. } => continue,
+        };
+        let mut result = FaultResult {
+            verb: verb.to_owned(),
+            peer: input.names[peer].clone(),
+            at_ms: ms(*at),
+            until_ms: None,
+            departures: Vec::new(),
+            tracks: Vec::new(),
+            path_before: None,
+            path_after: None,
+        };
+        match &action.verb {
+            Verb::Leave { .. } | Verb::Crash { .. } | Verb::Vanish { .. } => {
+                result.departures = departures(input, peer, *at);
+            }
+            Verb::Move { .. } => {
+                result.tracks = impacts(input, peer, *at, *at, |_| true);
+                let paths = &input.links[peer].media_paths;
+                let path = |p: &MediaPath| PathRecord {
+                    local: p.local,
+                    remote: p.remote,
+                    since_ms: ms(p.since),
+                };
+                result.path_before = paths.iter().rev().find(|p| p.since < *at).map(path);
+                result.path_after = paths.iter().find(|p| p.since >= *at).map(path);
+            }
+            Verb::Impair { direction, .. } => {
+                let restored = input.actions[k + 1..].iter().find_map(|(when, a)| {
+                    matches!(a.verb, Verb::Restore { peer: p } if p == peer).then_some(*when)
+                });
+                result.until_ms = restored.map(ms);
+                let end = restored.unwrap_or(input.ended);
+                let name = &input.names[peer];
+                result.tracks = impacts(input, peer, *at, end, |track| {
+                    (direction.includes_in() && &track.receiver == name)
+                        || (direction.includes_out() && &track.sender == name)
+                });
+            }
+            _ => {}
+        }
+        results.push(result);
+    }
+    results
+}
+
+/// How each partner of `departed` in a call at `at` learned of it.
+fn departures(input: &FaultInput<'_>, departed: usize, at: Instant) -> Vec<DepartureSeen> {
+    let Some(departed_id) = input.ids[departed] else {
+        return Vec::new();
+    };
+    let departed_name = &input.names[departed];
+    let at_ms = signed_ms(at, input.started);
+    let since = |event: &PeerEvent| signed_ms(event.at, at);
+    let mut seen = Vec::new();
+    for call in input.calls.iter().filter(|c| c.started_at_ms <= at_ms) {
+        let partner_name = if &call.caller == departed_name {
+            &call.callee
+        } else if &call.callee == departed_name {
+            &call.caller
+        } else {
+            continue;
+        };
+        if call.ended_at_ms.is_some_and(|end| end < at_ms) && &call.caller != departed_name {
+            continue; // over before the fault
+        }
+        let Some(partner) = input.names.iter().position(|n| n == partner_name) else {
+            continue;
+        };
+        let mut record = DepartureSeen {
+            partner: partner_name.clone(),
+            ..DepartureSeen::default()
+        };
+        for event in input
+            .events
+            .iter()
+            .filter(|e| usize::from(e.peer) == partner && e.at >= at)
+        {
+            let slot = match &event.kind {
+                PeerEventKind::PeerLeft { remote } if *remote == departed_id => {
+                    &mut record.peer_left_ms
+                }
+                PeerEventKind::IceDisconnected { remote } if *remote == departed_id => {
+                    &mut record.ice_disconnected_ms
+                }
+                PeerEventKind::IceFailed { remote } if *remote == departed_id => {
+                    &mut record.ice_failed_ms
+                }
+                PeerEventKind::CallEnded(report)
+                    if report.remote == departed_id && report.end == CallEnd::RemoteHungUp =>
+                {
+                    &mut record.hangup_ms
+                }
+                _ => continue,
+            };
+            slot.get_or_insert(since(event));
+        }
+        record.last_frame_ms = call
+            .tracks
+            .iter()
+            .find(|t| &t.sender == departed_name)
+            .and_then(|t| t.video.as_ref())
+            .and_then(|v| v.frames.iter().map(|f| f.arrival_ms).reduce(f64::max))
+            .map(|arrival| arrival - signed_ms(at, input.epoch));
+        if !seen
+            .iter()
+            .any(|s: &DepartureSeen| s.partner == record.partner)
+        {
+            seen.push(record);
+        }
+    }
+    seen
+}
+
+/// What the window from `start` to `end` cost each track of `peer`'s calls
+/// that `touched` picks.
+fn impacts(
+    input: &FaultInput<'_>,
+    peer: usize,
+    start: Instant,
+    end: Instant,
+    touched: impl Fn(&TrackResult) -> bool,
+) -> Vec<TrackImpact> {
+    let name = &input.names[peer];
+    let start_ms = signed_ms(start, input.started);
+    let on_peer_clock = |at: Instant| signed_ms(at, input.epoch);
+    input
+        .calls
+        .iter()
+        .filter(|c| &c.caller == name || &c.callee == name)
+        .filter(|c| c.started_at_ms <= start_ms && c.ended_at_ms.is_none_or(|e| e >= start_ms))
+        .flat_map(|c| c.tracks.iter())
+        .filter(|t| touched(t))
+        .map(|track| {
+            let frames = track.video.as_ref().map_or(&[][..], |v| &v.frames[..]);
+            let mut impact = impact(frames, on_peer_clock(start), on_peer_clock(end));
+            impact.sender = track.sender.clone();
+            impact.receiver = track.receiver.clone();
+            impact
+        })
+        .collect()
+}
+
+/// Loss and freezes between the last frame before `start_ms` and the first
+/// at or after `end_ms` (peer clock), and how long after `end_ms` that
+/// first frame came.
+pub(super) fn impact(frames: &[FrameTime], start_ms: f64, end_ms: f64) -> TrackImpact {
+    let mut by_arrival: Vec<&FrameTime> = frames.iter().collect();
+    by_arrival.sort_by(|a, b| a.arrival_ms.total_cmp(&b.arrival_ms));
+    let before = by_arrival.iter().rposition(|f| f.arrival_ms < start_ms);
+    let after = by_arrival.iter().position(|f| f.arrival_ms >= end_ms);
+    let mut impact = TrackImpact::default();
+    let (Some(first), Some(last)) = (by_arrival.first(), by_arrival.last()) else {
+        return impact;
+    };
+    let intervals = (by_arrival.len() - 1).max(1) as f64;
+    let mean_interval = (last.arrival_ms - first.arrival_ms) / intervals;
+    let freeze_threshold = (3.0 * mean_interval).max(150.0);
+    let from = before.unwrap_or(0);
+    let to = after.unwrap_or(by_arrival.len() - 1);
+    for pair in by_arrival[from..=to.max(from)].windows(2) {
+        let gap = pair[1].arrival_ms - pair[0].arrival_ms;
+        if gap > freeze_threshold {
+            impact.freezes += 1;
+            impact.freeze_ms += gap;
+        }
+    }
+    if let (Some(before), Some(after)) = (before, after) {
+        let (low, high) = (by_arrival[before].number, by_arrival[after].number);
+        let verified_between = by_arrival
+            .iter()
+            .filter(|f| f.number > low && f.number < high)
+            .count() as u64;
+        impact.frames_lost =
+            u64::from(high.saturating_sub(low).saturating_sub(1)).saturating_sub(verified_between);
+    }
+    impact.recovered_ms = after.map(|a| by_arrival[a].arrival_ms - end_ms);
+    impact
+}
+
+fn signed_ms(at: Instant, origin: Instant) -> f64 {
+    match at.checked_duration_since(origin) {
+        Some(after) => after.as_secs_f64() * 1e3,
+        None => -(origin.duration_since(at).as_secs_f64() * 1e3),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(numbers: impl IntoIterator<Item = (u32, f64)>) -> Vec<FrameTime> {
+        numbers
+            .into_iter()
+            .map(|(number, arrival_ms)| FrameTime {
+                number,
+                arrival_ms,
+                latency_ms: 1.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_window_counts_the_frames_missing_across_it_and_the_time_to_recover() {
+        // 30 fps; frames 10..=14 never arrive, frame 15 comes 20 ms after the end.
+        let mut track: Vec<(u32, f64)> = (0..10).map(|n| (n, f64::from(n) * 33.3)).collect();
+        track.extend((15..30).map(|n| (n, f64::from(n) * 33.3 + 20.0)));
+        let impact = impact(&frames(track), 320.0, 480.0);
+        assert_eq!(impact.frames_lost, 5);
+        assert_eq!(impact.freezes, 1, "{impact:?}");
+        let recovered = impact.recovered_ms.unwrap();
+        assert!(
+            (recovered - (15.0 * 33.3 + 20.0 - 480.0)).abs() < 1e-9,
+            "{recovered}"
+        );
+    }
+
+    #[test]
+    fn video_that_never_comes_back_has_no_recovery() {
+        let track: Vec<(u32, f64)> = (0..10).map(|n| (n, f64::from(n) * 33.3)).collect();
+        let impact = impact(&frames(track), 200.0, 250.0);
+        assert_eq!(impact.recovered_ms, None);
+        assert_eq!(
+            impact.frames_lost, 0,
+            "nothing after the window to count against"
+        );
+    }
+}
