@@ -361,10 +361,7 @@ impl Peer {
         let Some(call) = self.calls.get(&remote) else {
             return self.error(Some(remote), "ICE restart: no call with this peer".into());
         };
-        let options = RTCOfferOptions {
-            ice_restart: true,
-            ..Default::default()
-        };
+        let options = RTCOfferOptions { ice_restart: true };
         let offer = async {
             let offer = call.connection.pc.create_offer(Some(options)).await?;
             call.connection

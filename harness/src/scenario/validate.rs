@@ -758,7 +758,7 @@ impl Checker<'_> {
                     at.clone().key("burst"),
                     "`burst` shapes `loss`; give a `loss` too",
                 );
-            } else if !(burst >= 1.0) {
+            } else if burst.is_nan() || burst < 1.0 {
                 self.problem(
                     at.clone().key("burst"),
                     "a burst is at least 1 datagram long on average",
