@@ -127,11 +127,16 @@ impl VideoSource {
         })
     }
 
-    /// A PLI or FIR. A shared clip has its keyframes where they are; its
-    /// receivers do not decode, so they never need one sooner.
-    fn request_keyframe(&mut self) {
-        if let VideoSource::Live(live) = self {
-            live.encoder.request_keyframe();
+    /// A PLI or FIR; whether the next frame will be a keyframe. A shared
+    /// clip has its keyframes where they are; its receivers do not decode,
+    /// so they never need one sooner.
+    fn request_keyframe(&mut self) -> bool {
+        match self {
+            VideoSource::Live(live) => {
+                live.encoder.request_keyframe();
+                true
+            }
+            VideoSource::Shared { .. } => false,
         }
     }
 }
@@ -246,7 +251,12 @@ pub(crate) async fn send(
             event = tracks.video.poll() => match event {
                 Some(TrackLocalEvent::OnRtcpPacket(packets)) if asks_for_keyframe(&packets) => {
                     counters.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                    video.request_keyframe();
+                    if video.request_keyframe() {
+                        // The receiver's picture is broken now: the keyframe
+                        // goes at once, not a frame interval later, and the
+                        // cadence continues from it.
+                        video_tick.reset_immediately();
+                    }
                 }
                 Some(_) => {}
                 // The track was unbound: the connection is closing.

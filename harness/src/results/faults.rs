@@ -297,14 +297,20 @@ pub(super) fn impact(frames: &[FrameTime], start_ms: f64, end_ms: f64) -> TrackI
             impact.freeze_ms += gap;
         }
     }
-    if let (Some(before), Some(after)) = (before, after) {
-        let (low, high) = (by_arrival[before].number, by_arrival[after].number);
-        let verified_between = by_arrival
+    // Up to the first frame after the window, or (video never came back,
+    // or the window lasted to the end) up to the last frame seen.
+    if let Some(before) = before {
+        let low = by_arrival[before].number;
+        let (high, inclusive) = match after {
+            Some(after) => (by_arrival[after].number, false),
+            None => (last.number, true),
+        };
+        let verified = by_arrival
             .iter()
-            .filter(|f| f.number > low && f.number < high)
+            .filter(|f| f.number > low && (f.number < high || (inclusive && f.number == high)))
             .count() as u64;
-        impact.frames_lost =
-            u64::from(high.saturating_sub(low).saturating_sub(1)).saturating_sub(verified_between);
+        let span = u64::from(high.saturating_sub(low)) - u64::from(!inclusive && high > low);
+        impact.frames_lost = span.saturating_sub(verified);
     }
     impact.recovered_ms = after.map(|a| by_arrival[a].arrival_ms - end_ms);
     impact
@@ -345,6 +351,17 @@ mod tests {
             (recovered - (15.0 * 33.3 + 20.0 - 480.0)).abs() < 1e-9,
             "{recovered}"
         );
+    }
+
+    #[test]
+    fn a_window_to_the_end_counts_the_frames_missing_up_to_the_last_one_seen() {
+        let track: Vec<(u32, f64)> = (0..30)
+            .filter(|n| n % 5 != 0 || *n < 10)
+            .map(|n| (n, f64::from(n) * 33.3))
+            .collect();
+        let impact = impact(&frames(track), 300.0, 10_000.0);
+        assert_eq!(impact.frames_lost, 4, "frames 10, 15, 20 and 25");
+        assert_eq!(impact.recovered_ms, None);
     }
 
     #[test]
