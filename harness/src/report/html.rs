@@ -155,6 +155,43 @@ fn scenario(s: &ScenarioResult) -> Markup {
                 }
             }
         }
+        @if !s.faults.is_empty() {
+            h3 { "Faults" }
+            p.note { "Departures: ms from the fault to each signal at each partner (– : never came). Moves and impairments: what each track lost from the fault to the first verified frame after its end." }
+            table {
+                tr { th { "fault" } th { "partner" } th { "hangup" } th { "peerLeft" } th { "ICE disconnected" } th { "ICE failed" } th { "last frame" } }
+                @for f in &s.faults {
+                    @for d in &f.departures {
+                        tr {
+                            td { (f.verb) " " (f.peer) " @" (format!("{:.2}", f.at_ms / 1e3)) "s" }
+                            td { (d.partner) }
+                            td { (ms(d.hangup_ms)) } td { (ms(d.peer_left_ms)) }
+                            td { (ms(d.ice_disconnected_ms)) } td { (ms(d.ice_failed_ms)) }
+                            td { (ms(d.last_frame_ms)) }
+                        }
+                    }
+                }
+            }
+            table {
+                tr { th { "fault" } th { "until s" } th { "track" } th { "frames lost" } th { "freezes" } th { "frozen ms" } th { "recovered ms" } th { "media path before → after" } }
+                @for f in &s.faults {
+                    @for t in &f.tracks {
+                        tr {
+                            td { (f.verb) " " (f.peer) " @" (format!("{:.2}", f.at_ms / 1e3)) "s" }
+                            td { (f.until_ms.map_or("end".to_owned(), |u| format!("{:.2}", u / 1e3))) }
+                            td { (t.sender) " → " (t.receiver) }
+                            td { (t.frames_lost) } td { (t.freezes) } td { (ms(Some(t.freeze_ms))) }
+                            td { (ms(t.recovered_ms)) }
+                            td {
+                                @if let Some(p) = &f.path_before { code { (p.local) } }
+                                @if f.path_after.is_some() { " → " }
+                                @if let Some(p) = &f.path_after { code { (p.local) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         @if s.actions.len() > 1 {
             h3 { "Timeline" }
             table {

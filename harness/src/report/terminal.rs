@@ -182,6 +182,8 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
         let _ = writeln!(out, "   {} reported: {}", peer.name, peer.errors.join("; "));
     }
 
+    faults_section(out, s);
+
     if !s.thresholds.is_empty() {
         let mut thresholds = table(&["threshold", "", "measured", "result"]);
         for t in &s.thresholds {
@@ -193,5 +195,87 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
             ]);
         }
         let _ = writeln!(out, "{thresholds}");
+    }
+}
+
+/// What each fault did: how partners learned of a departure, and what a
+/// move or an impairment cost each track.
+fn faults_section(out: &mut String, s: &ScenarioResult) {
+    let fault =
+        |f: &crate::results::FaultResult| format!("{} {} @{:.2}s", f.verb, f.peer, f.at_ms / 1e3);
+    let departures: Vec<_> = s
+        .faults
+        .iter()
+        .flat_map(|f| f.departures.iter().map(move |d| (f, d)))
+        .collect();
+    if !departures.is_empty() {
+        let mut t = table(&[
+            "departure (ms after)",
+            "partner",
+            "hangup",
+            "peerLeft",
+            "ICE disconnected",
+            "ICE failed",
+            "last frame",
+        ]);
+        for (f, d) in departures {
+            t.add_row(vec![
+                fault(f),
+                d.partner.clone(),
+                ms(d.hangup_ms),
+                ms(d.peer_left_ms),
+                ms(d.ice_disconnected_ms),
+                ms(d.ice_failed_ms),
+                ms(d.last_frame_ms),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+    let tracks: Vec<_> = s
+        .faults
+        .iter()
+        .flat_map(|f| f.tracks.iter().map(move |t| (f, t)))
+        .collect();
+    if !tracks.is_empty() {
+        let mut t = table(&[
+            "fault",
+            "track",
+            "frames lost",
+            "freezes",
+            "frozen ms",
+            "recovered ms",
+        ]);
+        for (f, track) in tracks {
+            let window = match f.until_ms {
+                Some(until) => format!("{}-{:.2}s", fault(f), until / 1e3),
+                None => fault(f),
+            };
+            t.add_row(vec![
+                window,
+                format!("{} -> {}", track.sender, track.receiver),
+                track.frames_lost.to_string(),
+                track.freezes.to_string(),
+                ms(Some(track.freeze_ms)),
+                ms(track.recovered_ms),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+    for f in s
+        .faults
+        .iter()
+        .filter(|f| f.path_before.is_some() || f.path_after.is_some())
+    {
+        let path = |p: &Option<crate::results::PathRecord>| {
+            p.as_ref()
+                .map_or("–".to_owned(), |p| format!("{} <- {}", p.local, p.remote))
+        };
+        let _ = writeln!(
+            out,
+            "   {}: media path {}  =>  {}",
+            fault(f),
+            path(&f.path_before),
+            path(&f.path_after)
+        );
     }
 }
