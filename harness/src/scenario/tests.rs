@@ -360,3 +360,109 @@ fn after_leaving_a_peer_does_nothing_and_a_call_to_it_must_expect_failure() {
     ));
     assert!(problem.message.contains("not in a call at 2s"), "{problem}");
 }
+
+#[test]
+fn fault_verbs_read_with_their_settings() {
+    let scenario = parse(
+        "s.toml",
+        &format!(
+            "{TWO_PEERS}
+[detection]
+preset = \"fast\"
+failed = \"2s\"
+
+[server]
+idle_timeout = \"1s\"
+
+[[events]]
+at = \"1s\"
+impair = {{ peer = \"alice\", direction = \"in\", loss = \"5%\", burst = 3, delay = \"40ms\", jitter = \"10ms\", rate = \"500kbps\" }}
+
+[[events]]
+at = \"1500ms\"
+restore = \"alice\"
+
+[[events]]
+at = \"2s\"
+move = {{ peer = \"bob\", restart = \"remote\" }}
+
+[[events]]
+at = \"2500ms\"
+crash = \"bob\"
+"
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        scenario.detection,
+        Detection {
+            failed: Duration::from_secs(2),
+            ..Detection::FAST
+        }
+    );
+    assert_eq!(
+        scenario.server,
+        ServerPlan::InProcess {
+            tls: false,
+            idle_timeout: Some(Duration::from_secs(1)),
+            ping_interval: Some(Duration::from_millis(500)),
+        }
+    );
+    let verbs: Vec<Verb> = scenario.actions.iter().map(|a| a.verb.clone()).collect();
+    assert_eq!(
+        verbs,
+        [
+            Verb::Impair {
+                peer: 0,
+                direction: Direction::In,
+                impairment: Impairment {
+                    loss: Some(crate::net::Loss::Bursty {
+                        ratio: 0.05,
+                        mean_burst: 3.0
+                    }),
+                    delay: Duration::from_millis(40),
+                    jitter: Duration::from_millis(10),
+                    rate_bps: Some(500_000),
+                    blackhole: false,
+                },
+            },
+            Verb::Restore { peer: 0 },
+            Verb::Move {
+                peer: 1,
+                to: std::net::IpAddr::from([127, 0, 0, 2]),
+                restart: RestartBy::Remote,
+            },
+            Verb::Crash { peer: 1 },
+        ]
+    );
+}
+
+#[test]
+fn fault_settings_that_cannot_work_are_refused_where_they_are_written() {
+    let event =
+        |body: &str| only_problem(&format!("{TWO_PEERS}\n[[events]]\nat = \"1s\"\n{body}\n"));
+    let problem = event("move = { peer = \"bob\", to = \"10.0.0.7\" }");
+    assert_eq!(problem.field.to_string(), "events[0].move.to");
+    assert!(problem.message.contains("127.0.0.0/8"), "{problem}");
+    let problem = event("impair = { peer = \"bob\", loss = \"five\" }");
+    assert_eq!(problem.field.to_string(), "events[0].impair.loss");
+    let problem = event("impair = { peer = \"bob\", rate = \"fast\" }");
+    assert_eq!(problem.field.to_string(), "events[0].impair.rate");
+    let problem = event("impair = { peer = \"bob\", delay = \"5ms\", jitter = \"20ms\" }");
+    assert_eq!(problem.field.to_string(), "events[0].impair.jitter");
+    let problem = event("impair = { peer = \"bob\" }");
+    assert!(problem.message.contains("impairs nothing"), "{problem}");
+    let problem = event("vanish = \"bob\"\ncrash = \"alice\"");
+    assert!(problem.message.contains("exactly one verb"), "{problem}");
+    let problem = only_problem(&format!(
+        "{TWO_PEERS}\n[detection]\ndisconnected = \"100ms\"\nkeepalive = \"200ms\"\n"
+    ));
+    assert_eq!(problem.field.to_string(), "detection.keepalive");
+    let problem = only_problem(&format!(
+        "{TWO_PEERS}\n[[events]]\nat = \"1s\"\nvanish = \"bob\"\n[[events]]\nat = \"2s\"\nmove = {{ peer = \"bob\" }}\n"
+    ));
+    assert!(
+        problem.message.contains("`bob` is already gone"),
+        "{problem}"
+    );
+}
