@@ -73,6 +73,7 @@ metrics! {
     PeerGoneIceFailed => "peer_gone.ice_failed_ms", Departure, "a peer's departure to ICE failed at each partner";
     PeerGoneLastFrame => "peer_gone.last_frame_ms", Departure, "a peer's departure to the last frame from it verified at each partner (negative: before)";
     NetworkChangeRecovered => "network_change.recovered_ms", Fault, "a peer's address change to the first verified frame after it, per track of its calls";
+    NetworkChangeIceReconnected => "network_change.ice_reconnected_ms", Fault, "a peer's address change to ICE connected again on all its calls (one sample per move)";
     NetworkChangeFramesLost => "network_change.frames_lost", Fault, "frames lost across a peer's address change, per track of its calls";
     ImpairmentFramesLost => "impairment.frames_lost", Fault, "frames lost from an impairment's start to the first verified frame after its end, per track it crossed";
     ImpairmentFreezeMs => "impairment.freeze_ms", Fault, "time frozen over the same window, per track";

@@ -272,8 +272,9 @@ fn faults_section(out: &mut String, s: &ScenarioResult) {
         };
         let _ = writeln!(
             out,
-            "   {}: media path {}  =>  {}",
+            "   {}: ICE connected again after {} ms; media path {}  =>  {}",
             fault(f),
+            ms(f.ice_reconnected_ms),
             path(&f.path_before),
             path(&f.path_after)
         );

@@ -395,6 +395,10 @@ fn add_fault_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, fault: &FaultResu
         add(Metric::PeerGoneIceFailed, seen.ice_failed_ms);
         add(Metric::PeerGoneLastFrame, seen.last_frame_ms);
     }
+    add(
+        Metric::NetworkChangeIceReconnected,
+        fault.ice_reconnected_ms,
+    );
     for track in &fault.tracks {
         let lost = Some(track.frames_lost as f64);
         match fault.verb.as_str() {

@@ -51,6 +51,9 @@ pub struct FaultResult {
     pub departures: Vec<DepartureSeen>,
     /// Move, impair: what each track of the peer's calls lost.
     pub tracks: Vec<TrackImpact>,
+    /// Move: the fault to ICE connected again on every call of the peer
+    /// (the restart itself; video follows at the next frame).
+    pub ice_reconnected_ms: Option<f64>,
     /// Move: where the peer's media arrived before and after.
     pub path_before: Option<PathRecord>,
     pub path_after: Option<PathRecord>,
@@ -139,6 +142,7 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
             until_ms: None,
             departures: Vec::new(),
             tracks: Vec::new(),
+            ice_reconnected_ms: None,
             path_before: None,
             path_after: None,
         };
@@ -156,6 +160,7 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
                 };
                 result.path_before = paths.iter().rev().find(|p| p.since < *at).map(path);
                 result.path_after = paths.iter().find(|p| p.since >= *at).map(path);
+                result.ice_reconnected_ms = ice_reconnected(input, peer, *at);
             }
             Verb::Impair { direction, .. } => {
                 let restored = input.actions[k + 1..].iter().find_map(|(when, a)| {
@@ -242,6 +247,44 @@ fn departures(input: &FaultInput<'_>, departed: usize, at: Instant) -> Vec<Depar
         }
     }
     seen
+}
+
+/// The move at `at` to ICE connected again on the last of `peer`'s calls
+/// that were up; `None` if one never reconnected.
+fn ice_reconnected(input: &FaultInput<'_>, peer: usize, at: Instant) -> Option<f64> {
+    let at_ms = signed_ms(at, input.started);
+    let name = &input.names[peer];
+    let partners: Vec<PeerId> = input
+        .calls
+        .iter()
+        .filter(|c| c.started_at_ms <= at_ms && c.ended_at_ms.is_none_or(|e| e >= at_ms))
+        .filter_map(|c| {
+            let partner = if &c.caller == name {
+                &c.callee
+            } else if &c.callee == name {
+                &c.caller
+            } else {
+                return None;
+            };
+            let index = input.names.iter().position(|n| n == partner)?;
+            input.ids[index]
+        })
+        .collect();
+    partners
+        .iter()
+        .map(|partner| {
+            input
+                .events
+                .iter()
+                .find(|e| {
+                    usize::from(e.peer) == peer
+                        && e.at >= at
+                        && matches!(e.kind, PeerEventKind::IceConnected { remote } if remote == *partner)
+                })
+                .map(|e| signed_ms(e.at, at))
+        })
+        .try_fold(None, |worst: Option<f64>, ms| ms.map(|ms| Some(worst.map_or(ms, |w| w.max(ms)))))
+        .flatten()
 }
 
 /// What the window from `start` to `end` cost each track of `peer`'s calls
