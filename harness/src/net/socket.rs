@@ -4,6 +4,7 @@
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 
@@ -19,13 +20,36 @@ pub(crate) struct LinkSocket {
     inner: Arc<dyn AsyncUdpSocket>,
     local: SocketAddr,
     link: Arc<Link>,
+    /// A hash of the address media last came from (0: none yet).
+    last_media_source: AtomicU64,
 }
 
 impl LinkSocket {
     pub(crate) fn new(inner: Arc<dyn AsyncUdpSocket>, link: Arc<Link>) -> io::Result<Self> {
         let local = inner.local_addr()?;
         link.network().register(local, &link);
-        Ok(LinkSocket { inner, local, link })
+        Ok(LinkSocket {
+            inner,
+            local,
+            link,
+            last_media_source: AtomicU64::new(0),
+        })
+    }
+}
+
+impl LinkSocket {
+    /// Tells the link where media comes from, when that changes (one
+    /// atomic compare per datagram otherwise).
+    fn note_media_source(&self, datagram: &[u8], from: SocketAddr) {
+        if !matches!(classify(datagram).0, Flow::Media { .. }) {
+            return;
+        }
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&from, &mut hasher);
+        let key = std::hash::Hasher::finish(&hasher) | 1;
+        if self.last_media_source.swap(key, Relaxed) != key {
+            self.link.saw_media(self.local, from);
+        }
     }
 }
 
@@ -78,26 +102,19 @@ impl AsyncUdpSocket for LinkSocket {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
-        // One message at a time, so that each can be judged on its own.
-        let (Some(buf), Some(meta)) = (bufs.first_mut(), meta.first_mut()) else {
-            return Poll::Ready(Ok(0));
-        };
         loop {
-            let received =
-                self.inner
-                    .poll_recv(cx, std::slice::from_mut(buf), std::slice::from_mut(meta));
-            match received {
+            match self.inner.poll_recv(cx, bufs, meta) {
                 Poll::Ready(Ok(n)) if n > 0 => {
                     if !self.link.carries(self.local) {
-                        self.link.counters.silenced.fetch_add(1, Relaxed);
-                        continue; // the interface is gone: nothing arrives
+                        // The interface is gone: nothing arrives.
+                        self.link.counters.silenced.fetch_add(n as u64, Relaxed);
+                        continue;
                     }
-                    self.link.counters.received.fetch_add(1, Relaxed);
-                    let contents = &buf[..meta.len.min(buf.len())];
-                    if matches!(classify(contents).0, Flow::Media { .. }) {
-                        self.link.saw_media(self.local, meta.addr);
+                    self.link.counters.received.fetch_add(n as u64, Relaxed);
+                    for (buf, meta) in bufs.iter().zip(meta.iter()).take(n) {
+                        self.note_media_source(&buf[..meta.len.min(buf.len())], meta.addr);
                     }
-                    return Poll::Ready(Ok(1));
+                    return Poll::Ready(Ok(n));
                 }
                 other => return other,
             }
