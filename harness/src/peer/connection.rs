@@ -370,25 +370,7 @@ mod tests {
         let b = build_connection(&settings, "b", 'b', tx).await.unwrap();
         let started = Instant::now();
         negotiate(&a, &b).await;
-
-        let mut connected = std::collections::HashSet::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while connected.len() < 2 {
-            let (key, _, event) = tokio::time::timeout_at(deadline, rx.recv())
-                .await
-                .expect("both connect within 10 s")
-                .unwrap();
-            let other = if key == 'a' { &b.pc } else { &a.pc };
-            match event {
-                ConnectionEvent::LocalCandidate(c) => {
-                    other.add_ice_candidate(c.into()).await.unwrap()
-                }
-                ConnectionEvent::State(RTCPeerConnectionState::Connected) => {
-                    connected.insert(key);
-                }
-                _ => {}
-            }
-        }
+        connect_pair(&a, &b, &mut rx).await;
         tracing::debug!(elapsed = ?started.elapsed(), "connected");
         a.pc.close().await.unwrap();
         b.pc.close().await.unwrap();
