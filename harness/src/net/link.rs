@@ -19,6 +19,9 @@ use super::stage::{FlowLosses, Stage, mix};
 pub struct Network {
     seed: u64,
     sockets: RwLock<HashMap<SocketAddr, Weak<Link>>>,
+    /// Some link's inbound direction has been impaired in this run: only
+    /// then do senders look up whose socket they are sending to.
+    receivers_impaired: AtomicBool,
 }
 
 impl Network {
@@ -26,6 +29,7 @@ impl Network {
         Arc::new(Network {
             seed,
             sockets: RwLock::new(HashMap::new()),
+            receivers_impaired: AtomicBool::new(false),
         })
     }
 
@@ -43,6 +47,10 @@ impl Network {
             media_paths: Mutex::new(Vec::new()),
             stop: CancellationToken::new(),
         })
+    }
+
+    pub(crate) fn receivers_impaired(&self) -> bool {
+        self.receivers_impaired.load(Ordering::Acquire)
     }
 
     pub(crate) fn lookup(&self, address: SocketAddr) -> Option<Weak<Link>> {
@@ -161,6 +169,11 @@ impl Link {
             self.outbound.set(impairment.clone(), &self.stop);
         }
         if direction.includes_in() {
+            if !impairment.is_clear() {
+                self.network
+                    .receivers_impaired
+                    .store(true, Ordering::Release);
+            }
             self.inbound.set(impairment, &self.stop);
         }
     }

@@ -71,26 +71,30 @@ impl AsyncUdpSocket for LinkSocket {
             return Poll::Ready(Ok(len)); // gone into the void, as UDP does
         }
         self.link.counters.sent.fetch_add(1, Relaxed);
-        let into = self.link.network().lookup(transmit.destination);
-        let receiver_impaired = into
-            .as_ref()
-            .and_then(std::sync::Weak::upgrade)
-            .is_some_and(|link| link.inbound.is_engaged());
-        if self.link.outbound.is_engaged() || receiver_impaired {
-            let datagram = Datagram {
-                bytes: Bytes::copy_from_slice(transmit.contents),
-                destination: transmit.destination,
-                socket: Arc::clone(&self.inner),
-                into: into.clone(),
-            };
-            let passed = self.link.outbound.offer(datagram).and_then(|datagram| {
-                match into.as_ref().and_then(std::sync::Weak::upgrade) {
-                    Some(receiver) => receiver.inbound.offer(datagram),
-                    None => Some(datagram),
+        // Clear paths (the common case) cost two atomic loads, no lookup.
+        let network = self.link.network();
+        if self.link.outbound.is_engaged() || network.receivers_impaired() {
+            let into = network.lookup(transmit.destination);
+            let receiver = into.as_ref().and_then(std::sync::Weak::upgrade);
+            let receiver_impaired = receiver.as_ref().is_some_and(|r| r.inbound.is_engaged());
+            if self.link.outbound.is_engaged() || receiver_impaired {
+                let datagram = Datagram {
+                    bytes: Bytes::copy_from_slice(transmit.contents),
+                    destination: transmit.destination,
+                    socket: Arc::clone(&self.inner),
+                    into,
+                };
+                let passed =
+                    self.link
+                        .outbound
+                        .offer(datagram)
+                        .and_then(|datagram| match &receiver {
+                            Some(receiver) => receiver.inbound.offer(datagram),
+                            None => Some(datagram),
+                        });
+                if passed.is_none() {
+                    return Poll::Ready(Ok(len)); // held (delayed) or lost
                 }
-            });
-            if passed.is_none() {
-                return Poll::Ready(Ok(len)); // held (delayed) or lost
             }
         }
         self.inner.poll_send(cx, transmit)

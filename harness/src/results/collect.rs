@@ -173,7 +173,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
 }
 
 /// Milliseconds from `origin`, negative before it.
-fn signed_ms(at: Instant, origin: Instant) -> f64 {
+pub(super) fn signed_ms(at: Instant, origin: Instant) -> f64 {
     match at.checked_duration_since(origin) {
         Some(after) => after.as_secs_f64() * 1e3,
         None => -(origin.duration_since(at).as_secs_f64() * 1e3),

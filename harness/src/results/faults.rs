@@ -10,6 +10,7 @@ use std::time::Instant;
 use callprobe_server::protocol::PeerId;
 use serde::Serialize;
 
+use super::collect::signed_ms;
 use super::{CallResult, TrackResult};
 use crate::net::{FlowLosses, Link, MediaPath};
 use crate::peer::{CallEnd, PeerEvent, PeerEventKind};
@@ -283,8 +284,9 @@ fn ice_reconnected(input: &FaultInput<'_>, peer: usize, at: Instant) -> Option<f
                 })
                 .map(|e| signed_ms(e.at, at))
         })
-        .try_fold(None, |worst: Option<f64>, ms| ms.map(|ms| Some(worst.map_or(ms, |w| w.max(ms)))))
-        .flatten()
+        .collect::<Option<Vec<f64>>>()?
+        .into_iter()
+        .reduce(f64::max)
 }
 
 /// What the window from `start` to `end` cost each track of `peer`'s calls
@@ -357,13 +359,6 @@ pub(super) fn impact(frames: &[FrameTime], start_ms: f64, end_ms: f64) -> TrackI
     }
     impact.recovered_ms = after.map(|a| by_arrival[a].arrival_ms - end_ms);
     impact
-}
-
-fn signed_ms(at: Instant, origin: Instant) -> f64 {
-    match at.checked_duration_since(origin) {
-        Some(after) => after.as_secs_f64() * 1e3,
-        None => -(origin.duration_since(at).as_secs_f64() * 1e3),
-    }
 }
 
 #[cfg(test)]
