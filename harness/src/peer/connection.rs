@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{Registry, Slot};
+use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
 };
@@ -250,7 +252,7 @@ pub async fn build_connection<K: Clone + Send + Sync + 'static>(
         };
         media.register_codec(parameters, kind).map_err(failed)?;
     }
-    let registry = register_default_interceptors(Registry::new(), &mut media)
+    let registry = interceptors(&mut media)
         .map_err(failed)?
         .with(
             Slot::Custom(KEYFRAME_REQUEST_SLOT),
@@ -456,4 +458,27 @@ mod tests {
         a.pc.close().await.unwrap();
         b.pc.close().await.unwrap();
     }
+}
+
+/// Packets a sender keeps for retransmission: ~5 s of our video, far beyond
+/// any round trip a NACK can usefully arrive in. The library keeps 1024
+/// (~1.2 MB per video sender), which was most of a peer's memory and, while
+/// it filled, a page fault every few packets.
+const NACK_SEND_BUFFER_PACKETS: u16 = 256;
+
+/// The library's default interceptors (NACK both ways, TWCC feedback, RTCP
+/// sender and receiver reports) with a smaller retransmission buffer. The
+/// NACK feedback types are on our codecs already.
+fn interceptors(media: &mut MediaEngine) -> Result<Registry, rtc::shared::error::Error> {
+    let registry = Registry::new()
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new()
+                .with_size(NACK_SEND_BUFFER_PACKETS)
+                .build(),
+        )
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+    configure_simulcast_extension_headers(media)?;
+    let registry = configure_twcc_receiver_only(registry, media)?;
+    Ok(configure_rtcp_reports(registry))
 }
