@@ -27,6 +27,9 @@ const QUIET_LOGS: &str = "warn,rtc=error,rtc_ice=error,rtc_dtls=error";
 
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
+/// The harness was overloaded: the run measured callprobe, not the system
+/// under test (fewer peers, or more cores, or `--shard`).
+pub const EXIT_OVERLOADED: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Headless WebRTC call tests: run scenario files against a signaling
@@ -254,6 +257,12 @@ async fn run(args: RunArgs) -> u8 {
         EXIT_INTERRUPTED
     } else if report.passed() {
         0
+    } else if report
+        .scenarios
+        .iter()
+        .all(|s| matches!(s.status, Status::Passed | Status::Skipped | Status::Invalid))
+    {
+        EXIT_OVERLOADED
     } else {
         EXIT_FAILED
     }

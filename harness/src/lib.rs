@@ -6,6 +6,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`cli`] | the `callprobe` command line: run, validate, serve |
+//! | [`load`] | the harness watching itself: event-loop lag, sender pacing, CPU, memory |
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
 //! | [`metrics`] | the names of what a run measures |
 //! | [`net`] | the in-process network under every peer: silence, moves, impairments |
@@ -23,6 +24,7 @@
 //! itself), then [`media::pattern`] and [`media::h264`].
 
 pub mod cli;
+pub mod load;
 pub mod media;
 pub mod metrics;
 pub mod net;

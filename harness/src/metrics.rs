@@ -21,6 +21,10 @@ pub enum Per {
     Departure,
     /// One sample per track a move or an impairment crossed.
     Fault,
+    /// One sample per run.
+    Run,
+    /// One sample per wake-up of the harness's event-loop probe (every 10 ms).
+    Probe,
 }
 
 macro_rules! metrics {
@@ -92,6 +96,12 @@ metrics! {
     AudioGaps => "audio.gaps", Track, "interruptions: a sequence jump or a pause over 100 ms";
     AudioPacketsLost => "audio.packets_lost", Track, "packets missing by sequence number";
     PeerErrors => "peer.errors", Peer, "errors a peer reported";
+    HarnessLag => "harness.lag_ms", Probe, "how late the harness's event loop ran a task due every 10 ms, over the timeline";
+    HarnessLateFrames => "harness.late_frames_ratio", Run, "share of video frame slots sent over half an interval late or skipped (0 to 1)";
+    HarnessCpuPerPeer => "harness.cpu_per_peer_pct", Run, "CPU of the callprobe process per peer, % of one core, once every call connected";
+    HarnessRssPerPeer => "harness.rss_per_peer_mb", Run, "peak resident memory over what it was before the peers started, per peer, MB";
+    RampAllConnected => "ramp.all_connected_ms", Run, "timeline start to the last call's first verified frame at the caller";
+    RampCallsPerSecond => "ramp.calls_per_second", Run, "calls connected (first verified frame at the caller) per second, from the first call command to the last connection";
 }
 
 impl fmt::Display for Metric {

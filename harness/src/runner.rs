@@ -14,13 +14,14 @@ use futures_util::future::join_all;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::load::{LagProbe, PacingLog};
 use crate::media::shared::SharedClip;
 use crate::net::{Direction, Link, Network};
 use crate::peer::{
     ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig, PeerEvent,
     PeerEventKind, PeerHandle, spawn_peer,
 };
-use crate::results::{Collected, LinkSnapshot, ScenarioResult, Status, collect};
+use crate::results::{Collected, LinkSnapshot, LoadObserved, ScenarioResult, Status, collect};
 use crate::scenario::{Action, RestartBy, Scenario, ServerPlan, Verb};
 use crate::signaling::ClientConfig;
 
@@ -77,6 +78,17 @@ pub async fn run_scenario(
         }
     };
     progress.starting(scenario);
+    // Watching starts before the peers do: its first memory sample is the
+    // baseline that per-peer memory is counted from.
+    let probe = LagProbe::start();
+    let pacing = Arc::new(PacingLog::default());
+    let media = media
+        .into_iter()
+        .map(|media| MediaSettings {
+            pacing: Arc::clone(&pacing),
+            ..media
+        })
+        .collect();
     let epoch = Instant::now();
     let mut run = Run::new(scenario, &server, media, epoch);
     let startup = run.start_peers(&options.cancel).await;
@@ -89,6 +101,10 @@ pub async fn run_scenario(
             .map(|reason| (Status::Interrupted, reason)),
     };
     let ended = Instant::now();
+    let load = LoadObserved {
+        watched: probe.stop().await,
+        pacing: pacing.snapshot(),
+    };
     progress.finishing();
     let (ids, actions, events, links) = run.finish().await;
     let url = server.url.clone();
@@ -104,6 +120,7 @@ pub async fn run_scenario(
         actions: &actions,
         events: &events,
         links: &links,
+        load: Some(&load),
     })
 }
 
@@ -197,6 +214,7 @@ async fn media(scenario: &Scenario) -> Result<Vec<MediaSettings>, String> {
             video: peer.video.clone(),
             audio_bitrate_bps: plan.audio_bitrate_bps,
             shared: shared.clone(),
+            pacing: Arc::default(),
         })
         .collect())
 }

@@ -252,12 +252,10 @@ pub async fn build_connection<K: Clone + Send + Sync + 'static>(
         };
         media.register_codec(parameters, kind).map_err(failed)?;
     }
-    let registry = interceptors(&mut media)
-        .map_err(failed)?
-        .with(
-            Slot::Custom(KEYFRAME_REQUEST_SLOT),
-            KeyframeRequestMarker::default(),
-        );
+    let registry = interceptors(&mut media).map_err(failed)?.with(
+        Slot::Custom(KEYFRAME_REQUEST_SLOT),
+        KeyframeRequestMarker::default(),
+    );
     let setting_engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_ice_connection_attempts(

@@ -16,6 +16,7 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 use super::keyframe::asks_for_keyframe;
+use crate::load::PacingLog;
 use crate::media::h264::{CodecError, H264Encoder, VideoSettings};
 use crate::media::opus::{OpusEncoder, OpusError};
 use crate::media::pattern::{Pattern, PatternSizeError};
@@ -31,6 +32,9 @@ pub struct MediaSettings {
     /// Shared-media mode: every peer sends this clip (stamped per sender)
     /// and receivers check it by stamp and hash instead of decoding.
     pub shared: Option<Arc<SharedClip>>,
+    /// Where the sender logs whether each frame left in its slot (one log
+    /// per run).
+    pub pacing: Arc<PacingLog>,
 }
 
 impl Default for MediaSettings {
@@ -39,6 +43,7 @@ impl Default for MediaSettings {
             video: VideoSettings::default(),
             audio_bitrate_bps: 32_000,
             shared: None,
+            pacing: Arc::default(),
         }
     }
 }
@@ -243,6 +248,7 @@ pub(crate) async fn send(
     audio_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut frame_number = 0u32;
     let mut audio_index = 0usize;
+    let mut last_slot: Option<tokio::time::Instant> = None;
 
     loop {
         tokio::select! {
@@ -262,7 +268,12 @@ pub(crate) async fn send(
                 // The track was unbound: the connection is closing.
                 None => return Ok(()),
             },
-            _ = video_tick.tick() => {
+            slot = video_tick.tick() => {
+                let slots = last_slot.map_or(1, |last| {
+                    ((slot - last).as_secs_f64() / frame_interval.as_secs_f64()).round() as u64
+                });
+                last_slot = Some(slot);
+                settings.pacing.record(slots, slot.elapsed(), frame_interval);
                 let (now, (data, keyframe)) = match first.take() {
                     Some(prepared) => prepared,
                     None => {

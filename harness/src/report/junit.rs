@@ -28,7 +28,7 @@ fn suite(scenario: &ScenarioResult) -> TestSuite {
             suite.add_test_case(case(scenario, "scenario", status));
             return suite;
         }
-        Status::Error | Status::Interrupted => {
+        Status::Error | Status::Interrupted | Status::Invalid => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
             status.set_message(format!("{}: {reason}", scenario.status));
             suite.add_test_case(case(scenario, "scenario", status));

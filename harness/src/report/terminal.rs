@@ -31,10 +31,14 @@ pub fn terminal(report: &RunReport) -> String {
         count(Status::Failed),
         count(Status::Error),
         count(Status::Skipped),
-        match count(Status::Interrupted) {
-            0 => String::new(),
-            n => format!(", {n} interrupted"),
-        }
+        [
+            (Status::Interrupted, "interrupted"),
+            (Status::Invalid, "invalid (harness overloaded)")
+        ]
+        .iter()
+        .filter(|(status, _)| count(*status) > 0)
+        .map(|(status, what)| format!(", {} {what}", count(*status)))
+        .collect::<String>()
     );
     out
 }
@@ -183,6 +187,7 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
     }
 
     faults_section(out, s);
+    harness_line(out, s);
 
     if !s.thresholds.is_empty() {
         let mut thresholds = table(&["threshold", "", "measured", "result"]);
@@ -277,6 +282,48 @@ fn faults_section(out: &mut String, s: &ScenarioResult) {
             ms(f.ice_reconnected_ms),
             path(&f.path_before),
             path(&f.path_after)
+        );
+    }
+}
+
+/// The harness's own load in two lines: is it the bottleneck, what does a
+/// peer cost, how fast did calls connect.
+fn harness_line(out: &mut String, s: &ScenarioResult) {
+    let Some(h) = &s.harness else { return };
+    let cpu = h.cpu.map_or("CPU –".to_owned(), |c| {
+        format!(
+            "CPU {:.2} cores steady ({:.3}% of a core per peer)",
+            c.steady_cores, c.per_peer_pct
+        )
+    });
+    let memory = h.memory.map_or("RSS –".to_owned(), |m| {
+        format!(
+            "RSS peak {:.0} MB ({:.2} MB per peer)",
+            m.peak_mb, m.per_peer_mb
+        )
+    });
+    let _ = writeln!(
+        out,
+        "   harness: event-loop lag p50/p99/max {}/{}/{} ms, frames late {:.2}% ({} of {}), {cpu}, {memory}",
+        ms(h.lag_p50_ms),
+        ms(h.lag_p99_ms),
+        ms(h.lag_max_ms),
+        h.pacing.late_ratio * 100.0,
+        h.pacing.frames_late,
+        h.pacing.frames_due,
+    );
+    let ramp = &h.ramp;
+    if ramp.calls > 0 {
+        let _ = writeln!(
+            out,
+            "   calls connected: {}/{}{}{}",
+            ramp.connected,
+            ramp.calls,
+            ramp.all_connected_ms.map_or(String::new(), |ms| format!(
+                ", all within {ms:.0} ms of the start"
+            )),
+            ramp.calls_per_second
+                .map_or(String::new(), |r| format!(", {r:.0} calls/s")),
         );
     }
 }

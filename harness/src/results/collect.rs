@@ -9,6 +9,7 @@ use std::time::Instant;
 use callprobe_server::protocol::PeerId;
 
 use super::faults::{FaultInput, FaultResult, LinkSnapshot, faults};
+use super::load::{LoadObserved, harness_load, timeline_lag};
 use super::{
     ActionRecord, CallResult, EventRecord, MediaInfo, MetricSummary, PeerNetwork, PeerResult,
     ScenarioResult, SeriesPoint, Status, ThresholdResult, TrackResult,
@@ -40,6 +41,8 @@ pub struct Collected<'a> {
     pub events: &'a [PeerEvent],
     /// What each peer's network link saw, by index (empty: not known).
     pub links: &'a [LinkSnapshot],
+    /// What the harness watched of its own load (`None`: not watched).
+    pub load: Option<&'a LoadObserved>,
 }
 
 pub fn collect(input: Collected<'_>) -> ScenarioResult {
@@ -85,11 +88,34 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
             .or_default()
             .push(errors as f64);
     }
+    let harness = input.load.map(|observed| {
+        let load = harness_load(
+            observed,
+            &scenario.load_bounds,
+            scenario.peers.len(),
+            &calls,
+            input.started,
+            input.ended,
+        );
+        add_load_samples(&mut samples, &load, observed, &input);
+        load
+    });
     let thresholds = judge(scenario, &samples);
-    let status = match (&input.cut_short, thresholds.iter().all(|t| t.passed)) {
-        (Some((status, _)), _) => *status,
-        (None, true) => Status::Passed,
-        (None, false) => Status::Failed,
+    let overloaded = harness.as_ref().and_then(|h| h.overloaded.clone());
+    let status = match (
+        &input.cut_short,
+        &overloaded,
+        thresholds.iter().all(|t| t.passed),
+    ) {
+        (Some((status, _)), _, _) => *status,
+        (None, Some(_), _) => Status::Invalid,
+        (None, None, true) => Status::Passed,
+        (None, None, false) => Status::Failed,
+    };
+    let reason = match (&input.cut_short, overloaded) {
+        (Some((_, reason)), _) => Some(reason.clone()),
+        (None, Some(why)) => Some(format!("harness overloaded: {why}")),
+        (None, None) => None,
     };
     let peers = (0..scenario.peers.len())
         .map(|index| PeerResult {
@@ -125,13 +151,14 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
         seed: scenario.seed,
         server: input.server.clone(),
         status,
-        reason: input.cut_short.as_ref().map(|(_, reason)| reason.clone()),
+        reason,
         planned_ms: scenario.duration.as_secs_f64() * 1e3,
         ran_ms: ms(input.ended),
         media: MediaInfo::of(scenario),
         peers,
         calls,
         faults,
+        harness,
         actions: input
             .actions
             .iter()
@@ -480,6 +507,31 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult)
     }
 }
 
+fn add_load_samples(
+    samples: &mut BTreeMap<Metric, Vec<f64>>,
+    load: &super::HarnessLoad,
+    observed: &LoadObserved,
+    input: &Collected<'_>,
+) {
+    let mut add = |metric: Metric, value: f64| samples.entry(metric).or_default().push(value);
+    for lag in timeline_lag(&observed.watched, input.started, input.ended) {
+        add(Metric::HarnessLag, lag);
+    }
+    add(Metric::HarnessLateFrames, load.pacing.late_ratio);
+    if let Some(cpu) = load.cpu {
+        add(Metric::HarnessCpuPerPeer, cpu.per_peer_pct);
+    }
+    if let Some(memory) = load.memory {
+        add(Metric::HarnessRssPerPeer, memory.per_peer_mb);
+    }
+    if let Some(ms) = load.ramp.all_connected_ms {
+        add(Metric::RampAllConnected, ms);
+    }
+    if let Some(rate) = load.ramp.calls_per_second {
+        add(Metric::RampCallsPerSecond, rate);
+    }
+}
+
 fn summarize(metric: Metric, values: Vec<f64>) -> MetricSummary {
     let stat = |s| statistic(s, &values);
     MetricSummary {
@@ -493,7 +545,7 @@ fn summarize(metric: Metric, values: Vec<f64>) -> MetricSummary {
         p95: stat(Stat::Percentile(95.0)),
         p99: stat(Stat::Percentile(99.0)),
         max: stat(Stat::Max),
-        samples: if metric.per() == Per::Frame {
+        samples: if matches!(metric.per(), Per::Frame | Per::Probe) {
             Vec::new()
         } else {
             values

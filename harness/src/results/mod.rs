@@ -7,6 +7,7 @@
 
 mod collect;
 mod faults;
+mod load;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 pub use collect::{Collected, collect};
 pub use faults::{DepartureSeen, FaultResult, LinkSnapshot, PathRecord, TrackImpact};
+pub use load::{CpuUse, HarnessLoad, LoadObserved, LoadPoint, MemoryUse, Ramp};
 
 use crate::metrics::Per;
 use crate::net::FlowLosses;
@@ -53,6 +55,10 @@ pub enum Status {
     Skipped,
     /// Stopped by Ctrl-C; the results cover what ran.
     Interrupted,
+    /// Ran, but the harness itself was overloaded (event-loop lag, frames
+    /// sent late): the figures measure the harness, not the system under
+    /// test, so thresholds are not judged.
+    Invalid,
 }
 
 impl fmt::Display for Status {
@@ -63,6 +69,7 @@ impl fmt::Display for Status {
             Status::Error => "ERROR",
             Status::Skipped => "skipped",
             Status::Interrupted => "interrupted",
+            Status::Invalid => "INVALID (harness overloaded)",
         })
     }
 }
@@ -86,6 +93,8 @@ pub struct ScenarioResult {
     pub calls: Vec<CallResult>,
     /// Each fault of the timeline and what it did.
     pub faults: Vec<FaultResult>,
+    /// The harness's own load, and whether it was overloaded.
+    pub harness: Option<HarnessLoad>,
     /// The timeline as it was carried out.
     pub actions: Vec<ActionRecord>,
     pub metrics: Vec<MetricSummary>,
@@ -115,6 +124,7 @@ impl ScenarioResult {
             peers: Vec::new(),
             calls: Vec::new(),
             faults: Vec::new(),
+            harness: None,
             actions: Vec::new(),
             metrics: Vec::new(),
             thresholds: Vec::new(),

@@ -30,6 +30,8 @@ pub(crate) struct ScenarioFile {
     #[serde(default)]
     pub(crate) detection: DetectionSpec,
     #[serde(default)]
+    pub(crate) harness: HarnessSpec,
+    #[serde(default)]
     pub(crate) peers: Vec<PeerSpec>,
     #[serde(default)]
     pub(crate) calls: Vec<CallSpec>,
@@ -133,6 +135,20 @@ pub(crate) struct CallSpec {
     pub(crate) hub: Option<String>,
     #[serde(default, with = "human_duration::option")]
     pub(crate) at: Option<Duration>,
+    /// Calls started per second, one after another from `at`; all at once
+    /// when left out.
+    pub(crate) spawn_rate: Option<f64>,
+}
+
+/// When the harness counts itself overloaded and the run invalid.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HarnessSpec {
+    /// Bound on the event-loop lag's p99.
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) max_lag: Option<Duration>,
+    /// Share of video frames that may leave late or not at all, like "1%".
+    pub(crate) max_late_frames: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 pub use source::{FieldPath, Format, Problem, Seg, Source};
 
+use crate::load::LoadBounds;
 use crate::media::h264::VideoSettings;
 use crate::metrics::Metric;
 use crate::net::{Direction, Impairment};
@@ -39,6 +40,8 @@ pub struct Scenario {
     pub media: MediaPlan,
     pub answer_timeout: Duration,
     pub detection: Detection,
+    /// When the harness counts itself overloaded.
+    pub load_bounds: LoadBounds,
     pub peers: Vec<PeerPlan>,
     /// Calls and events, in the order they happen.
     pub actions: Vec<Action>,

@@ -466,3 +466,43 @@ fn fault_settings_that_cannot_work_are_refused_where_they_are_written() {
         "{problem}"
     );
 }
+
+#[test]
+fn a_spawn_rate_spaces_a_groups_calls_and_must_fit_the_duration() {
+    let crowd = r#"
+name = "ramp"
+duration = "3s"
+[[peers]]
+name = "p"
+count = 8
+[[calls]]
+topology = "pairs"
+at = "1s"
+spawn_rate = 4
+"#;
+    let scenario = parse("s.toml", crowd).unwrap();
+    let starts: Vec<u128> = scenario.actions.iter().map(|a| a.at.as_millis()).collect();
+    assert_eq!(starts, [1000, 1250, 1500, 1750]);
+    let too_slow = only_problem(&crowd.replace("spawn_rate = 4", "spawn_rate = 1"));
+    assert_eq!(too_slow.field.to_string(), "calls[0].spawn_rate");
+    assert!(too_slow.message.contains("would start at 4s"), "{too_slow}");
+    let zero = only_problem(&crowd.replace("spawn_rate = 4", "spawn_rate = 0"));
+    assert!(zero.message.contains("more than 0"), "{zero}");
+}
+
+#[test]
+fn harness_bounds_have_defaults_and_read_a_share() {
+    let scenario = parse("s.toml", TWO_PEERS).unwrap();
+    assert_eq!(scenario.load_bounds, LoadBounds::default());
+    let set = parse(
+        "s.toml",
+        &format!("{TWO_PEERS}[harness]\nmax_lag = \"20ms\"\nmax_late_frames = \"0.5%\"\n"),
+    )
+    .unwrap();
+    assert_eq!(set.load_bounds.max_lag, Duration::from_millis(20));
+    assert!((set.load_bounds.max_late_frames - 0.005).abs() < 1e-12);
+    let bad = only_problem(&format!(
+        "{TWO_PEERS}[harness]\nmax_late_frames = \"lots\"\n"
+    ));
+    assert_eq!(bad.field.to_string(), "harness.max_late_frames");
+}

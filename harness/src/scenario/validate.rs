@@ -8,11 +8,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::file::{
-    CallSpec, DetectionPreset, DetectionSpec, EventSpec, Expect, ImpairSpec, MediaMode, PeerSpec,
-    ScenarioFile, Topology, VideoSpec,
+    CallSpec, DetectionPreset, DetectionSpec, EventSpec, Expect, HarnessSpec, ImpairSpec,
+    MediaMode, PeerSpec, ScenarioFile, Topology, VideoSpec,
 };
 use super::source::{FieldPath, Problem, Source};
 use super::{Action, Detection, MediaPlan, MetricThresholds, PeerPlan, Scenario, ServerPlan, Verb};
+use crate::load::LoadBounds;
 use crate::media::h264::VideoSettings;
 use crate::media::pattern::Pattern;
 use crate::metrics::Metric;
@@ -50,6 +51,7 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
     }
     let server = check.server(&file);
     let detection = check.detection(&file.detection);
+    let load_bounds = check.load_bounds(&file.harness);
     let media = check.media(&file);
     let peers = check.peers(&file.peers, &media);
     let names = Names::of(&file.peers, &peers);
@@ -77,6 +79,7 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
         media,
         answer_timeout: file.timeouts.answer.unwrap_or(DEFAULT_ANSWER_TIMEOUT),
         detection,
+        load_bounds,
         peers,
         actions: actions.into_iter().map(|(action, _)| action).collect(),
         thresholds,
@@ -103,6 +106,14 @@ fn parse_rate(text: &str) -> Option<u64> {
     };
     let value = number.trim().parse::<f64>().ok()? * scale;
     (value >= 1000.0 && value.is_finite()).then_some(value as u64)
+}
+
+/// `"5%"` → 0.05; `None` for anything else or outside 0% to 100%.
+fn parse_share(text: &str) -> Option<f64> {
+    text.strip_suffix('%')
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .filter(|pct| (0.0..=100.0).contains(pct))
+        .map(|pct| pct / 100.0)
 }
 
 /// What a name in `from`, `to`, `hub` or `among` can mean.
@@ -255,6 +266,29 @@ impl Checker<'_> {
             );
         }
         detection
+    }
+
+    fn load_bounds(&mut self, spec: &HarnessSpec) -> LoadBounds {
+        let at = FieldPath::default().key("harness");
+        let defaults = LoadBounds::default();
+        let max_lag = spec.max_lag.unwrap_or(defaults.max_lag);
+        if max_lag.is_zero() {
+            self.problem(at.clone().key("max_lag"), "must be more than 0");
+        }
+        let max_late_frames = match spec.max_late_frames.as_deref() {
+            None => defaults.max_late_frames,
+            Some(text) => parse_share(text).unwrap_or_else(|| {
+                self.problem(
+                    at.key("max_late_frames"),
+                    format!("`{text}` is not a share from 0% to 100% (write it like \"1%\")"),
+                );
+                defaults.max_late_frames
+            }),
+        };
+        LoadBounds {
+            max_lag,
+            max_late_frames,
+        }
     }
 
     fn media(&mut self, file: &ScenarioFile) -> MediaPlan {
@@ -447,12 +481,14 @@ impl Checker<'_> {
                 vec![]
             }
         };
+        let spacing = self.spawn_spacing(spec, &at_field, at, pairs.len(), duration);
         pairs
             .into_iter()
-            .map(|(from, to)| {
+            .enumerate()
+            .map(|(k, (from, to))| {
                 (
                     Action {
-                        at,
+                        at: at + spacing * k as u32,
                         verb: Verb::Call {
                             from,
                             to,
@@ -464,6 +500,42 @@ impl Checker<'_> {
                 )
             })
             .collect()
+    }
+
+    /// Time between one call of a group and the next: none without a
+    /// `spawn_rate`. Every call must start before the scenario ends.
+    fn spawn_spacing(
+        &mut self,
+        spec: &CallSpec,
+        field: &FieldPath,
+        at: Duration,
+        calls: usize,
+        duration: Duration,
+    ) -> Duration {
+        let Some(rate) = spec.spawn_rate else {
+            return Duration::ZERO;
+        };
+        let field = field.clone().key("spawn_rate");
+        if !(rate.is_finite() && rate > 0.0) {
+            self.problem(
+                field,
+                format!("calls per second must be more than 0, not {rate}"),
+            );
+            return Duration::ZERO;
+        }
+        let spacing = Duration::from_secs_f64(1.0 / rate);
+        let last = at + spacing * calls.saturating_sub(1) as u32;
+        if last >= duration {
+            self.problem(
+                field,
+                format!(
+                    "at {rate} per second the last of {calls} calls would start at {}, \
+                     not before the scenario ends",
+                    humantime::format_duration(Duration::from_millis(last.as_millis() as u64))
+                ),
+            );
+        }
+        spacing
     }
 
     fn topology(
@@ -739,11 +811,7 @@ impl Checker<'_> {
     fn impairment(&mut self, spec: &ImpairSpec, at: FieldPath) -> Option<Impairment> {
         let before = self.problems.len();
         let ratio = spec.loss.as_deref().and_then(|text| {
-            let ratio = text
-                .strip_suffix('%')
-                .and_then(|n| n.trim().parse::<f32>().ok())
-                .filter(|pct| (0.0..=100.0).contains(pct))
-                .map(|pct| pct / 100.0);
+            let ratio = parse_share(text).map(|share| share as f32);
             if ratio.is_none() {
                 self.problem(
                     at.clone().key("loss"),
