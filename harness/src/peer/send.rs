@@ -132,6 +132,10 @@ impl VideoSource {
         })
     }
 
+    fn is_live(&self) -> bool {
+        matches!(self, VideoSource::Live(_))
+    }
+
     /// A PLI or FIR; whether the next frame will be a keyframe. A shared
     /// clip has its keyframes where they are; its receivers do not decode,
     /// so they never need one sooner.
@@ -276,6 +280,19 @@ pub(crate) async fn send(
                 settings.pacing.record(slots, slot.elapsed(), frame_interval);
                 let (now, (data, keyframe)) = match first.take() {
                     Some(prepared) => prepared,
+                    None if video.is_live() => {
+                        // Encoding takes milliseconds at 640x480: on the
+                        // blocking pool it cannot delay other peers' packets.
+                        let number = frame_number;
+                        let (returned, frame) = off_the_workers(move || {
+                            let now = Instant::now();
+                            let frame = video.frame(number, capture_us(now));
+                            (video, frame.map(|frame| (now, frame)))
+                        })
+                        .await;
+                        video = returned;
+                        frame?
+                    }
                     None => {
                         let now = Instant::now();
                         (now, video.frame(frame_number, capture_us(now))?)
