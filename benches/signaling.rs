@@ -1,5 +1,6 @@
 //! Signaling relay cost: latency of one relayed message and messages relayed
-//! per second, with 100 and 1000 clients connected in calls.
+//! per second, with 100 clients (50 calls) and 2000 clients (1000 active
+//! calls) connected.
 //!
 //! Clients and server share this process (and its 2 cores), over real
 //! WebSockets on loopback. Every relayed message is checked (action and
@@ -81,10 +82,10 @@ type Batch = for<'a> fn(
     &'a mut Vec<Duration>,
 ) -> Pin<Box<dyn Future<Output = Duration> + 'a>>;
 
-/// Runs `batch` at 100 and 1000 connected clients, then prints the
+/// Runs `batch` at 100 and 2000 connected clients, then prints the
 /// percentiles of every latency it saw.
 fn at_each_size(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, label: &str, batch: Batch) {
-    for clients in [100, 1000] {
+    for clients in [100, 2000] {
         let fixture = Arc::new(tokio::sync::Mutex::new(rt.block_on(fixture(clients))));
         let samples = Arc::new(Mutex::new(Vec::new()));
         group.bench_function(BenchmarkId::from_parameter(clients), |b| {

@@ -70,7 +70,7 @@ pub struct Server;
 impl Server {
     /// Binds the listener and starts serving in the background.
     pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
-        raise_file_limit();
+        raise_file_limit(config.limits.max_connections);
         if let Some(path) = config.static_dir.as_ref().filter(|p| !p.is_dir()) {
             return Err(ServerError::StaticDir { path: path.clone() });
         }
@@ -178,10 +178,41 @@ impl Drop for RunningServer {
 }
 
 /// Every WebSocket is a file descriptor; the default soft limit (often 1024)
-/// would cap the server far below its connection limit.
-fn raise_file_limit() {
+/// would cap the server far below its connection limit. It asks for room
+/// for its connections and as many again for clients in this same process
+/// (callprobe runs its peers beside the server, each with a UDP socket
+/// too), raising the hard limit where it may (root, CAP_SYS_RESOURCE).
+/// Returns the limit it ended with.
+pub fn raise_file_limit(max_connections: usize) -> Option<u64> {
+    use rlimit::Resource;
+    let wanted = (max_connections as u64).saturating_mul(3) + 1024;
+    if let Ok((_, hard)) = Resource::NOFILE.get()
+        && hard < wanted
+        && Resource::NOFILE.set(wanted, wanted).is_err()
+    {
+        tracing::debug!(
+            hard,
+            wanted,
+            "cannot raise the hard file limit (not privileged)"
+        );
+    }
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => tracing::debug!(limit, "file descriptor limit"),
-        Err(error) => tracing::warn!(%error, "cannot raise the file descriptor limit"),
+        Ok(limit) => {
+            if limit < max_connections as u64 + 64 {
+                tracing::warn!(
+                    limit,
+                    max_connections,
+                    "the file descriptor limit holds fewer connections than the connection limit; \
+                     raise `ulimit -Hn`"
+                );
+            } else {
+                tracing::debug!(limit, "file descriptor limit");
+            }
+            Some(limit)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot raise the file descriptor limit");
+            None
+        }
     }
 }

@@ -345,6 +345,29 @@ pub(crate) async fn negotiate(a: &Connection, b: &Connection) {
     a.pc.set_remote_description(answer).await.unwrap();
 }
 
+/// Packets a sender keeps for retransmission: ~5 s of our video, far beyond
+/// any round trip a NACK can usefully arrive in. The library keeps 1024
+/// (~1.2 MB per video sender), which was most of a peer's memory and, while
+/// it filled, a page fault every few packets.
+const NACK_SEND_BUFFER_PACKETS: u16 = 256;
+
+/// The library's default interceptors (NACK both ways, TWCC feedback, RTCP
+/// sender and receiver reports) with a smaller retransmission buffer. The
+/// NACK feedback types are on our codecs already.
+fn interceptors(media: &mut MediaEngine) -> Result<Registry, rtc::shared::error::Error> {
+    let registry = Registry::new()
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new()
+                .with_size(NACK_SEND_BUFFER_PACKETS)
+                .build(),
+        )
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+    configure_simulcast_extension_headers(media)?;
+    let registry = configure_twcc_receiver_only(registry, media)?;
+    Ok(configure_rtcp_reports(registry))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,27 +479,4 @@ mod tests {
         a.pc.close().await.unwrap();
         b.pc.close().await.unwrap();
     }
-}
-
-/// Packets a sender keeps for retransmission: ~5 s of our video, far beyond
-/// any round trip a NACK can usefully arrive in. The library keeps 1024
-/// (~1.2 MB per video sender), which was most of a peer's memory and, while
-/// it filled, a page fault every few packets.
-const NACK_SEND_BUFFER_PACKETS: u16 = 256;
-
-/// The library's default interceptors (NACK both ways, TWCC feedback, RTCP
-/// sender and receiver reports) with a smaller retransmission buffer. The
-/// NACK feedback types are on our codecs already.
-fn interceptors(media: &mut MediaEngine) -> Result<Registry, rtc::shared::error::Error> {
-    let registry = Registry::new()
-        .with(
-            Slot::NackResponder,
-            NackResponderBuilder::new()
-                .with_size(NACK_SEND_BUFFER_PACKETS)
-                .build(),
-        )
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
-    configure_simulcast_extension_headers(media)?;
-    let registry = configure_twcc_receiver_only(registry, media)?;
-    Ok(configure_rtcp_reports(registry))
 }
