@@ -209,3 +209,47 @@ fn ctrl_c_stops_the_run_and_still_writes_the_partial_report() {
         "the call made so far is reported"
     );
 }
+
+/// A run whose harness is over its bounds is not judged: it is INVALID,
+/// says why, exits 3, and its report carries the harness's own figures.
+#[test]
+fn an_overloaded_harness_makes_the_run_invalid_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = callprobe()
+        .args([
+            "run",
+            "tests/fixtures/overloaded.toml",
+            "--json",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("INVALID (harness overloaded)"), "{stdout}");
+    assert!(stdout.contains("over the 0 ms bound"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let scenario = &report["scenarios"][0];
+    assert_eq!(scenario["status"], "invalid");
+    let harness = &scenario["harness"];
+    assert!(harness["lag_p99_ms"].as_f64().unwrap() > 0.0, "{harness}");
+    assert!(
+        harness["pacing"]["frames_due"].as_u64().unwrap() > 10,
+        "{harness}"
+    );
+    assert_eq!(harness["ramp"]["connected"], 1, "{harness}");
+    assert!(
+        harness["overloaded"]
+            .as_str()
+            .unwrap()
+            .contains("event-loop lag")
+    );
+}

@@ -14,7 +14,7 @@ table { border-collapse: collapse; margin: .8em 0; }
 th, td { padding: .25em .7em; border-bottom: 1px solid #eee; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 .badge { display: inline-block; padding: .1em .6em; border-radius: .8em; color: white; font-size: .8em; vertical-align: middle; }
-.passed { background: #2e7d32; } .failed, .error { background: #c62828; } .skipped, .interrupted { background: #757575; }
+.passed { background: #2e7d32; } .failed, .error { background: #c62828; } .skipped, .interrupted { background: #757575; } .invalid { background: #ef6c00; }
 .fail { color: #c62828; font-weight: bold; } .pass { color: #2e7d32; }
 .plot { margin: 1em 0; } .note { color: #616161; }
 ";
@@ -191,6 +191,25 @@ fn scenario(s: &ScenarioResult) -> Markup {
                     }
                 }
             }
+        }
+        @if let Some(h) = &s.harness {
+            h3 { "Harness load" }
+            p.note { "The harness's own load: over its bounds, the run is INVALID (it measured callprobe, not the system under test). CPU and RSS are the whole process's." }
+            table {
+                tr { th { "event-loop lag p50 / p99 / max ms" } th { "frames late" } th { "CPU steady (cores)" } th { "CPU per peer (% core)" } th { "RSS peak MB" } th { "RSS per peer MB" } th { "calls connected" } th { "all connected ms" } th { "calls/s" } }
+                tr {
+                    td { (ms(h.lag_p50_ms)) " / " (ms(h.lag_p99_ms)) " / " (ms(h.lag_max_ms)) }
+                    td { (format!("{:.2}%", h.pacing.late_ratio * 100.0)) " (" (h.pacing.frames_late) " of " (h.pacing.frames_due) ")" }
+                    td { (h.cpu.map_or("–".to_owned(), |c| format!("{:.2}", c.steady_cores))) }
+                    td { (h.cpu.map_or("–".to_owned(), |c| format!("{:.3}", c.per_peer_pct))) }
+                    td { (h.memory.map_or("–".to_owned(), |m| format!("{:.0}", m.peak_mb))) }
+                    td { (h.memory.map_or("–".to_owned(), |m| format!("{:.2}", m.per_peer_mb))) }
+                    td { (h.ramp.connected) " / " (h.ramp.calls) }
+                    td { (ms(h.ramp.all_connected_ms)) }
+                    td { (h.ramp.calls_per_second.map_or("–".to_owned(), |r| format!("{r:.0}"))) }
+                }
+            }
+            @if let Some(why) = &h.overloaded { p.fail { "harness overloaded: " (why) } }
         }
         @if s.actions.len() > 1 {
             h3 { "Timeline" }
