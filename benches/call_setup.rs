@@ -150,14 +150,7 @@ async fn connect_all(run: &mut TestRun, calls: u16) -> Duration {
     run.events.clear();
     let pairs: Vec<(u16, u16)> = (0..calls).map(|i| (2 * i, 2 * i + 1)).collect();
     let start = Instant::now();
-    for &(caller, callee) in &pairs {
-        run.command(
-            caller,
-            PeerCommand::Call {
-                to: run.ids[usize::from(callee)],
-            },
-        );
-    }
+    run.call_pairs(&pairs);
     run.wait_for_media(&pairs, false).await;
     let last = run
         .events
@@ -166,14 +159,7 @@ async fn connect_all(run: &mut TestRun, calls: u16) -> Duration {
         .map(|e| e.at)
         .max()
         .expect("first frames were seen");
-    for &(caller, callee) in &pairs {
-        run.command(
-            caller,
-            PeerCommand::Hangup {
-                to: run.ids[usize::from(callee)],
-            },
-        );
-    }
+    run.hang_up_pairs(&pairs);
     for &(caller, callee) in &pairs {
         assert_verified(&run.call_report(caller, callee).await, "caller");
         assert_verified(&run.call_report(callee, caller).await, "callee");

@@ -97,6 +97,22 @@ impl TestRun {
         self.peers[usize::from(peer)].command(command).unwrap();
     }
 
+    /// Each pair's first peer calls its second.
+    pub(crate) fn call_pairs(&self, pairs: &[(u16, u16)]) {
+        for &(caller, callee) in pairs {
+            let to = self.ids[usize::from(callee)];
+            self.command(caller, PeerCommand::Call { to });
+        }
+    }
+
+    /// Each pair's first peer hangs up on its second.
+    pub(crate) fn hang_up_pairs(&self, pairs: &[(u16, u16)]) {
+        for &(caller, callee) in pairs {
+            let to = self.ids[usize::from(callee)];
+            self.command(caller, PeerCommand::Hangup { to });
+        }
+    }
+
     /// The first logged event that matches, waiting (bounded) for it.
     pub(crate) async fn wait_for(
         &mut self,

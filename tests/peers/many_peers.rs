@@ -12,24 +12,10 @@ async fn ten_peers_in_five_calls_at_once_verify_their_own_partners_media() {
     let mut run = TestRun::with_our_server().await;
     run.start_peers(10).await;
     let pairs: Vec<(u16, u16)> = (0..5).map(|i| (2 * i, 2 * i + 1)).collect();
-    for &(caller, callee) in &pairs {
-        run.command(
-            caller,
-            PeerCommand::Call {
-                to: run.ids[usize::from(callee)],
-            },
-        );
-    }
+    run.call_pairs(&pairs);
     run.wait_for_media(&pairs, false).await;
     run.log_for(Duration::from_secs(2)).await;
-    for &(caller, callee) in &pairs {
-        run.command(
-            caller,
-            PeerCommand::Hangup {
-                to: run.ids[usize::from(callee)],
-            },
-        );
-    }
+    run.hang_up_pairs(&pairs);
     for &(caller, callee) in &pairs {
         let caller_report = run.call_report(caller, callee).await;
         let callee_report = run.call_report(callee, caller).await;

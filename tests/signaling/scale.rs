@@ -41,18 +41,27 @@ async fn a_thousand_concurrent_clients_each_complete_an_offer_answer_candidate_e
         assert!(ids.insert(a) && ids.insert(b), "ids are unique");
     }
     assert_eq!(ids.len(), 2 * PAIRS);
-    let metrics = reqwest::get(format!("http://{}/metrics", server.local_addr()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&format!("http://{}/", server.local_addr())).await;
     assert!(
         metrics
             .lines()
             .any(|l| l == "callprobe_signaling_calls_started_total 500"),
         "{metrics}"
     );
+}
+
+/// The server's Prometheus text, from its base URL (`http://host:port/`).
+async fn metrics(base: &str) -> String {
+    tokio::time::timeout(WAIT, async {
+        reqwest::get(format!("{base}metrics"))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("a body")
+    })
+    .await
+    .expect("/metrics answers within the wait")
 }
 
 /// `callprobe serve` as its own process, killed when dropped.
@@ -148,12 +157,7 @@ async fn ten_thousand_clients_are_held_at_once_and_still_relayed_between() {
     }
     let ids: std::collections::HashSet<&str> = clients.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids.len(), CLIENTS, "ids are unique");
-    let metrics = reqwest::get(format!("{}metrics", server.http()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&server.http()).await;
     assert!(
         metrics
             .lines()
