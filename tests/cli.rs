@@ -6,6 +6,11 @@ fn callprobe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_callprobe"))
 }
 
+/// The JSON report a run wrote into `dir`.
+fn report_json(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
 #[test]
 fn validate_accepts_every_shipped_scenario() {
     let files: Vec<_> = std::fs::read_dir("scenarios")
@@ -83,9 +88,7 @@ fn a_failed_threshold_exits_1_and_every_report_carries_the_measured_value() {
     );
     assert!(stdout.contains("FAIL"), "{stdout}");
 
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
-            .unwrap();
+    let json = report_json(dir.path());
     let scenario = &json["scenarios"][0];
     assert_eq!(scenario["status"], "failed");
     let failed = scenario["thresholds"]
@@ -197,9 +200,7 @@ fn ctrl_c_stops_the_run_and_still_writes_the_partial_report() {
         }
     };
     assert_eq!(status.code(), Some(130));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
-            .unwrap();
+    let json = report_json(dir.path());
     let scenario = &json["scenarios"][0];
     assert_eq!(scenario["status"], "interrupted");
     assert!(scenario["ran_ms"].as_f64().unwrap() < 30_000.0);
@@ -234,9 +235,7 @@ fn an_overloaded_harness_makes_the_run_invalid_and_exits_3() {
     );
     assert!(stdout.contains("INVALID (harness overloaded)"), "{stdout}");
     assert!(stdout.contains("over the 0 ms bound"), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
-            .unwrap();
+    let report = report_json(dir.path());
     let scenario = &report["scenarios"][0];
     assert_eq!(scenario["status"], "invalid");
     let harness = &scenario["harness"];

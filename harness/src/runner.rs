@@ -70,7 +70,8 @@ pub async fn run_scenario(
         Ok(server) => server,
         Err((status, reason)) => return ScenarioResult::not_run(scenario, status, reason),
     };
-    let media = match media(scenario).await {
+    let pacing = Arc::new(PacingLog::default());
+    let media = match media(scenario, &pacing).await {
         Ok(media) => media,
         Err(reason) => {
             server.stop().await;
@@ -81,14 +82,6 @@ pub async fn run_scenario(
     // Watching starts before the peers do: its first memory sample is the
     // baseline that per-peer memory is counted from.
     let probe = LagProbe::start();
-    let pacing = Arc::new(PacingLog::default());
-    let media = media
-        .into_iter()
-        .map(|media| MediaSettings {
-            pacing: Arc::clone(&pacing),
-            ..media
-        })
-        .collect();
     let epoch = Instant::now();
     let mut run = Run::new(scenario, &server, media, epoch);
     let startup = run.start_peers(&options.cancel).await;
@@ -191,9 +184,9 @@ async fn start_server(
     }
 }
 
-/// Media settings for every peer; shared mode encodes its clip once, off
-/// the async workers.
-async fn media(scenario: &Scenario) -> Result<Vec<MediaSettings>, String> {
+/// Media settings for every peer, all logging their pacing to `pacing`;
+/// shared mode encodes its clip once, off the async workers.
+async fn media(scenario: &Scenario, pacing: &Arc<PacingLog>) -> Result<Vec<MediaSettings>, String> {
     let plan = &scenario.media;
     let shared = if plan.shared {
         let video = plan.video.clone();
@@ -214,7 +207,7 @@ async fn media(scenario: &Scenario) -> Result<Vec<MediaSettings>, String> {
             video: peer.video.clone(),
             audio_bitrate_bps: plan.audio_bitrate_bps,
             shared: shared.clone(),
-            pacing: Arc::default(),
+            pacing: Arc::clone(pacing),
         })
         .collect())
 }
