@@ -156,7 +156,14 @@ mod tests {
                     kind: MediaKind::Video,
                 },
             ),
-            event(0, ms(18), PeerEventKind::FirstFrame { remote: b, stamp }),
+            event(
+                0,
+                ms(18),
+                PeerEventKind::FirstFrame {
+                    remote: b,
+                    stamp: Some(stamp),
+                },
+            ),
             event(0, ms(120), PeerEventKind::FirstAudio { remote: b }),
         ];
         let timeline = SetupTimeline::of_call(&events, (0, a), (1, b)).unwrap();

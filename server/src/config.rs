@@ -10,7 +10,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub tls: TlsMode,
     pub limits: Limits,
-    /// Served at `GET /` (index.html) and below, beside the WebSocket upgrade.
+    /// Served at `GET /` (index.html) and below, beside the WebSocket upgrade;
+    /// without it, `/` is the built-in browser peer page.
     pub static_dir: Option<PathBuf>,
 }
 

@@ -1,5 +1,5 @@
-//! HTTP on the signaling port: the WebSocket upgrade and the static page on
-//! `/`, `/healthz` and `/metrics`.
+//! HTTP on the signaling port: the WebSocket upgrade and the browser peer's
+//! page on `/` (ours, or a `--static-dir`), `/healthz` and `/metrics`.
 
 use std::sync::Arc;
 
@@ -29,6 +29,7 @@ pub(crate) struct AppState {
 pub(crate) fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/", get(root))
+        .route("/callprobe.js", get(page_script))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics));
     if let Some(dir) = state.static_dir.clone() {
@@ -56,13 +57,30 @@ async fn root(
                 Err(never) => match never {},
             },
             None => (
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "callprobe signaling server\n\nConnect a WebSocket to this URL and send {\"action\":\"start\"}.\n\
-                 GET /healthz for liveness, /metrics for Prometheus.\n\
-                 Start the server with --static-dir to serve a page here.\n",
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                PAGE_HTML,
             )
                 .into_response(),
         },
+    }
+}
+
+/// Our browser peer: built in, so every server can be called from a browser
+/// (`--static-dir` replaces it with a page of your own).
+const PAGE_HTML: &str = include_str!("../page/index.html");
+const PAGE_SCRIPT: &str = include_str!("../page/callprobe.js");
+
+async fn page_script(State(app): State<AppState>, request: Request) -> Response {
+    match app.static_dir {
+        Some(dir) => match dir.oneshot(request).await {
+            Ok(response) => response.into_response(),
+            Err(never) => match never {},
+        },
+        None => (
+            [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+            PAGE_SCRIPT,
+        )
+            .into_response(),
     }
 }
 

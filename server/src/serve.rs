@@ -29,7 +29,8 @@ pub struct ServeArgs {
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Directory served at GET / (index.html) and below.
+    /// Directory served at GET / (index.html) and below, instead of the
+    /// built-in browser peer page.
     #[arg(long)]
     pub static_dir: Option<PathBuf>,
 

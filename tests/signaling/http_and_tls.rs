@@ -58,11 +58,35 @@ async fn metrics_count_connections_calls_relays_and_errors() {
 }
 
 #[tokio::test]
-async fn without_a_static_dir_get_root_explains_itself() {
+async fn without_a_static_dir_root_serves_our_browser_peer() {
     let server = server().await;
     let response = reqwest::get(http_url(&server, "/")).await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.text().await.unwrap().contains("WebSocket"));
+    assert!(
+        response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = response.text().await.unwrap();
+    assert!(page.contains("<script src=\"callprobe.js\">"), "{page}");
+    let script = reqwest::get(http_url(&server, "/callprobe.js"))
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    let script = script.text().await.unwrap();
+    // The tutorial's four actions, the automation hooks and the status API.
+    for needle in [
+        "'offer'",
+        "'answer'",
+        "'iceCandidate'",
+        "send('start')",
+        "autostart",
+        "params.get('call')",
+        "window.callprobe",
+    ] {
+        assert!(script.contains(needle), "callprobe.js lacks {needle}");
+    }
 }
 
 #[tokio::test]

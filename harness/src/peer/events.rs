@@ -31,6 +31,16 @@ pub enum PeerCommand {
     RestartIce { with: PeerId },
 }
 
+/// What a peer's media carries, so a receiver knows how to judge it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MediaSource {
+    /// Our test pattern and tone, stamped with this sender index.
+    Pattern(u16),
+    /// A browser's fake camera (a moving arc, a frame counter) and fake
+    /// microphone (two beeps a second).
+    Browser,
+}
+
 /// Which side of a call a peer is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -141,10 +151,12 @@ pub enum PeerEventKind {
         remote: PeerId,
         kind: MediaKind,
     },
-    /// The first video frame that decoded with a good stamp from the expected sender.
+    /// The first video frame that verified: decoded with a good stamp from the
+    /// expected sender, or for live video, a new picture.
     FirstFrame {
         remote: PeerId,
-        stamp: Stamp,
+        /// `None` for live video (a browser's camera), which has no stamp.
+        stamp: Option<Stamp>,
     },
     /// The first 100 ms window holding the expected tone.
     FirstAudio {

@@ -22,7 +22,9 @@ pub use connection::{
     Connection, ConnectionError, ConnectionEvent, ConnectionSettings, EventSender,
     PAYLOAD_TYPE_H264, PAYLOAD_TYPE_OPUS, build_connection, h264_codec, opus_codec,
 };
-pub use events::{CallEnd, CallReport, MediaKind, PeerCommand, PeerEvent, PeerEventKind, Role};
+pub use events::{
+    CallEnd, CallReport, MediaKind, MediaSource, PeerCommand, PeerEvent, PeerEventKind, Role,
+};
 pub use receive::{AudioReceiveError, AudioReceiver, VideoReceiver, VideoReport};
 pub use send::{MediaSettings, SendCounters, SendError};
 pub use task::{Directory, PeerConfig, PeerGone, PeerHandle, spawn_peer};

@@ -17,8 +17,11 @@ use crate::media::opus::{OpusDecoder, OpusError};
 use crate::media::shared::SharedClip;
 use crate::media::stamp::Stamp;
 use crate::media::tone::SAMPLE_RATE;
+use crate::peer::MediaSource;
 use crate::verify::audio::{AudioVerdict, AudioVerifier};
+use crate::verify::live::{LiveOutcome, LivePicture, LiveVerifier};
 use crate::verify::video::{FrameOutcome, VideoVerdict, VideoVerifier};
+use openh264::formats::YUVSource;
 
 /// While the picture is broken, ask again this often: a lost request (or
 /// a lost keyframe) must not leave video frozen until the periodic one.
@@ -27,8 +30,9 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(100);
 /// What the receiver wants done after a packet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VideoReport {
-    /// A frame verified with this stamp.
-    pub verified: Option<Stamp>,
+    /// A frame verified: with this stamp, or `None` for live video (a
+    /// browser's camera), which carries none.
+    pub verified: Option<Option<Stamp>>,
     /// Send a PLI to the sender now.
     pub request_keyframe: bool,
 }
@@ -47,7 +51,14 @@ pub struct VideoReceiver {
     keyframe_requests: u64,
     first_rtp: Option<Duration>,
     judge: FrameJudge,
-    verifier: VideoVerifier,
+    verifier: Verifier,
+}
+
+/// Stamped frames are judged by their stamps, live ones by change.
+#[derive(Debug)]
+enum Verifier {
+    Stamped(VideoVerifier),
+    Live(LiveVerifier),
 }
 
 /// How a complete access unit is judged.
@@ -58,6 +69,8 @@ enum FrameJudge {
     /// Shared media: the SEI stamp and a hash against the clip, no decoding
     /// (and so no decoder state that a keyframe would have to repair).
     Shared(Arc<SharedClip>),
+    /// Live video: decoded, and each picture hashed.
+    Live(H264Decoder),
 }
 
 impl VideoReceiver {
@@ -73,6 +86,21 @@ impl VideoReceiver {
         VideoReceiver::judged_by(expected_sender, FrameJudge::Shared(clip))
     }
 
+    /// A receiver for live video without stamps (a browser's camera).
+    pub fn live() -> Result<Self, CodecError> {
+        let mut receiver = VideoReceiver::judged_by(0, FrameJudge::Live(H264Decoder::new()?));
+        receiver.verifier = Verifier::Live(LiveVerifier::new());
+        Ok(receiver)
+    }
+
+    /// A receiver for media from `source`.
+    pub fn for_source(source: MediaSource) -> Result<Self, CodecError> {
+        match source {
+            MediaSource::Pattern(sender) => VideoReceiver::new(sender),
+            MediaSource::Browser => VideoReceiver::live(),
+        }
+    }
+
     fn judged_by(expected_sender: u16, judge: FrameJudge) -> Self {
         VideoReceiver {
             depacketizer: H264Packet::default(),
@@ -84,7 +112,7 @@ impl VideoReceiver {
             keyframe_requests: 0,
             first_rtp: None,
             judge,
-            verifier: VideoVerifier::new(expected_sender),
+            verifier: Verifier::Stamped(VideoVerifier::new(expected_sender)),
         }
     }
 
@@ -120,6 +148,28 @@ impl VideoReceiver {
         }
         let access_unit = self.access_unit.split().freeze();
         let damaged = std::mem::take(&mut self.damaged);
+        if let (FrameJudge::Live(decoder), Verifier::Live(verifier)) =
+            (&mut self.judge, &mut self.verifier)
+        {
+            let outcome = match (damaged || access_unit.is_empty(), decoder) {
+                (true, _) => LiveOutcome::Undecodable,
+                (false, decoder) => match decoder.decode_with(&access_unit, live_picture) {
+                    Ok(Some(picture)) => LiveOutcome::Decoded(picture),
+                    Ok(None) | Err(_) => LiveOutcome::Undecodable,
+                },
+            };
+            let verified = verifier.observe(arrival, packet.header.timestamp, outcome);
+            match (verified, outcome) {
+                (true, _) => self.broken = false,
+                (false, LiveOutcome::Decoded(_)) => {}
+                (false, LiveOutcome::Undecodable) => self.broken = true,
+            }
+            request_keyframe |= self.broken && self.request_due(arrival);
+            return VideoReport {
+                verified: verified.then_some(None),
+                request_keyframe,
+            };
+        }
         let outcome = if damaged || access_unit.is_empty() {
             FrameOutcome::Undecodable
         } else {
@@ -129,9 +179,13 @@ impl VideoReceiver {
                     Ok(None) | Err(_) => FrameOutcome::Undecodable,
                 },
                 FrameJudge::Shared(clip) => FrameOutcome::Decoded(clip.check_frame(&access_unit)),
+                FrameJudge::Live(_) => unreachable!("live frames are judged above"),
             }
         };
-        let verified = self.verifier.observe(arrival, outcome);
+        let Verifier::Stamped(verifier) = &mut self.verifier else {
+            unreachable!("a stamped judge has a stamped verifier");
+        };
+        let verified = verifier.observe(arrival, outcome);
         match (verified, outcome) {
             // A clean picture after a loss can only come from a keyframe
             // (or from frames that never needed the lost one).
@@ -141,7 +195,7 @@ impl VideoReceiver {
         }
         request_keyframe |= self.broken && self.request_due(arrival);
         VideoReport {
-            verified,
+            verified: verified.map(Some),
             request_keyframe,
         }
     }
@@ -150,7 +204,7 @@ impl VideoReceiver {
     /// stands alone for its check, so shared receivers never ask for
     /// keyframes.
     fn decodes(&self) -> bool {
-        matches!(self.judge, FrameJudge::Decode(_))
+        matches!(self.judge, FrameJudge::Decode(_) | FrameJudge::Live(_))
     }
 
     fn request_due(&mut self, now: Duration) -> bool {
@@ -173,7 +227,25 @@ impl VideoReceiver {
     }
 
     pub fn verdict(&self, frames_sent: Option<u32>) -> VideoVerdict {
-        self.verifier.verdict(frames_sent)
+        match &self.verifier {
+            Verifier::Stamped(verifier) => verifier.verdict(frames_sent),
+            Verifier::Live(verifier) => verifier.verdict(),
+        }
+    }
+}
+
+/// A decoded live picture's size and a hash of its luma.
+fn live_picture(picture: &dyn YUVSource) -> LivePicture {
+    let (width, height) = picture.dimensions();
+    let (stride, _, _) = picture.strides();
+    let mut hasher = crc32fast::Hasher::new();
+    for row in picture.y().chunks(stride).take(height) {
+        hasher.update(&row[..width]);
+    }
+    LivePicture {
+        hash: hasher.finalize(),
+        width,
+        height,
     }
 }
 
@@ -235,6 +307,19 @@ impl AudioReceiver {
             first_rtp: None,
             wav,
         })
+    }
+
+    /// A receiver for media from `source`.
+    pub fn for_source(
+        source: MediaSource,
+        record_to: Option<&Path>,
+    ) -> Result<Self, AudioReceiveError> {
+        let mut receiver = AudioReceiver::new(0.0, record_to)?;
+        receiver.verifier = match source {
+            MediaSource::Pattern(sender) => AudioVerifier::new(crate::media::tone::tone_hz(sender)),
+            MediaSource::Browser => AudioVerifier::beeps(),
+        };
+        Ok(receiver)
     }
 
     /// A receiver for shared-media mode.

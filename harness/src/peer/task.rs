@@ -19,7 +19,9 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::connection::{Connection, ConnectionEvent, ConnectionSettings, build_connection};
-use super::events::{CallEnd, CallReport, MediaKind, PeerCommand, PeerEvent, PeerEventKind, Role};
+use super::events::{
+    CallEnd, CallReport, MediaKind, MediaSource, PeerCommand, PeerEvent, PeerEventKind, Role,
+};
 use super::receive::VideoReceiver;
 use super::send::{MediaSettings, Outgoing, SendCounters, SendError, send};
 use super::track::{TrackNews, TrackVerdict, receive};
@@ -29,7 +31,7 @@ use crate::signaling::{
 };
 
 /// Every peer of a run, by id: whose stamps and tone a receiver expects.
-pub type Directory = Arc<RwLock<HashMap<PeerId, u16>>>;
+pub type Directory = Arc<RwLock<HashMap<PeerId, MediaSource>>>;
 
 /// Bound on closing one connection or stopping one media task.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -260,13 +262,13 @@ impl Peer {
             .directory
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(id, config.index);
+            .insert(id, MediaSource::Pattern(config.index));
         self.emit(PeerEventKind::Started { id });
         Ok(client)
     }
 
-    /// The index whose stamps and tone media from `remote` should carry.
-    fn expected_sender(&self, remote: PeerId) -> Option<u16> {
+    /// What media from `remote` should carry.
+    fn expected_sender(&self, remote: PeerId) -> Option<MediaSource> {
         self.config
             .directory
             .read()
@@ -698,10 +700,15 @@ impl Peer {
                         "media from a peer not in the run's directory".into(),
                     );
                 };
-                let record =
-                    self.config.record_audio_dir.as_ref().map(|dir| {
-                        dir.join(format!("{}-from-{}.wav", self.config.index, expected))
-                    });
+                let from = match expected {
+                    MediaSource::Pattern(index) => index.to_string(),
+                    MediaSource::Browser => format!("browser-{remote}"),
+                };
+                let record = self
+                    .config
+                    .record_audio_dir
+                    .as_ref()
+                    .map(|dir| dir.join(format!("{}-from-{from}.wav", self.config.index)));
                 let call = self.calls.get_mut(&remote).expect("checked above");
                 call.tracks.push(tokio::spawn(receive(
                     track,
@@ -731,9 +738,13 @@ impl Peer {
         }
         if let Some(expected) = expected {
             let shared = self.config.media.shared.clone();
-            call.prepared_video = Some(tokio::task::spawn_blocking(move || match shared {
-                Some(clip) => Ok(VideoReceiver::shared(expected, clip)),
-                None => VideoReceiver::new(expected),
+            call.prepared_video = Some(tokio::task::spawn_blocking(move || {
+                match (shared, expected) {
+                    (Some(clip), MediaSource::Pattern(sender)) => {
+                        Ok(VideoReceiver::shared(sender, clip))
+                    }
+                    (_, source) => VideoReceiver::for_source(source),
+                }
             }));
         }
         let connection = &call.connection;

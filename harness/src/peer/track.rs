@@ -12,12 +12,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::events::MediaKind;
+use super::events::{MediaKind, MediaSource};
 use super::receive::{AudioReceiver, VideoReceiver};
 use crate::media::h264::CodecError;
 use crate::media::shared::SharedClip;
 use crate::media::stamp::Stamp;
-use crate::media::tone::tone_hz;
 use crate::verify::audio::AudioVerdict;
 use crate::verify::video::VideoVerdict;
 
@@ -25,7 +24,7 @@ use crate::verify::video::VideoVerdict;
 #[derive(Clone, Debug)]
 pub(crate) enum TrackNews {
     FirstRtp(MediaKind),
-    FirstFrame(Stamp),
+    FirstFrame(Option<Stamp>),
     FirstAudio,
     Failed(String),
 }
@@ -50,7 +49,7 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
     track: Arc<dyn TrackRemote>,
     prepared_video: Option<JoinHandle<Result<VideoReceiver, CodecError>>>,
     shared: Option<Arc<SharedClip>>,
-    expected_sender: u16,
+    source: MediaSource,
     epoch: Instant,
     key: K,
     news: NewsSender<K>,
@@ -64,12 +63,14 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
     let since_epoch = || Instant::now().saturating_duration_since(epoch);
     match kind {
         RtpCodecKind::Video => {
-            let prepared = match (prepared_video, shared) {
-                (Some(task), _) => task
+            let prepared = match (prepared_video, shared, source) {
+                (Some(task), _, _) => task
                     .await
                     .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic())),
-                (None, Some(clip)) => Ok(VideoReceiver::shared(expected_sender, clip)),
-                (None, None) => VideoReceiver::new(expected_sender),
+                (None, Some(clip), MediaSource::Pattern(sender)) => {
+                    Ok(VideoReceiver::shared(sender, clip))
+                }
+                (None, _, source) => VideoReceiver::for_source(source),
             };
             let mut receiver = match prepared {
                 Ok(receiver) => receiver,
@@ -107,9 +108,9 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
             })
         }
         RtpCodecKind::Audio => {
-            let receiver = match shared {
-                Some(clip) => Ok(AudioReceiver::shared(clip)),
-                None => AudioReceiver::new(tone_hz(expected_sender), record_audio.as_deref()),
+            let receiver = match (shared, source) {
+                (Some(clip), MediaSource::Pattern(_)) => Ok(AudioReceiver::shared(clip)),
+                (_, source) => AudioReceiver::for_source(source, record_audio.as_deref()),
             };
             let mut receiver = match receiver {
                 Ok(receiver) => receiver,

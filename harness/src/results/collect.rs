@@ -490,7 +490,8 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult)
         );
         add(Metric::VideoFreezes, video.freezes as f64);
         add(Metric::VideoFreezeMs, video.freeze_ms);
-        for frame in &video.frames {
+        // Live video (a browser's camera) has no capture time: NaN.
+        for frame in video.frames.iter().filter(|f| f.latency_ms.is_finite()) {
             add(Metric::VideoLatency, frame.latency_ms);
         }
         add(
@@ -595,7 +596,10 @@ fn event_record(
         K::FirstFrame { remote, stamp } => (
             "first_frame",
             Some(*remote),
-            Some(format!("frame {}", stamp.frame)),
+            Some(match stamp {
+                Some(stamp) => format!("frame {}", stamp.frame),
+                None => "live (no stamp)".to_owned(),
+            }),
         ),
         K::FirstAudio { remote } => ("first_audio", Some(*remote), None),
         K::CallEnded(report) => (

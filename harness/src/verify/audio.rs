@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use super::beeps::{BeepSummary, BeepTracker};
 use crate::media::tone::SAMPLE_RATE;
 
 /// Analysis window: 100 ms.
@@ -138,6 +139,10 @@ pub struct AudioVerdict {
     /// The end time of the first window that held the expected tone.
     #[serde(skip)]
     pub first_tone_at: Option<Duration>,
+    /// A browser's fake microphone: its beeps. The window counts then count
+    /// beeps: expected = on cadence, wrong = off cadence, silent = missed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beeps: Option<BeepSummary>,
 }
 
 impl AudioVerdict {
@@ -162,6 +167,8 @@ pub struct AudioVerifier {
     gaps: u64,
     foreign_packets: u64,
     first_tone_at: Option<Duration>,
+    /// Listening for a browser's beeps instead of a tone.
+    beeps: Option<BeepTracker>,
 }
 
 impl AudioVerifier {
@@ -177,6 +184,15 @@ impl AudioVerifier {
             gaps: 0,
             foreign_packets: 0,
             first_tone_at: None,
+            beeps: None,
+        }
+    }
+
+    /// A verifier for a browser's fake microphone (beeps, not a tone).
+    pub fn beeps() -> Self {
+        AudioVerifier {
+            beeps: Some(BeepTracker::new()),
+            ..AudioVerifier::new(super::beeps::BEEP_HZ)
         }
     }
 
@@ -188,6 +204,11 @@ impl AudioVerifier {
     /// One decoded packet: when it arrived, its RTP sequence number, samples.
     pub fn observe(&mut self, arrival: Duration, sequence: u16, samples: &[f32]) {
         if !self.sequence(arrival, sequence) {
+            return;
+        }
+        if let Some(tracker) = &mut self.beeps {
+            tracker.feed(arrival, samples);
+            self.first_tone_at = tracker.first_beep_arrival();
             return;
         }
         self.pending.extend_from_slice(samples);
@@ -241,6 +262,23 @@ impl AudioVerifier {
     }
 
     pub fn verdict(&self) -> AudioVerdict {
+        if let Some(tracker) = &self.beeps {
+            let beeps = tracker.summary();
+            return AudioVerdict {
+                packets: self.packets,
+                lost_packets: self.lost_packets,
+                gaps: self.gaps,
+                foreign_packets: self.foreign_packets,
+                windows: beeps.beeps + beeps.missed,
+                expected_windows: beeps.on_cadence,
+                silent_windows: beeps.missed,
+                partial_windows: 0,
+                wrong_windows: beeps.off_cadence,
+                tone_hz: beeps.hz,
+                first_tone_at: self.first_tone_at,
+                beeps: Some(beeps),
+            };
+        }
         let class = |a: &WindowAnalysis| a.class();
         let count = |wanted| {
             self.windows
@@ -267,6 +305,7 @@ impl AudioVerifier {
             wrong_windows: count(WindowClass::WrongTone),
             tone_hz: heard.get(heard.len() / 2).copied(),
             first_tone_at: self.first_tone_at,
+            beeps: None,
         }
     }
 }

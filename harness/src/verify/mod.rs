@@ -2,6 +2,8 @@
 //! (what arrived, when), with no sockets, so every verdict is unit-tested.
 
 pub mod audio;
+pub mod beeps;
+pub mod live;
 pub mod video;
 
 use std::time::Duration;
