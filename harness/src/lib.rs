@@ -23,6 +23,7 @@
 //! Where to start reading: [`media::stamp`] (what every frame says about
 //! itself), then [`media::pattern`] and [`media::h264`].
 
+pub mod browser;
 pub mod cli;
 pub mod load;
 pub mod media;

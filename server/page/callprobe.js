@@ -211,6 +211,8 @@
       height: 0,
       firstFrame: null,
       finalStats: null,
+      tones: [],
+      listener: null,
       stream: new MediaStream(),
       view: remoteView(remote),
     };
@@ -234,6 +236,7 @@
     pc.ontrack = ({ track }) => {
       call.stream.addTrack(track);
       call.view.video.srcObject = call.stream;
+      if (track.kind === 'audio') listen(call, track);
       emit('track', remote, { kind: track.kind });
     };
     for (const track of localStream.getTracks()) pc.addTrack(track, localStream);
@@ -302,6 +305,7 @@
       .catch(() => null)
       .then((final) => {
         call.finalStats = final;
+        if (call.listener) call.listener.stop();
         call.pc.close();
         call.view.root.remove();
         emit('ended', remote, { reason, stats: final });
@@ -343,6 +347,29 @@
       video.requestVideoFrameCallback(onFrame);
     };
     video.requestVideoFrameCallback(onFrame);
+  }
+
+  // The strongest frequency heard, five times a second: a synthetic peer's
+  // tone is a pure sine, so the peak of a 16k-point FFT (2.9 Hz bins at
+  // 48 kHz) names it.
+  const audioContext = new AudioContext();
+  function listen(call, track) {
+    audioContext.resume().catch(() => {});
+    const source = audioContext.createMediaStreamSource(new MediaStream([track]));
+    const analyser = audioContext.createAnalyser();
+    analyser.fftSize = 16384;
+    analyser.smoothingTimeConstant = 0;
+    source.connect(analyser);
+    const bins = new Float32Array(analyser.frequencyBinCount);
+    const timer = setInterval(() => {
+      analyser.getFloatFrequencyData(bins);
+      let peak = 0;
+      for (let i = 1; i < bins.length; i += 1) if (bins[i] > bins[peak]) peak = i;
+      const hz = (peak * audioContext.sampleRate) / analyser.fftSize;
+      call.tones.push({ at: wallClock(), hz, db: bins[peak] });
+      if (call.tones.length > 3000) call.tones.shift();
+    }, 200);
+    call.listener = { stop: () => { clearInterval(timer); source.disconnect(); } };
   }
 
   const canvas = document.createElement('canvas');
@@ -405,6 +432,7 @@
       }
     });
     out.presentedFrames = call.frames;
+    out.tones = call.tones;
     return out;
   }
 

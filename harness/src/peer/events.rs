@@ -84,6 +84,8 @@ pub struct CallReport {
     pub keyframes_sent: u64,
     pub keyframe_requests_received: u64,
     pub audio_packets_sent: u64,
+    /// A browser peer's own account (`getStats`, grabs); `None` for ours.
+    pub browser: Option<Box<crate::browser::BrowserCallStats>>,
 }
 
 impl CallReport {
@@ -100,6 +102,7 @@ impl CallReport {
             keyframes_sent: 0,
             keyframe_requests_received: 0,
             audio_packets_sent: 0,
+            browser: None,
         }
     }
 }

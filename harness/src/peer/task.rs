@@ -68,6 +68,19 @@ pub struct PeerHandle {
 pub struct PeerGone(pub u16);
 
 impl PeerHandle {
+    /// A handle on a peer task started elsewhere (a browser peer).
+    pub(crate) fn from_parts(
+        index: u16,
+        commands: mpsc::UnboundedSender<PeerCommand>,
+        task: JoinHandle<()>,
+    ) -> Self {
+        PeerHandle {
+            index,
+            commands,
+            task,
+        }
+    }
+
     pub fn command(&self, command: PeerCommand) -> Result<(), PeerGone> {
         self.commands
             .send(command)

@@ -1,0 +1,497 @@
+//! A browser peer: one headless Chromium showing our page, driven like a
+//! synthetic peer. The same commands go in (call, hangup, crash, close) and
+//! the same timestamped events come out, from the page's own event log put
+//! on the run's clock, so browser calls have setup phases like any other.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use callprobe_server::protocol::PeerId;
+use tokio::sync::mpsc;
+use tokio::time::{MissedTickBehavior, interval, timeout};
+
+use super::chromium::{BrowserError, Chromium};
+use super::grab::{Grab, GrabReading, read_grab};
+use super::page::{PageEvent, PeerPage};
+use super::report::{BrowserCallSamples, Sample, call_report};
+use super::stats::PageStats;
+use crate::peer::{
+    CallEnd, CallReport, Directory, MediaSource, PeerCommand, PeerEvent, PeerEventKind, PeerHandle,
+    Role,
+};
+
+#[derive(Clone, Debug)]
+pub struct BrowserPeerConfig {
+    pub name: String,
+    pub index: u16,
+    pub chromium: PathBuf,
+    /// The page (our server's `/`), without a query.
+    pub page_url: String,
+    /// Camera size and rate asked of the fake camera.
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub epoch: Instant,
+    pub directory: Directory,
+    /// Bound on starting Chromium and the page reaching `start`.
+    pub launch_timeout: Duration,
+    /// How often a call's received video is grabbed and its stats read.
+    pub sample_interval: Duration,
+}
+
+impl BrowserPeerConfig {
+    fn page_url(&self) -> String {
+        let separator = if self.page_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{separator}autostart&loopback&width={}&height={}&fps={}",
+            self.page_url, self.width, self.height, self.fps
+        )
+    }
+}
+
+/// Starts a browser peer; its events go to `events` like a synthetic one's.
+pub fn spawn_browser_peer(
+    config: BrowserPeerConfig,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) -> PeerHandle {
+    let (commands, inbox) = mpsc::unbounded_channel();
+    let index = config.index;
+    let task = tokio::spawn(run(config, inbox, events));
+    PeerHandle::from_parts(index, commands, task)
+}
+
+/// Wall-clock times from the page onto the run's monotonic clock.
+#[derive(Clone, Copy, Debug)]
+struct WallClock {
+    unix_ms: f64,
+    instant: Instant,
+}
+
+impl WallClock {
+    fn now() -> Self {
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        WallClock {
+            unix_ms,
+            instant: Instant::now(),
+        }
+    }
+
+    fn instant(&self, unix_ms: f64) -> Instant {
+        let offset = Duration::from_secs_f64((unix_ms - self.unix_ms).abs() / 1e3);
+        if unix_ms >= self.unix_ms {
+            self.instant + offset
+        } else {
+            self.instant.checked_sub(offset).unwrap_or(self.instant)
+        }
+    }
+}
+
+struct Call {
+    role: Role,
+    ice_up: bool,
+    samples: BrowserCallSamples,
+}
+
+struct BrowserPeer {
+    config: BrowserPeerConfig,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    clock: WallClock,
+    chromium: Option<Chromium>,
+    page: PeerPage,
+    page_events: mpsc::UnboundedReceiver<PageEvent>,
+    calls: HashMap<PeerId, Call>,
+}
+
+async fn run(
+    config: BrowserPeerConfig,
+    mut inbox: mpsc::UnboundedReceiver<PeerCommand>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) {
+    let emit = |kind| {
+        let _ = events.send(PeerEvent {
+            peer: config.index,
+            at: Instant::now(),
+            kind,
+        });
+    };
+    let mut peer = match BrowserPeer::start(config.clone(), events.clone()).await {
+        Ok(peer) => peer,
+        Err(error) => {
+            emit(PeerEventKind::Error {
+                remote: None,
+                message: format!("browser peer {}: {error}", config.name),
+            });
+            emit(PeerEventKind::Closed);
+            return;
+        }
+    };
+    let mut sampling = interval(config.sample_interval);
+    sampling.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            command = inbox.recv() => match command {
+                None | Some(PeerCommand::Close) => {
+                    peer.close().await;
+                    break;
+                }
+                Some(PeerCommand::Crash) => {
+                    peer.crash().await;
+                    break;
+                }
+                Some(command) => peer.command(command).await,
+            },
+            event = peer.page_events.recv() => match event {
+                Some(event) => peer.on_page_event(event).await,
+                None => {
+                    peer.error(None, "the browser page went away".into());
+                    peer.abandon_calls();
+                    peer.close().await;
+                    break;
+                }
+            },
+            _ = sampling.tick() => peer.sample_calls().await,
+        }
+    }
+    emit(PeerEventKind::Closed);
+}
+
+impl BrowserPeer {
+    async fn start(
+        config: BrowserPeerConfig,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) -> Result<BrowserPeer, BrowserError> {
+        let bound = config.launch_timeout;
+        let chromium = Chromium::launch(&config.chromium, bound).await?;
+        let (page, mut page_events) = PeerPage::open(&chromium, &config.page_url()).await?;
+        let clock = WallClock::now();
+        // The page starts by itself (`?autostart`): camera, socket, `start`.
+        let started = timeout(bound, async {
+            while let Some(event) = page_events.recv().await {
+                match event.kind.as_str() {
+                    "started" => return Ok(event),
+                    "error" => {
+                        return Err(BrowserError::Page(format!(
+                            "{}",
+                            event.detail.unwrap_or_default()
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            Err(BrowserError::Page(
+                "the page closed before it started".into(),
+            ))
+        })
+        .await
+        .map_err(|_| BrowserError::Timeout("start", bound))??;
+        let id = started
+            .detail_str("id")
+            .and_then(PeerId::parse)
+            .ok_or_else(|| BrowserError::Page(format!("a start without an id: {started:?}")))?;
+        config
+            .directory
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id, MediaSource::Browser);
+        let peer = BrowserPeer {
+            config,
+            events,
+            clock,
+            chromium: Some(chromium),
+            page,
+            page_events,
+            calls: HashMap::new(),
+        };
+        peer.emit_at(clock.instant(started.at), PeerEventKind::Started { id });
+        Ok(peer)
+    }
+
+    fn emit_at(&self, at: Instant, kind: PeerEventKind) {
+        let _ = self.events.send(PeerEvent {
+            peer: self.config.index,
+            at,
+            kind,
+        });
+    }
+
+    fn error(&self, remote: Option<PeerId>, message: String) {
+        tracing::debug!(peer = self.config.index, ?remote, %message, "browser peer error");
+        self.emit_at(Instant::now(), PeerEventKind::Error { remote, message });
+    }
+
+    fn source_of(&self, remote: PeerId) -> Option<MediaSource> {
+        self.config
+            .directory
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&remote)
+            .copied()
+    }
+
+    async fn command(&mut self, command: PeerCommand) {
+        match command {
+            PeerCommand::Call { to } => {
+                self.emit_at(Instant::now(), PeerEventKind::CallCommanded { remote: to });
+                self.calls.insert(to, Call::new(Role::Caller));
+                if let Err(error) = self.page.call_with_id::<()>("call", to.as_str()).await {
+                    self.error(Some(to), format!("call: {error}"));
+                }
+            }
+            PeerCommand::Hangup { to } => {
+                if let Err(error) = self.page.call_with_id::<()>("hangup", to.as_str()).await {
+                    self.error(Some(to), format!("hangup: {error}"));
+                }
+            }
+            other => self.error(
+                None,
+                format!(
+                    "a browser peer cannot {other:?}: its network is the machine's, not the harness's"
+                ),
+            ),
+        }
+    }
+
+    async fn on_page_event(&mut self, event: PageEvent) {
+        let at = self.clock.instant(event.at);
+        let remote = event.remote.as_deref().and_then(PeerId::parse);
+        let kind = match (event.kind.as_str(), remote) {
+            ("offerSent", Some(remote)) => PeerEventKind::OfferSent { remote },
+            ("offerReceived", Some(remote)) => {
+                if event.detail.is_none() {
+                    self.calls.insert(remote, Call::new(Role::Callee));
+                }
+                PeerEventKind::OfferReceived { remote }
+            }
+            ("answerSent", Some(remote)) => PeerEventKind::AnswerSent { remote },
+            ("answerReceived", Some(remote)) => PeerEventKind::AnswerReceived { remote },
+            ("iceRestartSent", Some(remote)) => PeerEventKind::IceRestartSent { remote },
+            ("peerLeft", Some(remote)) => PeerEventKind::PeerLeft { remote },
+            ("iceState", Some(remote)) => {
+                let Some(call) = self.calls.get_mut(&remote) else {
+                    return;
+                };
+                match event.detail_str("state") {
+                    Some("connected" | "completed") if !call.ice_up => {
+                        call.ice_up = true;
+                        PeerEventKind::IceConnected { remote }
+                    }
+                    Some("disconnected") => {
+                        call.ice_up = false;
+                        PeerEventKind::IceDisconnected { remote }
+                    }
+                    Some("failed") => {
+                        call.ice_up = false;
+                        PeerEventKind::IceFailed { remote }
+                    }
+                    _ => return,
+                }
+            }
+            ("connectionState", Some(remote)) => match event.detail_str("state") {
+                Some("connected") => PeerEventKind::Connected { remote },
+                _ => return,
+            },
+            ("firstFrame", Some(remote)) => match self.first_frame(remote, event.at).await {
+                Some(kind) => kind,
+                None => return,
+            },
+            ("ended", Some(remote)) => {
+                let report = self.end_report(remote, &event);
+                PeerEventKind::CallEnded(Box::new(report))
+            }
+            ("error", remote) => PeerEventKind::Error {
+                remote,
+                message: format!(
+                    "browser: {} ({})",
+                    event.detail_str("message").unwrap_or("?"),
+                    event.detail_str("code").unwrap_or("?")
+                ),
+            },
+            ("socketClosed", _) => PeerEventKind::Error {
+                remote: None,
+                message: "browser: the signaling connection closed".into(),
+            },
+            _ => return,
+        };
+        self.emit_at(at, kind);
+    }
+
+    /// The first frame the browser showed: grabbed in that very callback,
+    /// so its stamp is read here.
+    async fn first_frame(&mut self, remote: PeerId, at: f64) -> Option<PeerEventKind> {
+        #[derive(serde::Deserialize)]
+        struct FirstFrame {
+            grab: Option<Grab>,
+        }
+        let first: Option<FirstFrame> =
+            match self.page.call_with_id("firstFrame", remote.as_str()).await {
+                Ok(first) => first,
+                Err(error) => {
+                    self.error(Some(remote), format!("reading the first frame: {error}"));
+                    None
+                }
+            };
+        let reading = first.and_then(|f| f.grab).map(|grab| read_grab(&grab));
+        let source = self.source_of(remote);
+        let call = self.calls.get_mut(&remote)?;
+        call.samples.first_frame_at = Some(at);
+        let reading = match reading {
+            Some(Ok(reading)) => reading,
+            Some(Err(error)) => {
+                self.error(Some(remote), format!("the first frame's grab: {error}"));
+                return None;
+            }
+            None => {
+                self.error(Some(remote), "the first frame was not grabbed".into());
+                return None;
+            }
+        };
+        call.samples.first = Some(reading.clone());
+        match (source, &reading.stamp) {
+            (Some(MediaSource::Pattern(sender)), Ok(stamp)) if stamp.sender == sender => {
+                Some(PeerEventKind::FirstFrame {
+                    remote,
+                    stamp: Some(*stamp),
+                })
+            }
+            (Some(MediaSource::Browser), _) => Some(PeerEventKind::FirstFrame {
+                remote,
+                stamp: None,
+            }),
+            (_, stamp) => {
+                self.error(
+                    Some(remote),
+                    format!("the first frame shown does not carry the sender's stamp: {stamp:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads stats and grabs a frame of every call that is showing video.
+    async fn sample_calls(&mut self) {
+        let showing: Vec<PeerId> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| call.samples.first_frame_at.is_some() && !call.samples.ended)
+            .map(|(remote, _)| *remote)
+            .collect();
+        for remote in showing {
+            let stats = self
+                .page
+                .call_with_id::<Option<PageStats>>("stats", remote.as_str())
+                .await;
+            let grab = self
+                .page
+                .call_with_id::<Option<Grab>>("grab", remote.as_str())
+                .await;
+            let (Ok(Some(stats)), Ok(Some(grab))) = (stats, grab) else {
+                continue; // the call ended in between
+            };
+            let reading: Option<GrabReading> = read_grab(&grab).ok();
+            if let (Some(call), Some(reading)) = (self.calls.get_mut(&remote), reading) {
+                call.samples.push(Sample {
+                    frames_decoded: stats.video_frames_decoded(),
+                    reading,
+                });
+            }
+        }
+    }
+
+    fn end_report(&mut self, remote: PeerId, event: &PageEvent) -> CallReport {
+        let end = match event.detail_str("reason") {
+            Some("hungUp") => CallEnd::HungUp,
+            Some("remoteHungUp") => CallEnd::RemoteHungUp,
+            Some("peerLeft") => CallEnd::PeerLeft,
+            Some("failed") => CallEnd::Failed("ICE failed".into()),
+            Some("signalingLost") => CallEnd::Failed("the signaling connection closed".into()),
+            Some(other) => CallEnd::Failed(format!("browser: {other}")),
+            None => CallEnd::Failed("browser: no reason given".into()),
+        };
+        let stats: Option<PageStats> = event
+            .detail
+            .as_ref()
+            .and_then(|d| d.get("stats"))
+            .and_then(|s| serde_json::from_value(s.clone()).ok());
+        let mut call = self
+            .calls
+            .remove(&remote)
+            .unwrap_or_else(|| Call::new(Role::Callee));
+        call.samples.ended = true;
+        let source = self.source_of(remote);
+        let (clock, epoch) = (self.clock, self.config.epoch);
+        let since_epoch = |unix_ms: f64| {
+            clock
+                .instant(unix_ms)
+                .saturating_duration_since(epoch)
+                .as_secs_f64()
+                * 1e3
+        };
+        call_report(
+            remote,
+            call.role,
+            end,
+            source,
+            stats.as_ref(),
+            &call.samples,
+            &since_epoch,
+        )
+    }
+
+    /// Calls end unheard: our side is going away.
+    fn abandon_calls(&mut self) {
+        for (remote, call) in self.calls.drain() {
+            let report = CallReport::new(remote, call.role, CallEnd::Abandoned);
+            let _ = self.events.send(PeerEvent {
+                peer: self.config.index,
+                at: Instant::now(),
+                kind: PeerEventKind::CallEnded(Box::new(report)),
+            });
+        }
+    }
+
+    async fn crash(&mut self) {
+        if let Some(chromium) = self.chromium.take() {
+            tracing::debug!(peer = self.config.index, pid = ?chromium.pid(), "crashing the browser");
+            chromium.crash().await;
+        }
+        self.emit_at(Instant::now(), PeerEventKind::Crashed);
+        self.abandon_calls();
+    }
+
+    async fn close(&mut self) {
+        // Hang up first, so every call ends with its stats, then close.
+        if !self.calls.is_empty()
+            && let Err(error) = self.page.eval::<()>("window.callprobe.hangup()").await
+        {
+            tracing::debug!(%error, "hanging up before closing");
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !self.calls.is_empty() {
+            match tokio::time::timeout_at(deadline, self.page_events.recv()).await {
+                Ok(Some(event)) => self.on_page_event(event).await,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.abandon_calls();
+        if let Some(chromium) = self.chromium.take() {
+            chromium.close(Duration::from_secs(5)).await;
+        }
+    }
+}
+
+impl Call {
+    fn new(role: Role) -> Self {
+        Call {
+            role,
+            ice_up: false,
+            samples: BrowserCallSamples::default(),
+        }
+    }
+}

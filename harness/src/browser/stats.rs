@@ -1,0 +1,86 @@
+//! What `callprobe.stats(id)` returns: the parts of `RTCPeerConnection.getStats()`
+//! a report needs, per direction and kind, plus the tones the page heard.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PageStats {
+    /// Wall clock, ms since the Unix epoch.
+    pub at: f64,
+    #[serde(default)]
+    pub received: Directions,
+    #[serde(default)]
+    pub sent: Directions,
+    pub pair: Option<CandidatePair>,
+    #[serde(default)]
+    pub presented_frames: u64,
+    #[serde(default)]
+    pub tones: Vec<HeardTone>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct Directions {
+    pub video: Option<RtpStats>,
+    pub audio: Option<RtpStats>,
+}
+
+/// `inbound-rtp` or `outbound-rtp`: every field optional, as browsers differ.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RtpStats {
+    pub packets_received: Option<u64>,
+    pub packets_lost: Option<i64>,
+    pub packets_sent: Option<u64>,
+    pub frames_received: Option<u64>,
+    pub frames_decoded: Option<u64>,
+    pub frames_dropped: Option<u64>,
+    pub frames_encoded: Option<u64>,
+    pub frames_sent: Option<u64>,
+    pub frame_width: Option<u32>,
+    pub frame_height: Option<u32>,
+    pub frames_per_second: Option<f64>,
+    pub freeze_count: Option<u64>,
+    pub total_freezes_duration: Option<f64>,
+    pub total_samples_received: Option<u64>,
+    pub concealed_samples: Option<u64>,
+    pub audio_level: Option<f64>,
+    pub decoder_implementation: Option<String>,
+    pub encoder_implementation: Option<String>,
+    pub codec: Option<Codec>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Codec {
+    pub mime_type: String,
+    pub payload_type: Option<u8>,
+    pub sdp_fmtp_line: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidatePair {
+    pub local: Option<String>,
+    pub remote: Option<String>,
+    pub rtt_ms: Option<f64>,
+}
+
+/// The strongest frequency the page heard at one moment.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct HeardTone {
+    pub at: f64,
+    pub hz: f64,
+    /// Level of that frequency, dB (the analyser's scale; -100 is silence).
+    pub db: f64,
+}
+
+impl PageStats {
+    pub fn video_frames_decoded(&self) -> u64 {
+        self.received
+            .video
+            .as_ref()
+            .and_then(|v| v.frames_decoded)
+            .unwrap_or(0)
+    }
+}
