@@ -77,7 +77,7 @@
     const video = {};
     for (const [key, name] of [['width', 'width'], ['height', 'height'], ['frameRate', 'fps']]) {
       const value = positive(name);
-      if (value) video[key] = { exact: value };
+      if (value) video[key] = { ideal: value };
     }
     const stream = await navigator.mediaDevices.getUserMedia({
       audio: true,

@@ -22,7 +22,7 @@ pub(crate) struct TestRun {
     pub(crate) directory: Directory,
     pub(crate) events: Vec<PeerEvent>,
     inbox: mpsc::UnboundedReceiver<PeerEvent>,
-    outbox: mpsc::UnboundedSender<PeerEvent>,
+    pub(crate) outbox: mpsc::UnboundedSender<PeerEvent>,
     pub(crate) peers: Vec<PeerHandle>,
     pub(crate) ids: Vec<PeerId>,
     /// Set before `start_peers` to change how long callers wait for answers.

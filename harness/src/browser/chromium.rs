@@ -66,7 +66,7 @@ pub fn find_chromium() -> Option<PathBuf> {
 /// microphone (DESIGN §8), plus what keeps WebRTC on loopback: loopback
 /// interfaces are allowed as ICE candidates and host candidates are not
 /// hidden behind mDNS names.
-fn flags(profile: &Path) -> Vec<String> {
+fn flags(profile: &Path, fps: u32) -> Vec<String> {
     [
         "--headless",
         "--no-sandbox",
@@ -78,18 +78,21 @@ fn flags(profile: &Path) -> Vec<String> {
         "--disable-component-update",
         "--disable-sync",
         "--disable-dev-shm-usage",
-        "--use-fake-device-for-media-stream",
         "--use-fake-ui-for-media-stream",
         "--allow-loopback-in-peer-connection",
         "--disable-features=WebRtcHideLocalIpsWithMdns",
         "--autoplay-policy=no-user-gesture-required",
         "--mute-audio",
+        // A `--tls self-signed` server on loopback.
+        "--ignore-certificate-errors",
         "--remote-debugging-address=127.0.0.1",
         "--remote-debugging-port=0",
     ]
     .into_iter()
     .map(str::to_owned)
     .chain([
+        // The fake camera runs at 20 fps unless told otherwise.
+        format!("--use-fake-device-for-media-stream=fps={fps}"),
         format!("--user-data-dir={}", profile.display()),
         "about:blank".to_owned(),
     ])
@@ -113,14 +116,15 @@ impl std::fmt::Debug for Chromium {
 }
 
 impl Chromium {
-    /// Starts `binary` with a fresh profile and connects to it.
-    pub async fn launch(binary: &Path, bound: Duration) -> Result<Self, BrowserError> {
+    /// Starts `binary` with a fresh profile and a fake camera at `fps`,
+    /// and connects to it.
+    pub async fn launch(binary: &Path, fps: u32, bound: Duration) -> Result<Self, BrowserError> {
         let profile = tempfile::Builder::new()
             .prefix("callprobe-chromium-")
             .tempdir()
             .map_err(BrowserError::Profile)?;
         let mut child = Command::new(binary)
-            .args(flags(profile.path()))
+            .args(flags(profile.path(), fps))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

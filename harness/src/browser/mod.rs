@@ -19,6 +19,6 @@ mod stats;
 pub use chromium::{BrowserError, CHROMIUM_ENV, Chromium, find_chromium};
 pub use grab::{Grab, GrabError, GrabReading, read_grab};
 pub use page::{PageEvent, PeerPage};
-pub use peer::{BrowserPeerConfig, spawn_browser_peer};
+pub use peer::{BrowserPeerConfig, page_url_for, spawn_browser_peer};
 pub use report::BrowserCallStats;
 pub use stats::{CandidatePair, Codec, PageStats, RtpStats};

@@ -54,6 +54,18 @@ impl BrowserPeerConfig {
     }
 }
 
+/// The page's URL on the server behind a signaling URL (`ws://h:p/` →
+/// `http://h:p/`): the page connects back to where it came from.
+pub fn page_url_for(signaling_url: &str) -> String {
+    if let Some(rest) = signaling_url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else if let Some(rest) = signaling_url.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else {
+        signaling_url.to_owned()
+    }
+}
+
 /// Starts a browser peer; its events go to `events` like a synthetic one's.
 pub fn spawn_browser_peer(
     config: BrowserPeerConfig,
@@ -168,7 +180,7 @@ impl BrowserPeer {
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<BrowserPeer, BrowserError> {
         let bound = config.launch_timeout;
-        let chromium = Chromium::launch(&config.chromium, bound).await?;
+        let chromium = Chromium::launch(&config.chromium, config.fps, bound).await?;
         let (page, mut page_events) = PeerPage::open(&chromium, &config.page_url()).await?;
         let clock = WallClock::now();
         // The page starts by itself (`?autostart`): camera, socket, `start`.

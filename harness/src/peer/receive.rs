@@ -134,6 +134,11 @@ impl VideoReceiver {
             }
         }
         self.last_sequence = Some(sequence);
+        if packet.payload.is_empty() {
+            // Padding only (a browser probing bandwidth): nothing to decode,
+            // and nothing lost.
+            return VideoReport::default();
+        }
         // Ask at once, not at the end of the frame: a frame-time sooner.
         let mut request_keyframe = self.broken && self.request_due(arrival);
         match self.depacketizer.depacketize(&packet.payload) {

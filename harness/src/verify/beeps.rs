@@ -38,7 +38,8 @@ pub struct Beep {
 pub struct BeepSummary {
     pub beeps: usize,
     /// Beeps one period after the previous one and at the beep frequency
-    /// (the first beep counts when its frequency is right).
+    /// (the first beep counts when its frequency is right, and is not
+    /// judged when it is not: the stream may open inside it).
     pub on_cadence: usize,
     pub off_cadence: usize,
     /// Periods that passed with no beep.
@@ -49,6 +50,9 @@ pub struct BeepSummary {
     pub per_second: f64,
     #[serde(skip)]
     pub first_at: Option<Duration>,
+    /// Where each beep started in the stream, ms (for diagnosis).
+    #[serde(skip)]
+    pub onsets_ms: Vec<f64>,
 }
 
 /// Follows the decoded samples of one track.
@@ -118,8 +122,19 @@ impl BeepTracker {
             first_at: self.first_beep_arrival(),
             ..BeepSummary::default()
         };
+        summary.onsets_ms = self
+            .beeps
+            .iter()
+            .map(|b| b.at.as_secs_f64() * 1e3)
+            .collect();
         let mut previous: Option<Duration> = None;
-        for beep in &self.beeps {
+        for (n, beep) in self.beeps.iter().enumerate() {
+            // The stream may open mid-beep, or while the decoder settles:
+            // a first beep that does not measure right is not judged.
+            if n == 0 && !right_pitch(beep) {
+                previous = Some(beep.at);
+                continue;
+            }
             let on_time = match previous {
                 None => true,
                 Some(before) => {

@@ -1,0 +1,291 @@
+//! Real browsers as peers (DESIGN §8): headless Chromium showing our page,
+//! calling and called by synthetic peers through our server, with media
+//! verified both ways. Skipped, with one line saying why, where Chromium is
+//! not installed; CI installs it.
+
+#[allow(dead_code)] // the peer tests' driver; not every helper is used here
+#[path = "peers/harness.rs"]
+mod harness;
+
+use std::time::Duration;
+
+use callprobe_harness::browser::{
+    BrowserPeerConfig, find_chromium, page_url_for, spawn_browser_peer,
+};
+use callprobe_harness::peer::{CallReport, PeerCommand, PeerEventKind, spawn_peer};
+use callprobe_harness::verify::beeps::BEEP_HZ;
+use callprobe_server::protocol::PeerId;
+use harness::TestRun;
+use tokio::sync::Mutex;
+
+/// Browsers are heavy (a process tree each, software video): on two cores
+/// the tests take turns rather than starve each other's frames.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+/// How long media flows before a call is judged.
+const MEDIA_WINDOW: Duration = Duration::from_secs(4);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Synthetic,
+    Browser,
+}
+
+/// Starts peers of the given kinds (index = position) and waits for each id.
+async fn start(run: &mut TestRun, kinds: &[Kind]) {
+    let chromium = find_chromium().expect("checked by the caller");
+    for (index, kind) in kinds.iter().enumerate() {
+        let index = index as u16;
+        let handle = match kind {
+            Kind::Synthetic => spawn_peer(run.config(index), run.outbox.clone()),
+            Kind::Browser => spawn_browser_peer(
+                BrowserPeerConfig {
+                    name: format!("browser{index}"),
+                    index,
+                    chromium: chromium.clone(),
+                    page_url: page_url_for(&run.url),
+                    width: 320,
+                    height: 240,
+                    fps: 30,
+                    epoch: run.epoch,
+                    directory: run.directory.clone(),
+                    launch_timeout: Duration::from_secs(30),
+                    sample_interval: Duration::from_millis(500),
+                },
+                run.outbox.clone(),
+            ),
+        };
+        run.peers.push(handle);
+    }
+    run.ids = vec![PeerId::random(); kinds.len()];
+    for index in 0..kinds.len() as u16 {
+        let event = run
+            .wait_for(&format!("peer {index} started"), |e| {
+                e.peer == index && matches!(e.kind, PeerEventKind::Started { .. })
+            })
+            .await;
+        let PeerEventKind::Started { id } = event.kind else {
+            unreachable!()
+        };
+        run.ids[usize::from(index)] = id;
+    }
+}
+
+/// `None` (and one line on stderr) where there is no browser to test.
+fn chromium_or_skip(test: &str) -> Option<()> {
+    if find_chromium().is_some() {
+        return Some(());
+    }
+    eprintln!(
+        "skipped {test}: Chromium is not installed (Debian: apt-get install chromium; or set CALLPROBE_CHROMIUM)"
+    );
+    None
+}
+
+/// A call from `caller` to `callee`, media for a while, then the caller
+/// hangs up: both sides' reports.
+async fn call_and_hang_up(run: &mut TestRun, caller: u16, callee: u16) -> (CallReport, CallReport) {
+    run.call_pairs(&[(caller, callee)]);
+    run.wait_for_media(&[(caller, callee)], false).await;
+    run.log_for(MEDIA_WINDOW).await;
+    run.hang_up_pairs(&[(caller, callee)]);
+    let at_caller = run.call_report(caller, callee).await;
+    let at_callee = run.call_report(callee, caller).await;
+    (at_caller, at_callee)
+}
+
+/// What a browser received from a synthetic peer: decoded at the size and
+/// rate sent, our pattern on screen (colour bars, stamps from the right
+/// sender advancing), and the sender's tone.
+fn assert_browser_saw_our_media(report: &CallReport, what: &str) {
+    let video = report
+        .video
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no video"));
+    let browser = report.browser.as_ref().expect("a browser's report");
+    let inbound = browser
+        .stats
+        .received
+        .video
+        .as_ref()
+        .expect("inbound video stats");
+    assert_eq!(
+        (inbound.frame_width, inbound.frame_height),
+        (Some(320), Some(240)),
+        "{what}: {inbound:?}"
+    );
+    assert!(video.fps >= 20.0, "{what}: fps {} ({video:?})", video.fps);
+    assert!(browser.grabs >= 4, "{what}: only {} grabs", browser.grabs);
+    assert_eq!(
+        browser.grabs_with_bars, browser.grabs,
+        "{what}: colour bars missing"
+    );
+    assert_eq!(
+        (video.corrupted, video.wrong_sender),
+        (0, 0),
+        "{what}: {video:?}"
+    );
+    let numbers: Vec<u32> = video.frames.iter().map(|f| f.number).collect();
+    assert!(
+        numbers.windows(2).all(|pair| pair[1] > pair[0]),
+        "{what}: stamps do not advance: {numbers:?}"
+    );
+    assert!(
+        numbers.last().unwrap() - numbers[0] >= 60,
+        "{what}: {numbers:?}"
+    );
+    let codec = inbound.codec.as_ref().expect("a codec");
+    assert_eq!(codec.mime_type, "video/H264", "{what}");
+    let audio = report
+        .audio
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no audio"));
+    assert!(audio.tone_matches(), "{what}: {audio:?}");
+}
+
+/// What a synthetic peer received from a browser: live H.264 frames that
+/// keep changing at the camera's rate, and Chrome's beeps twice a second.
+fn assert_we_saw_the_browsers_media(report: &CallReport, what: &str) {
+    let video = report
+        .video
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no video"));
+    assert!(video.verified >= 60, "{what}: {video:?}");
+    assert!(video.fps >= 20.0, "{what}: fps {} ({video:?})", video.fps);
+    assert!(
+        video.lost * 20 <= video.verified,
+        "{what}: more than 5 % lost: {video:?}"
+    );
+    assert!(
+        video.latency.count == 0,
+        "live video has no latency: {video:?}"
+    );
+    let audio = report
+        .audio
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no audio"));
+    let beeps = audio.beeps.as_ref().expect("heard as beeps");
+    assert!(beeps.beeps >= 5, "{what}: {beeps:?}");
+    assert!(
+        (beeps.per_second - 2.0).abs() <= 0.35,
+        "{what}: {} beeps a second: {beeps:?}",
+        beeps.per_second
+    );
+    assert!(
+        (beeps.hz.unwrap_or(0.0) - BEEP_HZ).abs() <= 40.0,
+        "{what}: {beeps:?}"
+    );
+    assert!(audio.tone_matches(), "{what}: beeps off cadence: {audio:?}");
+}
+
+fn print_setup(run: &TestRun, caller: u16, callee: u16, what: &str) {
+    let setup = run.timeline(caller, callee);
+    eprintln!("{what}: {setup:?}");
+    assert!(setup.ice_connected_ms.is_some(), "{what}: {setup:?}");
+    assert!(setup.dtls_connected_ms.is_some(), "{what}: {setup:?}");
+    assert!(setup.first_frame_ms.is_some(), "{what}: {setup:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synthetic_peer_calls_a_browser_and_both_verify_media() {
+    let Some(()) = chromium_or_skip("a_synthetic_peer_calls_a_browser") else {
+        return;
+    };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let mut run = TestRun::with_our_server().await;
+    start(&mut run, &[Kind::Synthetic, Kind::Browser]).await;
+    let (ours, browsers) = call_and_hang_up(&mut run, 0, 1).await;
+    print_setup(&run, 0, 1, "synthetic -> browser");
+    assert_we_saw_the_browsers_media(&ours, "synthetic from browser");
+    assert_browser_saw_our_media(&browsers, "browser from synthetic");
+    assert!(run.errors().is_empty(), "{:?}", run.errors());
+    run.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_calls_a_synthetic_peer_and_both_verify_media() {
+    let Some(()) = chromium_or_skip("a_browser_calls_a_synthetic_peer") else {
+        return;
+    };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let mut run = TestRun::with_our_server().await;
+    start(&mut run, &[Kind::Browser, Kind::Synthetic]).await;
+    let (browsers, ours) = call_and_hang_up(&mut run, 0, 1).await;
+    print_setup(&run, 0, 1, "browser -> synthetic");
+    assert_browser_saw_our_media(&browsers, "browser from synthetic");
+    assert_we_saw_the_browsers_media(&ours, "synthetic from browser");
+    assert!(run.errors().is_empty(), "{:?}", run.errors());
+    run.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_call_each_other_through_our_server() {
+    let Some(()) = chromium_or_skip("two_browsers_call_each_other") else {
+        return;
+    };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let mut run = TestRun::with_our_server().await;
+    start(&mut run, &[Kind::Browser, Kind::Browser]).await;
+    let (at_caller, at_callee) = call_and_hang_up(&mut run, 0, 1).await;
+    print_setup(&run, 0, 1, "browser -> browser");
+    for (report, what) in [(&at_caller, "caller"), (&at_callee, "callee")] {
+        let video = report
+            .video
+            .as_ref()
+            .unwrap_or_else(|| panic!("{what}: no video"));
+        let browser = report.browser.as_ref().expect("a browser's report");
+        assert!(
+            video.verified >= 60 && video.fps >= 15.0,
+            "{what}: {video:?}"
+        );
+        // Chrome's fake camera moves: no two grabs show the same picture.
+        assert!(browser.grabs >= 4, "{what}: {browser:?}");
+        assert_eq!(video.duplicated, 0, "{what}: a grab repeated: {video:?}");
+        let audio = report
+            .audio
+            .as_ref()
+            .unwrap_or_else(|| panic!("{what}: no audio"));
+        assert!(audio.packets > 100, "{what}: {audio:?}");
+        eprintln!(
+            "browser -> browser, {what} received {:?}",
+            browser
+                .stats
+                .received
+                .video
+                .as_ref()
+                .and_then(|v| v.codec.clone())
+        );
+    }
+    assert!(run.errors().is_empty(), "{:?}", run.errors());
+    run.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_crashes_mid_call_is_reported_gone_to_the_synthetic_side() {
+    let Some(()) = chromium_or_skip("a_browser_that_crashes_mid_call") else {
+        return;
+    };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let mut run = TestRun::with_our_server().await;
+    start(&mut run, &[Kind::Synthetic, Kind::Browser]).await;
+    run.call_pairs(&[(0, 1)]);
+    run.wait_for_media(&[(0, 1)], false).await;
+    run.command(1, PeerCommand::Crash);
+    let crashed = run
+        .wait_for("the browser crashed", |e| {
+            e.peer == 1 && e.kind == PeerEventKind::Crashed
+        })
+        .await;
+    let browser = run.ids[1];
+    let left = run
+        .wait_for("peerLeft at the synthetic side", |e| {
+            e.peer == 0 && e.kind == PeerEventKind::PeerLeft { remote: browser }
+        })
+        .await;
+    let detected = left.at.saturating_duration_since(crashed.at);
+    eprintln!("browser crash -> peerLeft in {detected:?}");
+    assert!(detected < Duration::from_secs(3), "{detected:?}");
+    let report = run.call_report(0, 1).await;
+    assert_eq!(report.end, callprobe_harness::peer::CallEnd::PeerLeft);
+    run.finish().await;
+}
