@@ -267,6 +267,10 @@ async fn a_browser_that_crashes_mid_call_is_reported_gone_to_the_synthetic_side(
     };
     let _turn = ONE_AT_A_TIME.lock().await;
     let mut run = TestRun::with_our_server().await;
+    // Once the server says the browser left, the call ends when ICE gives
+    // up on it: soon, with these timers.
+    run.connection.ice_disconnected_timeout = Duration::from_millis(500);
+    run.connection.ice_failed_timeout = Duration::from_secs(1);
     start(&mut run, &[Kind::Synthetic, Kind::Browser]).await;
     run.call_pairs(&[(0, 1)]);
     run.wait_for_media(&[(0, 1)], false).await;

@@ -469,11 +469,13 @@ impl BrowserPeer {
     }
 
     async fn crash(&mut self) {
+        // The moment of the kill is the fault's time, not when the process
+        // has finished dying.
+        self.emit_at(Instant::now(), PeerEventKind::Crashed);
         if let Some(chromium) = self.chromium.take() {
             tracing::debug!(peer = self.config.index, pid = ?chromium.pid(), "crashing the browser");
             chromium.crash().await;
         }
-        self.emit_at(Instant::now(), PeerEventKind::Crashed);
         self.abandon_calls();
     }
 
