@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,9 @@ use futures_util::future::join_all;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::browser::{
+    BrowserError, BrowserPeerConfig, find_chromium, page_url_for, spawn_browser_peer,
+};
 use crate::load::{LagProbe, PacingLog};
 use crate::media::shared::SharedClip;
 use crate::net::{Direction, Link, Network};
@@ -22,11 +26,16 @@ use crate::peer::{
     PeerEventKind, PeerHandle, spawn_peer,
 };
 use crate::results::{Collected, LinkSnapshot, LoadObserved, ScenarioResult, Status, collect};
-use crate::scenario::{Action, RestartBy, Scenario, ServerPlan, Verb};
+use crate::scenario::{Action, PeerKind, RestartBy, Scenario, ServerPlan, Verb};
 use crate::signaling::ClientConfig;
 
 /// Bound on every peer starting (connect + `start`), beyond a per-peer share.
 const STARTUP_BASE: Duration = Duration::from_secs(10);
+/// A browser takes a second or two to start and open its page; under load,
+/// more.
+const BROWSER_STARTUP: Duration = Duration::from_secs(30);
+/// How often a browser call's stats are read and its video grabbed.
+const BROWSER_SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
 /// Bound on closing one peer (hang up, close connections, end its task).
 const CLOSE_BOUND: Duration = Duration::from_secs(10);
 /// The shared clip loops over this many seconds of video.
@@ -66,6 +75,14 @@ pub async fn run_scenario(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> ScenarioResult {
+    let chromium = find_chromium();
+    if scenario.has_browsers() && chromium.is_none() {
+        return ScenarioResult::not_run(
+            scenario,
+            Status::Skipped,
+            format!("{}", BrowserError::NotFound),
+        );
+    }
     let server = match start_server(scenario, options).await {
         Ok(server) => server,
         Err((status, reason)) => return ScenarioResult::not_run(scenario, status, reason),
@@ -84,6 +101,7 @@ pub async fn run_scenario(
     let probe = LagProbe::start();
     let epoch = Instant::now();
     let mut run = Run::new(scenario, &server, media, epoch);
+    run.chromium = chromium;
     let startup = run.start_peers(&options.cancel).await;
     let started = Instant::now();
     let cut_short = match startup {
@@ -115,6 +133,25 @@ pub async fn run_scenario(
         links: &links,
         load: Some(&load),
     })
+}
+
+/// A browser peer in the place of a synthetic one: the same name, index,
+/// server and clock; its camera at the peer's video size and rate.
+fn browser_config(config: PeerConfig, chromium: PathBuf) -> BrowserPeerConfig {
+    let video = &config.media.video;
+    BrowserPeerConfig {
+        page_url: page_url_for(&config.signaling_url),
+        width: video.width as u32,
+        height: video.height as u32,
+        fps: video.fps,
+        name: config.name,
+        index: config.index,
+        chromium,
+        epoch: config.epoch,
+        directory: config.directory,
+        launch_timeout: BROWSER_STARTUP,
+        sample_interval: BROWSER_SAMPLE_INTERVAL,
+    }
 }
 
 /// The server a run talks to, and whether it is ours to stop.
@@ -216,6 +253,8 @@ async fn media(scenario: &Scenario, pacing: &Arc<PacingLog>) -> Result<Vec<Media
 struct Run<'a> {
     scenario: &'a Scenario,
     configs: Vec<PeerConfig>,
+    /// The browser binary, for browser peers.
+    chromium: Option<PathBuf>,
     peers: Vec<PeerHandle>,
     /// Each peer's attachment to the in-process network, by index.
     links: Vec<Arc<Link>>,
@@ -283,6 +322,7 @@ impl<'a> Run<'a> {
         Run {
             scenario,
             configs,
+            chromium: None,
             peers: Vec::new(),
             links,
             in_call: HashSet::new(),
@@ -305,10 +345,20 @@ impl<'a> Run<'a> {
     /// with `Interrupted` on Ctrl-C, or `Error` when a peer did not start.
     async fn start_peers(&mut self, cancel: &CancellationToken) -> Result<(), (Status, String)> {
         let outbox = self.outbox.clone().expect("open until finish");
-        for config in std::mem::take(&mut self.configs) {
-            self.peers.push(spawn_peer(config, outbox.clone()));
+        let kinds = self.scenario.peers.iter().map(|p| p.kind);
+        for (config, kind) in std::mem::take(&mut self.configs).into_iter().zip(kinds) {
+            let handle = match (kind, &self.chromium) {
+                (PeerKind::Browser, Some(chromium)) => {
+                    spawn_browser_peer(browser_config(config, chromium.clone()), outbox.clone())
+                }
+                _ => spawn_peer(config, outbox.clone()),
+            };
+            self.peers.push(handle);
         }
-        let bound = STARTUP_BASE + Duration::from_millis(10) * self.peers.len() as u32;
+        let mut bound = STARTUP_BASE + Duration::from_millis(10) * self.peers.len() as u32;
+        if self.scenario.has_browsers() {
+            bound += BROWSER_STARTUP;
+        }
         let deadline = tokio::time::Instant::now() + bound;
         let mut ended = vec![false; self.peers.len()];
         while self

@@ -117,6 +117,9 @@ pub(crate) struct TimeoutsSpec {
 pub(crate) struct PeerSpec {
     pub(crate) name: String,
     pub(crate) count: Option<u16>,
+    /// `synthetic` (ours, the default) or `browser` (headless Chromium).
+    #[serde(default)]
+    pub(crate) kind: super::PeerKind,
     /// This peer's (or group's) own video settings, over `[media.video]`.
     pub(crate) video: Option<VideoSpec>,
 }

@@ -80,7 +80,27 @@ pub struct PeerPlan {
     pub name: String,
     /// The `[[peers]]` entry it came from (its name, for a group).
     pub group: String,
+    pub kind: PeerKind,
+    /// For a browser: the size and rate asked of its fake camera.
     pub video: VideoSettings,
+}
+
+/// What a peer is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerKind {
+    /// Ours: the test pattern and tone, every frame verified.
+    #[default]
+    Synthetic,
+    /// Headless Chromium showing the server's page (DESIGN §8).
+    Browser,
+}
+
+impl Scenario {
+    /// Whether any peer is a browser (the run needs Chromium).
+    pub fn has_browsers(&self) -> bool {
+        self.peers.iter().any(|p| p.kind == PeerKind::Browser)
+    }
 }
 
 /// ICE's detection timers, for every peer of the run.

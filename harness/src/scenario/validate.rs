@@ -12,7 +12,9 @@ use super::file::{
     MediaMode, PeerSpec, ScenarioFile, Topology, VideoSpec,
 };
 use super::source::{FieldPath, Problem, Source};
-use super::{Action, Detection, MediaPlan, MetricThresholds, PeerPlan, Scenario, ServerPlan, Verb};
+use super::{
+    Action, Detection, MediaPlan, MetricThresholds, PeerKind, PeerPlan, Scenario, ServerPlan, Verb,
+};
 use crate::load::LoadBounds;
 use crate::media::h264::VideoSettings;
 use crate::media::pattern::Pattern;
@@ -62,6 +64,7 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
     for (i, event) in file.events.iter().enumerate() {
         actions.extend(check.event(event, i, &names, file.duration));
     }
+    check.browser_faults(&actions, &peers);
     // Calls at the same moment as events go first, each in file order.
     actions.sort_by_key(|(action, _)| action.at);
     check.timeline(&actions, &peers);
@@ -382,9 +385,16 @@ impl Checker<'_> {
                     );
                 }
             }
+            if spec.kind == PeerKind::Browser && media.shared {
+                self.problem(
+                    at.clone().key("kind"),
+                    "a browser sends its camera and reads frames on screen: it needs media mode = \"live\"",
+                );
+            }
             peers.extend(names.into_iter().map(|name| PeerPlan {
                 name,
                 group: spec.name.trim().to_owned(),
+                kind: spec.kind,
                 video: video.clone(),
             }));
         }
@@ -609,6 +619,31 @@ impl Checker<'_> {
                     );
                 }
                 members.into_iter().map(|m| (hub, m)).collect()
+            }
+        }
+    }
+
+    /// A browser's network is the machine's: the faults that act on the
+    /// harness's in-process network cannot reach it.
+    fn browser_faults(&mut self, actions: &[(Action, FieldPath)], peers: &[PeerPlan]) {
+        for (action, field) in actions {
+            let verb = match action.verb {
+                Verb::Vanish { .. } => "vanish",
+                Verb::Move { .. } => "move",
+                Verb::Impair { .. } => "impair",
+                Verb::Restore { .. } => "restore",
+                _ => continue,
+            };
+            let peer = &peers[action.verb.actor()];
+            if peer.kind == PeerKind::Browser {
+                self.problem(
+                    field.clone().key(verb),
+                    format!(
+                        "`{}` is a browser peer: {verb} acts on the harness's own network, which a \
+                         browser does not use (crash, leave, call and hangup work)",
+                        peer.name
+                    ),
+                );
             }
         }
     }
