@@ -76,6 +76,10 @@ fn chromium_or_skip(test: &str) -> Option<()> {
     if find_chromium().is_some() {
         return Some(());
     }
+    assert!(
+        std::env::var_os("CALLPROBE_REQUIRE_CHROMIUM").is_none(),
+        "{test}: CALLPROBE_REQUIRE_CHROMIUM is set but Chromium was not found"
+    );
     eprintln!(
         "skipped {test}: Chromium is not installed (Debian: apt-get install chromium; or set CALLPROBE_CHROMIUM)"
     );

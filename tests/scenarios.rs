@@ -2,7 +2,8 @@
 //! pass its thresholds; a failure shows the report's table.
 //!
 //! A scenario that needs an external server (`url_env`) and was not given
-//! one runs against a stand-in for the tutorial's server instead.
+//! one runs against a stand-in for the tutorial's server instead. One with
+//! browser peers is skipped, saying so, where Chromium is not installed.
 
 #[path = "peers/tutorial_server.rs"]
 #[allow(dead_code)] // the peer tests use more of it
@@ -51,6 +52,16 @@ async fn every_scenario_file_passes(#[files("scenarios/*.toml")] path: PathBuf) 
     .await
     .unwrap_or_else(|_| panic!("{} did not finish within its bound", path.display()));
     drop(stand_in);
+    if result.status == Status::Skipped && scenario.has_browsers() {
+        assert!(
+            std::env::var_os("CALLPROBE_REQUIRE_CHROMIUM").is_none(),
+            "{}: CALLPROBE_REQUIRE_CHROMIUM is set but the run was skipped: {:?}",
+            path.display(),
+            result.reason
+        );
+        eprintln!("skipped {}: {:?}", path.display(), result.reason);
+        return;
+    }
     assert_eq!(
         result.status,
         Status::Passed,

@@ -22,8 +22,9 @@ use crate::scenario::Scenario;
 
 /// Without RUST_LOG: warnings, except the `webrtc` stack's routine ones
 /// (ICE checks and SRTP packets that arrive a moment before their keys,
-/// DTLS without a server name).
-const QUIET_LOGS: &str = "warn,rtc=error,rtc_ice=error,rtc_dtls=error";
+/// DTLS without a server name) and chromiumoxide's about DevTools events
+/// newer than its protocol tables.
+const QUIET_LOGS: &str = "warn,rtc=error,rtc_ice=error,rtc_dtls=error,chromiumoxide=error";
 
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
