@@ -79,8 +79,10 @@
       const value = positive(name);
       if (value) video[key] = { ideal: value };
     }
+    // The microphone raw: echo cancellation, noise suppression and gain
+    // control would reshape what a test wants to hear arrive intact.
     const stream = await navigator.mediaDevices.getUserMedia({
-      audio: true,
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
       video: Object.keys(video).length ? video : true,
     });
     $('localVideo').srcObject = stream;

@@ -171,28 +171,36 @@ fn rms(block: &[f32]) -> f32 {
     (energy / block.len().max(1) as f32).sqrt()
 }
 
-/// Frequency from rising zero crossings of the loud part (square or sine).
+/// The strongest frequency between 100 Hz and 2 kHz, scanned in 5 Hz
+/// steps with a Goertzel filter over a Hann window: a square wave's
+/// fundamental beats its odd harmonics, which zero crossings (rung by
+/// the codec) would not reliably.
 fn frequency(samples: &[f32]) -> Option<f32> {
-    let level = rms(samples);
-    let arm_below = -0.3 * level;
-    let mut armed = false;
-    let (mut first, mut last, mut count) = (None, 0usize, 0usize);
-    for (i, pair) in samples.windows(2).enumerate() {
-        if pair[0] < arm_below {
-            armed = true;
-        }
-        if armed && pair[0] < 0.0 && pair[1] >= 0.0 {
-            armed = false;
-            if first.is_none() {
-                first = Some(i);
-            } else {
-                count += 1;
-            }
-            last = i;
-        }
+    if rms(samples) < QUIET_RMS {
+        return None;
     }
-    let first = first?;
-    (count >= 2).then(|| count as f32 * SAMPLE_RATE as f32 / (last - first) as f32)
+    let n = samples.len() as f32;
+    let windowed: Vec<f32> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| s * (0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / n).cos()))
+        .collect();
+    (20..=400)
+        .map(|step| step as f32 * 5.0)
+        .map(|hz| (hz, goertzel(&windowed, hz)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(hz, _)| hz)
+}
+
+fn goertzel(samples: &[f32], hz: f32) -> f32 {
+    let coefficient = 2.0 * (std::f32::consts::TAU * hz / SAMPLE_RATE as f32).cos();
+    let (mut previous, mut before) = (0.0f32, 0.0f32);
+    for &sample in samples {
+        let current = sample + coefficient * previous - before;
+        before = previous;
+        previous = current;
+    }
+    previous * previous + before * before - coefficient * previous * before
 }
 
 #[cfg(test)]
