@@ -236,7 +236,7 @@ async fn two_browsers_call_each_other_through_our_server() {
         let video = report
             .video
             .as_ref()
-            .unwrap_or_else(|| panic!("{what}: no video"));
+            .unwrap_or_else(|| panic!("{what}: no video: {report:?}"));
         let browser = report.browser.as_ref().expect("a browser's report");
         assert!(
             video.verified >= 60 && video.fps >= 15.0,

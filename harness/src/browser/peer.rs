@@ -372,6 +372,11 @@ impl BrowserPeer {
                     stamp: Some(*stamp),
                 })
             }
+            // The first picture shown did not read (it counts as corrupt in
+            // the report): the first frame is the first one that does.
+            (Some(MediaSource::Pattern(sender)), Err(_)) => {
+                self.first_verified_grab(remote, sender).await
+            }
             (Some(MediaSource::Browser), _) => Some(PeerEventKind::FirstFrame {
                 remote,
                 stamp: None,
@@ -384,6 +389,41 @@ impl BrowserPeer {
                 None
             }
         }
+    }
+
+    /// Grabs the video until a frame carries `sender`'s stamp (bounded),
+    /// and reports it at the time it was grabbed.
+    async fn first_verified_grab(&mut self, remote: PeerId, sender: u16) -> Option<PeerEventKind> {
+        const TRIES: usize = 20;
+        for _ in 0..TRIES {
+            let grab = self
+                .page
+                .call_with_id::<Option<Grab>>("grab", remote.as_str())
+                .await;
+            let Ok(Some(grab)) = grab else {
+                return None; // the call ended
+            };
+            if let Ok(reading) = read_grab(&grab)
+                && let Ok(stamp) = reading.stamp
+                && stamp.sender == sender
+            {
+                let at = self.clock.instant(reading.at);
+                self.emit_at(
+                    at,
+                    PeerEventKind::FirstFrame {
+                        remote,
+                        stamp: Some(stamp),
+                    },
+                );
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.error(
+            Some(remote),
+            format!("no frame shown in {TRIES} grabs carried the sender's stamp"),
+        );
+        None
     }
 
     /// Reads stats and grabs a frame of every call that is showing video.
@@ -426,11 +466,16 @@ impl BrowserPeer {
             Some(other) => CallEnd::Failed(format!("browser: {other}")),
             None => CallEnd::Failed("browser: no reason given".into()),
         };
-        let stats: Option<PageStats> = event
-            .detail
-            .as_ref()
-            .and_then(|d| d.get("stats"))
-            .and_then(|s| serde_json::from_value(s.clone()).ok());
+        let stats: Option<PageStats> = match event.detail.as_ref().and_then(|d| d.get("stats")) {
+            Some(serde_json::Value::Null) | None => None,
+            Some(stats) => match serde_json::from_value(stats.clone()) {
+                Ok(stats) => Some(stats),
+                Err(error) => {
+                    self.error(Some(remote), format!("the browser's final stats: {error}"));
+                    None
+                }
+            },
+        };
         let mut call = self
             .calls
             .remove(&remote)

@@ -223,7 +223,7 @@ fn audio_verdict(
     };
     let mut audible: Vec<f64> = Vec::new();
     for tone in &stats.tones {
-        if tone.db < SILENCE_DB {
+        if tone.db.is_none_or(|db| db < SILENCE_DB) {
             verdict.silent_windows += 1;
             continue;
         }
@@ -304,12 +304,12 @@ mod tests {
             HeardTone {
                 at: 100.0,
                 hz: f64::from(tone_hz(2)) + 1.4,
-                db: -20.0,
+                db: Some(-20.0),
             },
             HeardTone {
                 at: 300.0,
                 hz: 0.0,
-                db: -120.0,
+                db: None,
             },
         ];
         let report = call_report(
@@ -351,7 +351,7 @@ mod tests {
         let tones = vec![HeardTone {
             at: 100.0,
             hz: f64::from(tone_hz(3)),
-            db: -20.0,
+            db: Some(-20.0),
         }];
         let report = call_report(
             PeerId::random(),

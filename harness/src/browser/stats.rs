@@ -72,7 +72,8 @@ pub struct HeardTone {
     pub at: f64,
     pub hz: f64,
     /// Level of that frequency, dB (the analyser's scale; -100 is silence).
-    pub db: f64,
+    /// `None` for -Infinity, which JSON carries as null: silence.
+    pub db: Option<f64>,
 }
 
 impl PageStats {

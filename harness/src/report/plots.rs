@@ -192,8 +192,14 @@ pub(super) fn over_time(
         .flat_map(|c| &c.tracks)
         .filter(|t| !t.series.is_empty())
         .map(|t| {
-            // Each second's value drawn at its middle.
-            let points = t.series.iter().map(|p| (p.t_s + 0.5, value(p))).collect();
+            // Each second's value drawn at its middle; live video has no
+            // latency (NaN), and no point.
+            let points = t
+                .series
+                .iter()
+                .map(|p| (p.t_s + 0.5, value(p)))
+                .filter(|(_, v)| v.is_finite())
+                .collect();
             (format!("{} ← {}", t.receiver, t.sender), points)
         })
         .take(SERIES_TRACKS)

@@ -329,7 +329,8 @@ fn series(video: Option<&VideoVerdict>, clock: Clock) -> Vec<SeriesPoint> {
     let Some(video) = video else {
         return Vec::new();
     };
-    let mut buckets: Vec<(u32, f64)> = Vec::new();
+    // (frames, latency sum, frames with a latency): live video has none.
+    let mut buckets: Vec<(u32, f64, u32)> = Vec::new();
     for frame in &video.frames {
         let at = frame.arrival_ms - clock.offset_ms;
         // Frames still arriving while peers close count in the totals but
@@ -339,27 +340,31 @@ fn series(video: Option<&VideoVerdict>, clock: Clock) -> Vec<SeriesPoint> {
         }
         let second = (at / 1e3).floor() as usize;
         if buckets.len() <= second {
-            buckets.resize(second + 1, (0, 0.0));
+            buckets.resize(second + 1, (0, 0.0, 0));
         }
         buckets[second].0 += 1;
-        buckets[second].1 += frame.latency_ms;
+        if frame.latency_ms.is_finite() {
+            buckets[second].1 += frame.latency_ms;
+            buckets[second].2 += 1;
+        }
     }
     buckets
         .into_iter()
         .enumerate()
-        .filter(|(_, (frames, _))| *frames > 0)
+        .filter(|(_, (frames, _, _))| *frames > 0)
         // The last second may be cut short by the end of the run: a rate
         // over a sliver of a second says nothing, so it needs half of one.
         .filter_map(|(second, bucket)| {
             let covered = (clock.end_ms / 1e3 - second as f64).min(1.0);
             (covered >= 0.5).then_some((second, bucket, covered))
         })
-        .map(|(second, (frames, latency), covered)| {
+        .map(|(second, (frames, latency, timed), covered)| {
             let start = second as f64;
             SeriesPoint {
                 t_s: start,
                 fps: f64::from(frames) / covered,
-                latency_ms: latency / f64::from(frames),
+                // NaN (JSON null) when nothing in the second had a latency.
+                latency_ms: latency / f64::from(timed),
             }
         })
         .collect()
