@@ -16,6 +16,7 @@ use super::grab::{Grab, GrabReading, read_grab};
 use super::page::{PageEvent, PeerPage};
 use super::report::{BrowserCallSamples, Sample, call_report};
 use super::stats::PageStats;
+use crate::peer::task::{register, source_of};
 use crate::peer::{
     CallEnd, CallReport, Directory, MediaSource, PeerCommand, PeerEvent, PeerEventKind, PeerHandle,
     Role,
@@ -207,11 +208,7 @@ impl BrowserPeer {
             .detail_str("id")
             .and_then(PeerId::parse)
             .ok_or_else(|| BrowserError::Page(format!("a start without an id: {started:?}")))?;
-        config
-            .directory
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(id, MediaSource::Browser);
+        register(&config.directory, id, MediaSource::Browser);
         let peer = BrowserPeer {
             config,
             events,
@@ -239,12 +236,7 @@ impl BrowserPeer {
     }
 
     fn source_of(&self, remote: PeerId) -> Option<MediaSource> {
-        self.config
-            .directory
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&remote)
-            .copied()
+        source_of(&self.config.directory, remote)
     }
 
     async fn command(&mut self, command: PeerCommand) {

@@ -15,7 +15,7 @@ mod events;
 mod keyframe;
 mod receive;
 mod send;
-mod task;
+pub(crate) mod task;
 mod track;
 
 pub use connection::{

@@ -33,6 +33,23 @@ use crate::signaling::{
 /// Every peer of a run, by id: whose stamps and tone a receiver expects.
 pub type Directory = Arc<RwLock<HashMap<PeerId, MediaSource>>>;
 
+/// Enters a started peer in the run's directory.
+pub(crate) fn register(directory: &Directory, id: PeerId, source: MediaSource) {
+    directory
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(id, source);
+}
+
+/// What media from `id` should carry, if it is a peer of the run.
+pub(crate) fn source_of(directory: &Directory, id: PeerId) -> Option<MediaSource> {
+    directory
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(&id)
+        .copied()
+}
+
 /// Bound on closing one connection or stopping one media task.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -271,23 +288,14 @@ impl Peer {
             .await
             .map_err(|e| e.to_string())?;
         let id = client.start().await.map_err(|e| e.to_string())?;
-        config
-            .directory
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(id, MediaSource::Pattern(config.index));
+        register(&config.directory, id, MediaSource::Pattern(config.index));
         self.emit(PeerEventKind::Started { id });
         Ok(client)
     }
 
     /// What media from `remote` should carry.
     fn expected_sender(&self, remote: PeerId) -> Option<MediaSource> {
-        self.config
-            .directory
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&remote)
-            .copied()
+        source_of(&self.config.directory, remote)
     }
 
     fn next_answer_deadline(&self) -> Option<tokio::time::Instant> {
