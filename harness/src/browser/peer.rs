@@ -383,8 +383,8 @@ impl BrowserPeer {
         }
     }
 
-    /// Grabs the video until a frame carries `sender`'s stamp (bounded),
-    /// and reports it at the time it was grabbed.
+    /// Grabs the video, a frame apart, until a frame carries `sender`'s
+    /// stamp (bounded), and reports it at the time it was grabbed.
     async fn first_verified_grab(&mut self, remote: PeerId, sender: u16) -> Option<PeerEventKind> {
         const TRIES: usize = 20;
         for _ in 0..TRIES {
@@ -409,7 +409,8 @@ impl BrowserPeer {
                 );
                 return None;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // The next picture comes a frame later.
+            tokio::time::sleep(Duration::from_secs(1) / self.config.fps.max(1)).await;
         }
         self.error(
             Some(remote),

@@ -178,7 +178,7 @@ fn video_verdict(
 
 /// Frames the sender numbered between the first and last sampled grab,
 /// less the frames the browser decoded in that time: what never showed.
-fn lost_between_grabs(source: Option<MediaSource>, samples: &[super::report::Sample]) -> u64 {
+fn lost_between_grabs(source: Option<MediaSource>, samples: &[Sample]) -> u64 {
     let Some(MediaSource::Pattern(sender)) = source else {
         return 0;
     };

@@ -76,21 +76,25 @@ enum FrameJudge {
 impl VideoReceiver {
     pub fn new(expected_sender: u16) -> Result<Self, CodecError> {
         Ok(VideoReceiver::judged_by(
-            expected_sender,
             FrameJudge::Decode(H264Decoder::new()?),
+            Verifier::Stamped(VideoVerifier::new(expected_sender)),
         ))
     }
 
     /// A receiver for shared-media mode.
     pub fn shared(expected_sender: u16, clip: Arc<SharedClip>) -> Self {
-        VideoReceiver::judged_by(expected_sender, FrameJudge::Shared(clip))
+        VideoReceiver::judged_by(
+            FrameJudge::Shared(clip),
+            Verifier::Stamped(VideoVerifier::new(expected_sender)),
+        )
     }
 
     /// A receiver for live video without stamps (a browser's camera).
     pub fn live() -> Result<Self, CodecError> {
-        let mut receiver = VideoReceiver::judged_by(0, FrameJudge::Live(H264Decoder::new()?));
-        receiver.verifier = Verifier::Live(LiveVerifier::new());
-        Ok(receiver)
+        Ok(VideoReceiver::judged_by(
+            FrameJudge::Live(H264Decoder::new()?),
+            Verifier::Live(LiveVerifier::new()),
+        ))
     }
 
     /// A receiver for media from `source`.
@@ -101,7 +105,7 @@ impl VideoReceiver {
         }
     }
 
-    fn judged_by(expected_sender: u16, judge: FrameJudge) -> Self {
+    fn judged_by(judge: FrameJudge, verifier: Verifier) -> Self {
         VideoReceiver {
             depacketizer: H264Packet::default(),
             access_unit: BytesMut::new(),
@@ -112,7 +116,7 @@ impl VideoReceiver {
             keyframe_requests: 0,
             first_rtp: None,
             judge,
-            verifier: Verifier::Stamped(VideoVerifier::new(expected_sender)),
+            verifier,
         }
     }
 
@@ -156,12 +160,13 @@ impl VideoReceiver {
         if let (FrameJudge::Live(decoder), Verifier::Live(verifier)) =
             (&mut self.judge, &mut self.verifier)
         {
-            let outcome = match (damaged || access_unit.is_empty(), decoder) {
-                (true, _) => LiveOutcome::Undecodable,
-                (false, decoder) => match decoder.decode_with(&access_unit, live_picture) {
+            let outcome = if damaged || access_unit.is_empty() {
+                LiveOutcome::Undecodable
+            } else {
+                match decoder.decode_with(&access_unit, live_picture) {
                     Ok(Some(picture)) => LiveOutcome::Decoded(picture),
                     Ok(None) | Err(_) => LiveOutcome::Undecodable,
-                },
+                }
             };
             let verified = verifier.observe(arrival, packet.header.timestamp, outcome);
             match (verified, outcome) {
@@ -319,12 +324,16 @@ impl AudioReceiver {
         source: MediaSource,
         record_to: Option<&Path>,
     ) -> Result<Self, AudioReceiveError> {
-        let mut receiver = AudioReceiver::new(0.0, record_to)?;
-        receiver.verifier = match source {
-            MediaSource::Pattern(sender) => AudioVerifier::new(crate::media::tone::tone_hz(sender)),
-            MediaSource::Browser => AudioVerifier::beeps(),
-        };
-        Ok(receiver)
+        match source {
+            MediaSource::Pattern(sender) => {
+                AudioReceiver::new(crate::media::tone::tone_hz(sender), record_to)
+            }
+            MediaSource::Browser => {
+                let mut receiver = AudioReceiver::new(crate::verify::beeps::BEEP_HZ, record_to)?;
+                receiver.verifier = AudioVerifier::beeps();
+                Ok(receiver)
+            }
+        }
     }
 
     /// A receiver for shared-media mode.
