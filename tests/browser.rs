@@ -16,11 +16,6 @@ use callprobe_harness::peer::{CallReport, PeerCommand, PeerEventKind, spawn_peer
 use callprobe_harness::verify::beeps::BEEP_HZ;
 use callprobe_server::protocol::PeerId;
 use harness::TestRun;
-use tokio::sync::Mutex;
-
-/// Browsers are heavy (a process tree each, software video): on two cores
-/// the tests take turns rather than starve each other's frames.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 /// How long media flows before a call is judged.
 const MEDIA_WINDOW: Duration = Duration::from_secs(4);
@@ -122,7 +117,8 @@ fn assert_browser_saw_our_media(report: &CallReport, what: &str) {
     assert!(browser.grabs >= 4, "{what}: only {} grabs", browser.grabs);
     assert_eq!(
         browser.grabs_with_bars, browser.grabs,
-        "{what}: colour bars missing"
+        "{what}: colour bars missing in {:?}",
+        browser.grabs_missing_bars
     );
     assert_eq!(
         (video.corrupted, video.wrong_sender),
@@ -195,7 +191,6 @@ async fn a_synthetic_peer_calls_a_browser_and_both_verify_media() {
     let Some(()) = chromium_or_skip("a_synthetic_peer_calls_a_browser") else {
         return;
     };
-    let _turn = ONE_AT_A_TIME.lock().await;
     let mut run = TestRun::with_our_server().await;
     start(&mut run, &[Kind::Synthetic, Kind::Browser]).await;
     let (ours, browsers) = call_and_hang_up(&mut run, 0, 1).await;
@@ -211,7 +206,6 @@ async fn a_browser_calls_a_synthetic_peer_and_both_verify_media() {
     let Some(()) = chromium_or_skip("a_browser_calls_a_synthetic_peer") else {
         return;
     };
-    let _turn = ONE_AT_A_TIME.lock().await;
     let mut run = TestRun::with_our_server().await;
     start(&mut run, &[Kind::Browser, Kind::Synthetic]).await;
     let (browsers, ours) = call_and_hang_up(&mut run, 0, 1).await;
@@ -227,7 +221,6 @@ async fn two_browsers_call_each_other_through_our_server() {
     let Some(()) = chromium_or_skip("two_browsers_call_each_other") else {
         return;
     };
-    let _turn = ONE_AT_A_TIME.lock().await;
     let mut run = TestRun::with_our_server().await;
     start(&mut run, &[Kind::Browser, Kind::Browser]).await;
     let (at_caller, at_callee) = call_and_hang_up(&mut run, 0, 1).await;
@@ -269,7 +262,6 @@ async fn a_browser_that_crashes_mid_call_is_reported_gone_to_the_synthetic_side(
     let Some(()) = chromium_or_skip("a_browser_that_crashes_mid_call") else {
         return;
     };
-    let _turn = ONE_AT_A_TIME.lock().await;
     let mut run = TestRun::with_our_server().await;
     // Once the server says the browser left, the call ends when ICE gives
     // up on it: soon, with these timers.

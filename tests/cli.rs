@@ -68,6 +68,9 @@ fn a_usage_error_exits_2() {
 
 #[test]
 fn a_failed_threshold_exits_1_and_every_report_carries_the_measured_value() {
+    let _slot = callprobe_testkit::cpu_slot_blocking(
+        "a_failed_threshold_exits_1_and_every_report_carries_the_measured_value",
+    );
     let dir = tempfile::tempdir().unwrap();
     let output = callprobe()
         .args([
@@ -139,6 +142,9 @@ fn a_skipped_scenario_does_not_fail_the_run() {
 
 #[test]
 fn ctrl_c_stops_the_run_and_still_writes_the_partial_report() {
+    let _slot = callprobe_testkit::cpu_slot_blocking(
+        "ctrl_c_stops_the_run_and_still_writes_the_partial_report",
+    );
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     use std::sync::mpsc;
@@ -215,6 +221,9 @@ fn ctrl_c_stops_the_run_and_still_writes_the_partial_report() {
 /// says why, exits 3, and its report carries the harness's own figures.
 #[test]
 fn an_overloaded_harness_makes_the_run_invalid_and_exits_3() {
+    let _slot = callprobe_testkit::cpu_slot_blocking(
+        "an_overloaded_harness_makes_the_run_invalid_and_exits_3",
+    );
     let dir = tempfile::tempdir().unwrap();
     let output = callprobe()
         .args([

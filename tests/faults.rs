@@ -56,6 +56,7 @@ fn frames_missing(result: &ScenarioResult, limit: u32) -> BTreeSet<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_seed_loses_the_same_packets_and_frames_and_another_seed_does_not() {
+    let _slot = callprobe_testkit::cpu_slot("replayed loss").await;
     let first = run(21).await;
     let again = run(21).await;
     let other = run(22).await;

@@ -26,6 +26,7 @@ to = "b"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_leaks_no_tasks_sockets_or_ports() {
+    let _slot = callprobe_testkit::cpu_slot("run clean-up").await;
     let scenario = Scenario::parse(&Source::new("cleanup.toml", TWO_PEERS.to_owned())).unwrap();
     let metrics = tokio::runtime::Handle::current().metrics();
     let tasks_before = metrics.num_alive_tasks();

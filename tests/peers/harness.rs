@@ -11,11 +11,14 @@ use callprobe_harness::signaling::ClientConfig;
 use callprobe_harness::timeline::SetupTimeline;
 use callprobe_server::protocol::PeerId;
 use callprobe_server::{RunningServer, Server, ServerConfig};
+use callprobe_testkit::{CpuSlot, cpu_slot};
 use tokio::sync::mpsc;
 
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 pub(crate) struct TestRun {
+    /// Media tests take turns for the machine's cores (see the testkit).
+    _slot: CpuSlot,
     pub(crate) server: Option<RunningServer>,
     pub(crate) url: String,
     pub(crate) epoch: Instant,
@@ -37,12 +40,15 @@ impl TestRun {
     pub(crate) async fn with_our_server() -> Self {
         let server = Server::bind(ServerConfig::loopback()).await.unwrap();
         let url = server.url();
-        TestRun::new(Some(server), url)
+        TestRun::new(Some(server), url).await
     }
 
-    pub(crate) fn new(server: Option<RunningServer>, url: String) -> Self {
+    /// Waits for a CPU slot, then sets up a run against `url`.
+    pub(crate) async fn new(server: Option<RunningServer>, url: String) -> Self {
+        let slot = cpu_slot("a peer test").await;
         let (outbox, inbox) = mpsc::unbounded_channel();
         TestRun {
+            _slot: slot,
             server,
             url,
             epoch: Instant::now(),

@@ -44,7 +44,7 @@ async fn ten_peers_in_five_calls_at_once_verify_their_own_partners_media() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_complete_a_verified_call_through_a_tutorial_style_server() {
     let server = TutorialServer::start().await;
-    let mut run = TestRun::new(None, server.url());
+    let mut run = TestRun::new(None, server.url()).await;
     run.start_peers(2).await;
     let bob = run.ids[1];
     run.command(0, PeerCommand::Call { to: bob });
@@ -88,7 +88,7 @@ async fn calling_a_peer_that_left_fails_at_once_on_our_server_and_by_timeout_on_
 
     // The tutorial's says nothing: the call fails by the answer timeout, not a hang.
     let server = TutorialServer::start().await;
-    let mut run = TestRun::new(None, server.url());
+    let mut run = TestRun::new(None, server.url()).await;
     run.answer_timeout = Duration::from_millis(500);
     let reason = call_a_departed_peer(run).await;
     assert!(reason.contains("no answer within"), "{reason}");

@@ -8,6 +8,7 @@ use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_clients_each_complete_an_offer_answer_candidate_exchange() {
+    let _slot = callprobe_testkit::cpu_slot("a thousand clients").await;
     const PAIRS: usize = 500;
     let server = server().await;
     let url = server.url();
@@ -122,6 +123,7 @@ impl Drop for ServerProcess {
 /// the last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_clients_are_held_at_once_and_still_relayed_between() {
+    let _slot = callprobe_testkit::cpu_slot("ten thousand clients").await;
     const CLIENTS: usize = 10_000;
     const CONNECTING_AT_ONCE: usize = 256;
     assert_eq!(

@@ -20,5 +20,5 @@ pub use chromium::{BrowserError, CHROMIUM_ENV, Chromium, find_chromium};
 pub use grab::{Grab, GrabError, GrabReading, read_grab};
 pub use page::{PageEvent, PeerPage};
 pub use peer::{BrowserPeerConfig, page_url_for, spawn_browser_peer};
-pub use report::BrowserCallStats;
+pub use report::{BrowserCallStats, GrabMiss};
 pub use stats::{CandidatePair, Codec, PageStats, RtpStats};

@@ -56,6 +56,22 @@ pub struct BrowserCallStats {
     /// Grabs read, and how many showed all eight colour bars.
     pub grabs: usize,
     pub grabs_with_bars: usize,
+    /// The grabs that did not (at most [`MAX_MISSES`]): what a person would
+    /// look at first when the picture is wrong.
+    pub grabs_missing_bars: Vec<GrabMiss>,
+}
+
+/// Grabs without all their bars kept per call.
+const MAX_MISSES: usize = 20;
+
+/// One grab that did not show all eight colour bars.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct GrabMiss {
+    /// On the run's clock.
+    pub at_ms: f64,
+    pub bars: usize,
+    /// The frame number its stamp read, if it read.
+    pub frame: Option<u32>,
 }
 
 /// The call report for one browser call. `since_epoch` turns the page's
@@ -101,6 +117,16 @@ pub(super) fn call_report(
         },
         grabs: readings.len(),
         grabs_with_bars: readings.iter().filter(|r| r.bars == 8).count(),
+        grabs_missing_bars: readings
+            .iter()
+            .filter(|r| r.bars < 8)
+            .take(MAX_MISSES)
+            .map(|r| GrabMiss {
+                at_ms: since_epoch(r.at),
+                bars: r.bars,
+                frame: r.stamp.as_ref().ok().map(|s| s.frame),
+            })
+            .collect(),
     }));
     report
 }
