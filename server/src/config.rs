@@ -13,6 +13,10 @@ pub struct ServerConfig {
     /// Served at `GET /` (index.html) and below, beside the WebSocket upgrade;
     /// without it, `/` is the built-in browser peer page.
     pub static_dir: Option<PathBuf>,
+    /// Origins (`https://app.example`) whose pages may open a WebSocket;
+    /// empty, any may (what the tutorial's page expects). See
+    /// [`OriginPolicy`].
+    pub allowed_origins: Vec<String>,
 }
 
 impl ServerConfig {
@@ -33,6 +37,45 @@ impl Default for ServerConfig {
             tls: TlsMode::Off,
             limits: Limits::default(),
             static_dir: None,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// Which pages may open a WebSocket to the server.
+///
+/// A browser sends the page's `Origin` with every WebSocket upgrade, and a
+/// page of any other site could otherwise connect and signal as a peer
+/// (cross-site WebSocket hijacking). An upgrade that carries an Origin not
+/// on the list is refused with 403. One without an Origin is not from a
+/// browser page (synthetic peers, command-line clients); it is let through,
+/// since a non-browser client can write any Origin it likes: this is a
+/// fence against other web pages, not authentication.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OriginPolicy {
+    /// Lower-cased `scheme://host[:port]`; empty allows every origin.
+    allowed: Vec<String>,
+}
+
+impl OriginPolicy {
+    pub fn new(allowed: &[String]) -> Self {
+        OriginPolicy {
+            allowed: allowed
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// Whether an upgrade with this `Origin` header (if any) may proceed.
+    pub fn allows(&self, origin: Option<&str>) -> bool {
+        match origin {
+            _ if self.allowed.is_empty() => true,
+            None => true,
+            Some(origin) => {
+                let origin = origin.trim().to_ascii_lowercase();
+                self.allowed.contains(&origin)
+            }
         }
     }
 }
@@ -96,5 +139,28 @@ impl Default for Limits {
             outbox_messages: 1024,
             close_timeout: Duration::from_secs(1),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_list_every_origin_may_connect() {
+        let policy = OriginPolicy::new(&[]);
+        assert!(policy.allows(Some("https://evil.example")));
+        assert!(policy.allows(None));
+    }
+
+    #[test]
+    fn with_a_list_only_its_origins_and_non_browser_clients_may_connect() {
+        let policy = OriginPolicy::new(&["https://App.example/".to_owned()]);
+        assert!(policy.allows(Some("https://app.example")));
+        assert!(policy.allows(None), "no Origin: not a browser page");
+        assert!(!policy.allows(Some("https://app.example:8443")));
+        assert!(!policy.allows(Some("http://app.example")));
+        assert!(!policy.allows(Some("null")));
+        assert!(!policy.allows(Some("https://app.example.evil.example")));
     }
 }

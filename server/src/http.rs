@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
+use crate::config::OriginPolicy;
 use crate::session::{self, Shared};
 
 #[derive(Clone, Debug)]
@@ -24,6 +25,7 @@ pub(crate) struct AppState {
     /// Open WebSockets, so shutdown can wait for their close handshakes.
     pub(crate) sockets: TaskTracker,
     pub(crate) static_dir: Option<ServeDir>,
+    pub(crate) origins: OriginPolicy,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -46,7 +48,26 @@ async fn root(
     request: Request,
 ) -> Response {
     match upgrade {
-        Ok(upgrade) => app.accept(upgrade),
+        Ok(upgrade) => {
+            let origin = request.headers().get(header::ORIGIN);
+            let origin = origin.map(|o| o.to_str().unwrap_or("(not text)"));
+            if app.origins.allows(origin) {
+                app.accept(upgrade)
+            } else {
+                app.shared.metrics.origins_refused.inc();
+                let origin = origin
+                    .unwrap_or_default()
+                    .chars()
+                    .take(100)
+                    .collect::<String>();
+                tracing::info!(%origin, "WebSocket upgrade refused: origin not allowed");
+                (
+                    StatusCode::FORBIDDEN,
+                    format!("origin {origin:?} is not allowed to connect (--allowed-origin)\n"),
+                )
+                    .into_response()
+            }
+        }
         // It asked for a WebSocket and got it wrong: say why.
         Err(rejection) if request.headers().contains_key(header::UPGRADE) => {
             rejection.into_response()

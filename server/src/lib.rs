@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::services::ServeDir;
 
-pub use config::{Limits, ServerConfig, TlsMode};
+pub use config::{Limits, OriginPolicy, ServerConfig, TlsMode};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +96,7 @@ impl Server {
             slots: Arc::new(Semaphore::new(limits.max_connections)),
             sockets: connections.clone(),
             static_dir: config.static_dir.map(ServeDir::new),
+            origins: OriginPolicy::new(&config.allowed_origins),
         };
         let (acceptor, self_signed_pem) = match tls {
             Some(tls) => (Some(tls.acceptor), tls.self_signed_pem),

@@ -56,6 +56,8 @@ pub(crate) struct Metrics {
     pub(crate) calls: Gauge,
     pub(crate) calls_started: Counter,
     pub(crate) peer_left_sent: Counter,
+    pub(crate) fields_dropped: Counter,
+    pub(crate) origins_refused: Counter,
     relayed: [Counter; RelayAction::ALL.len()],
     errors: [Counter; ErrorCode::ALL.len()],
     closes: [Counter; CloseReason::ALL.len()],
@@ -98,6 +100,18 @@ impl Metrics {
             "peerLeft notices sent to remaining peers",
             peer_left_sent.clone(),
         );
+        let fields_dropped = Counter::default();
+        registry.register(
+            "fields_dropped",
+            "Fields in relayed messages that the protocol does not define, dropped",
+            fields_dropped.clone(),
+        );
+        let origins_refused = Counter::default();
+        registry.register(
+            "origins_refused",
+            "WebSocket upgrades refused (403) because their Origin is not allowed",
+            origins_refused.clone(),
+        );
 
         let relayed = counters_by(
             &mut registry,
@@ -130,6 +144,8 @@ impl Metrics {
             calls,
             calls_started,
             peer_left_sent,
+            fields_dropped,
+            origins_refused,
             relayed,
             errors,
             closes,

@@ -206,8 +206,68 @@ pub struct RelayRequest {
     pub action: RelayAction,
     /// `data.remoteId` as the client wrote it; may name no one.
     pub to: String,
-    /// The whole `data` object, relayed as it came but for `remoteId`.
+    /// `data` with only the fields the action defines
+    /// ([`RelayAction::fields`]);
+    /// `remoteId` is replaced by the sender's id when relayed.
     pub data: Map<String, Value>,
+    /// Paths of the fields the client sent that the protocol does not
+    /// define (`data.from`, `data.offer.extra`): dropped, never relayed.
+    pub dropped: Vec<String>,
+}
+
+/// A field of a relayed action's `data` and, where it is an object, the
+/// members it keeps. Each action carries its own (DESIGN §3); the objects
+/// inside are `RTCSessionDescriptionInit` and `RTCIceCandidateInit`, as
+/// browsers serialise them. Anything else a
+/// client puts in `data` is dropped, not relayed, so no client can hand
+/// another a field (`from`, `verified`, …) that the receiver's code might
+/// trust; the sender is only ever known from the server's `remoteId`.
+///
+/// Dropped rather than refused: browsers add members to these
+/// dictionaries over the years, and apps add their own fields; refusing
+/// them would break calls that work, while dropping them loses nothing the
+/// protocol promises.
+pub type Field = (&'static str, &'static [&'static str]);
+
+impl RelayAction {
+    /// The fields this action's `data` carries, each with the members it
+    /// keeps when it is an object (none: kept whole).
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            RelayAction::Offer => &[("remoteId", &[]), ("offer", DESCRIPTION)],
+            RelayAction::Answer => &[("remoteId", &[]), ("answer", DESCRIPTION)],
+            RelayAction::IceCandidate => &[("remoteId", &[]), ("candidate", CANDIDATE)],
+            RelayAction::Hangup => &[("remoteId", &[])],
+        }
+    }
+}
+
+const DESCRIPTION: &[&str] = &["type", "sdp"];
+const CANDIDATE: &[&str] = &["candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"];
+
+/// Keeps only the fields `action` defines; returns the paths of the rest.
+/// Runs after the shape checks, so every kept object is an object.
+fn keep_defined_fields(action: RelayAction, data: &mut Map<String, Value>) -> Vec<String> {
+    let fields = action.fields();
+    let mut dropped = Vec::new();
+    data.retain(|name, value| {
+        let Some((_, inner)) = fields.iter().find(|(field, _)| field == name) else {
+            dropped.push(format!("data.{}", truncate(name, 40)));
+            return false;
+        };
+        if let (false, Value::Object(object)) = (inner.is_empty(), value) {
+            object.retain(|member, _| {
+                let known = inner.contains(&member.as_str());
+                if !known {
+                    dropped.push(format!("data.{name}.{}", truncate(member, 40)));
+                }
+                known
+            });
+        }
+        true
+    });
+    dropped.sort();
+    dropped
 }
 
 /// Parses and checks one text frame from a client.
@@ -255,7 +315,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientRequest, ErrorReply> {
     let bad = |message: String| {
         ErrorReply::new(ErrorCode::BadMessage, message).in_reply_to(relay.as_str())
     };
-    let data = match envelope.remove("data") {
+    let mut data = match envelope.remove("data") {
         Some(Value::Object(data)) => data,
         Some(other) => {
             return Err(bad(format!(
@@ -282,10 +342,12 @@ pub fn parse_client_frame(text: &str) -> Result<ClientRequest, ErrorReply> {
         RelayAction::Hangup => Ok(()),
     }
     .map_err(bad)?;
+    let dropped = keep_defined_fields(relay, &mut data);
     Ok(ClientRequest::Relay(RelayRequest {
         action: relay,
         to,
         data,
+        dropped,
     }))
 }
 
@@ -514,25 +576,60 @@ mod tests {
         assert_eq!(err.in_reply_to.as_deref(), Some("iceCandidate"));
     }
 
+    fn relay_of(text: &str) -> RelayRequest {
+        match parse_client_frame(text) {
+            Ok(ClientRequest::Relay(relay)) => relay,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
     #[test]
     fn relayed_messages_carry_the_sender_not_what_the_client_claimed() {
         let from = PeerId::random();
-        let request = RelayRequest {
-            action: RelayAction::Answer,
-            to: "spoofed".to_owned(),
-            data: serde_json::from_str(
-                r#"{"remoteId":"spoofed","answer":{"type":"answer","sdp":"s"},"extra":1}"#,
-            )
-            .unwrap(),
-        };
+        let request = relay_of(
+            r#"{"action":"answer","data":{"remoteId":"spoofed","answer":{"type":"answer","sdp":"s"}}}"#,
+        );
         let wire: Value =
             serde_json::from_str(&ServerMessage::relayed(from, request).to_json()).unwrap();
         assert_eq!(wire["action"], "answer");
         assert_eq!(wire["data"]["remoteId"], from.as_str());
-        assert_eq!(
-            wire["data"]["extra"], 1,
-            "extra fields are relayed as they came"
+    }
+
+    #[test]
+    fn fields_the_protocol_does_not_define_are_dropped_at_every_level() {
+        let request = relay_of(
+            r#"{"action":"offer","data":{"remoteId":"x","from":"someone-else","verified":true,
+                "offer":{"type":"offer","sdp":"v=0\r\n","from":"someone-else"}}}"#,
         );
+        assert_eq!(
+            Value::Object(request.data.clone()),
+            serde_json::json!({"remoteId": "x", "offer": {"type": "offer", "sdp": "v=0\r\n"}})
+        );
+        assert_eq!(
+            request.dropped,
+            ["data.from", "data.offer.from", "data.verified"]
+        );
+        let request = relay_of(
+            r#"{"action":"iceCandidate","data":{"remoteId":"x","candidate":{"candidate":"c",
+                "sdpMid":"0","sdpMLineIndex":0,"usernameFragment":null,"relayProtocol":"udp"}}}"#,
+        );
+        assert_eq!(request.dropped, ["data.candidate.relayProtocol"]);
+        assert_eq!(request.data["candidate"]["usernameFragment"], Value::Null);
+        let request = relay_of(r#"{"action":"hangup","data":{"remoteId":"x","reason":"bye"}}"#);
+        assert_eq!(request.dropped, ["data.reason"]);
+        assert_eq!(request.data.len(), 1);
+    }
+
+    #[test]
+    fn what_the_tutorial_and_our_page_send_loses_nothing() {
+        for text in [
+            r#"{"action":"offer","data":{"offer":{"type":"offer","sdp":"v=0\r\n"},"remoteId":"x"}}"#,
+            r#"{"action":"answer","data":{"remoteId":"x","answer":{"type":"answer","sdp":"v=0\r\n"}}}"#,
+            r#"{"action":"iceCandidate","data":{"remoteId":"x","candidate":{"candidate":"candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"abcd"}}}"#,
+            r#"{"action":"hangup","data":{"remoteId":"x"}}"#,
+        ] {
+            assert_eq!(relay_of(text).dropped, Vec::<String>::new(), "{text}");
+        }
     }
 
     #[test]

@@ -82,6 +82,13 @@ impl Hub {
     /// is delivered and the reply says why.
     pub(crate) fn route(&self, from: PeerId, request: RelayRequest) -> Result<(), ErrorReply> {
         let action = request.action;
+        if !request.dropped.is_empty() {
+            self.metrics
+                .fields_dropped
+                .inc_by(request.dropped.len() as u64);
+            tracing::debug!(%from, action = action.as_str(), dropped = ?request.dropped,
+                "fields the protocol does not define were dropped");
+        }
         let refuse = |code: ErrorCode, message: String, target: &str| {
             ErrorReply::new(code, message)
                 .in_reply_to(action.as_str())
@@ -242,6 +249,7 @@ mod tests {
             action,
             to: to.to_string(),
             data,
+            dropped: Vec::new(),
         }
     }
 

@@ -34,6 +34,13 @@ pub struct ServeArgs {
     #[arg(long)]
     pub static_dir: Option<PathBuf>,
 
+    /// Allow WebSocket upgrades from pages of this origin only
+    /// (`https://app.example`; repeatable). Upgrades from other origins get
+    /// 403; clients that send no Origin (not browsers) are let through.
+    /// Without it, any origin may connect, as the tutorial expects.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+
     /// Largest accepted message in bytes; larger closes that connection (1009).
     #[arg(long, default_value_t = Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,
@@ -78,6 +85,7 @@ impl ServeArgs {
             listen: self.listen,
             tls,
             static_dir: self.static_dir.clone(),
+            allowed_origins: self.allowed_origins.clone(),
             limits: Limits {
                 max_message_bytes: self.max_message_bytes,
                 max_connections: self.max_connections,

@@ -214,3 +214,70 @@ async fn a_plain_client_cannot_talk_to_a_tls_port() {
         "refused, not hung: {result:?}"
     );
 }
+
+/// `--allowed-origin`: a page of another site is refused at the upgrade
+/// (403, before any WebSocket exists); the allowed page, and clients that
+/// are not browsers (no Origin), connect.
+#[tokio::test]
+async fn an_origin_not_on_the_allowed_list_is_refused_with_403() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+    let server = Server::bind(ServerConfig {
+        allowed_origins: vec!["https://app.example".to_owned()],
+        ..ServerConfig::loopback()
+    })
+    .await
+    .unwrap();
+    let upgrade = |origin: Option<&str>| {
+        let mut request = server.url().into_client_request().unwrap();
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", HeaderValue::from_str(origin).unwrap());
+        }
+        tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+    };
+    match upgrade(Some("https://evil.example"))
+        .await
+        .expect("bounded")
+    {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+            assert!(body.contains("https://evil.example"), "{body}");
+        }
+        other => panic!("a foreign origin must get 403, got {other:?}"),
+    }
+    let (mut allowed, _) = upgrade(Some("https://app.example"))
+        .await
+        .expect("bounded")
+        .expect("the allowed origin connects");
+    use futures_util::{SinkExt, StreamExt};
+    allowed
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            r#"{"action":"start"}"#,
+        ))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(WAIT, allowed.next())
+        .await
+        .expect("bounded");
+    assert!(
+        reply.is_some_and(|m| m.is_ok()),
+        "the allowed page is served"
+    );
+    Client::started(&server.url()).await; // no Origin: not a browser page
+    let metrics = reqwest::get(http_url(&server, "/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "callprobe_signaling_origins_refused_total 1"),
+        "{metrics}"
+    );
+}
