@@ -7,11 +7,13 @@
 #[path = "peers/harness.rs"]
 mod harness;
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use callprobe_harness::browser::{
     BrowserPeerConfig, find_chromium, page_url_for, spawn_browser_peer,
 };
+use callprobe_harness::netns::enter_loopback_namespace;
 use callprobe_harness::peer::{CallReport, PeerCommand, PeerEventKind, spawn_peer};
 use callprobe_harness::verify::beeps::BEEP_HZ;
 use callprobe_server::protocol::PeerId;
@@ -66,19 +68,66 @@ async fn start(run: &mut TestRun, kinds: &[Kind]) {
     }
 }
 
-/// `None` (and one line on stderr) where there is no browser to test.
-fn chromium_or_skip(test: &str) -> Option<()> {
-    if find_chromium().is_some() {
-        return Some(());
+/// Runs a browser test on a runtime whose every thread, server, peer and
+/// browser is in a loopback-only network namespace, as `callprobe run`
+/// does: Chromium can gather candidates nowhere but 127.0.0.0/8 and ::1.
+/// Skipped, with one line, where there is no Chromium or no namespace
+/// (not root); `CALLPROBE_REQUIRE_CHROMIUM` makes either a failure.
+fn on_loopback_only(test: &str, body: impl Future<Output = ()>) {
+    let required = std::env::var_os("CALLPROBE_REQUIRE_CHROMIUM").is_some();
+    if find_chromium().is_none() {
+        assert!(
+            !required,
+            "{test}: CALLPROBE_REQUIRE_CHROMIUM is set but Chromium was not found"
+        );
+        eprintln!(
+            "skipped {test}: Chromium is not installed (Debian: apt-get install chromium; or set CALLPROBE_CHROMIUM)"
+        );
+        return;
     }
+    // libtest runs each test on a thread of its own: only it moves.
+    if let Err(e) = enter_loopback_namespace() {
+        assert!(
+            !required,
+            "{test}: CALLPROBE_REQUIRE_CHROMIUM is set but {e}"
+        );
+        eprintln!("skipped {test}: a browser's media must stay on loopback, and {e}");
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(body);
+}
+
+/// Every candidate the browser gathered, and both ends of the pair its
+/// media took, are loopback addresses.
+fn assert_on_loopback(report: &CallReport, what: &str) {
+    let stats = &report.browser.as_ref().expect("a browser's report").stats;
+    let ip = |endpoint: &str| -> IpAddr {
+        let address = endpoint.split(' ').next().unwrap_or_default();
+        let (ip, _port) = address.rsplit_once(':').expect("address:port");
+        ip.trim_matches(['[', ']'])
+            .parse()
+            .unwrap_or_else(|e| panic!("{what}: {endpoint:?}: {e}"))
+    };
     assert!(
-        std::env::var_os("CALLPROBE_REQUIRE_CHROMIUM").is_none(),
-        "{test}: CALLPROBE_REQUIRE_CHROMIUM is set but Chromium was not found"
+        !stats.local_candidates.is_empty(),
+        "{what}: no local candidates: {stats:?}"
     );
-    eprintln!(
-        "skipped {test}: Chromium is not installed (Debian: apt-get install chromium; or set CALLPROBE_CHROMIUM)"
-    );
-    None
+    for candidate in &stats.local_candidates {
+        assert!(ip(candidate).is_loopback(), "{what}: gathered {candidate}");
+    }
+    let pair = stats.pair.as_ref().expect("a selected candidate pair");
+    for end in [&pair.local, &pair.remote] {
+        let end = end.as_deref().expect("both ends of the pair");
+        assert!(
+            ip(end).is_loopback(),
+            "{what}: the media pair uses {end} ({pair:?})"
+        );
+    }
 }
 
 /// A call from `caller` to `callee`, media for a while, then the caller
@@ -186,106 +235,105 @@ fn print_setup(run: &TestRun, caller: u16, callee: u16, what: &str) {
     assert!(setup.first_frame_ms.is_some(), "{what}: {setup:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_synthetic_peer_calls_a_browser_and_both_verify_media() {
-    let Some(()) = chromium_or_skip("a_synthetic_peer_calls_a_browser") else {
-        return;
-    };
-    let mut run = TestRun::with_our_server().await;
-    start(&mut run, &[Kind::Synthetic, Kind::Browser]).await;
-    let (ours, browsers) = call_and_hang_up(&mut run, 0, 1).await;
-    print_setup(&run, 0, 1, "synthetic -> browser");
-    assert_we_saw_the_browsers_media(&ours, "synthetic from browser");
-    assert_browser_saw_our_media(&browsers, "browser from synthetic");
-    assert!(run.errors().is_empty(), "{:?}", run.errors());
-    run.finish().await;
+#[test]
+fn a_synthetic_peer_calls_a_browser_and_both_verify_media() {
+    on_loopback_only("a_synthetic_peer_calls_a_browser", async {
+        let mut run = TestRun::with_our_server().await;
+        start(&mut run, &[Kind::Synthetic, Kind::Browser]).await;
+        let (ours, browsers) = call_and_hang_up(&mut run, 0, 1).await;
+        print_setup(&run, 0, 1, "synthetic -> browser");
+        assert_we_saw_the_browsers_media(&ours, "synthetic from browser");
+        assert_browser_saw_our_media(&browsers, "browser from synthetic");
+        assert_on_loopback(&browsers, "the called browser");
+        assert!(run.errors().is_empty(), "{:?}", run.errors());
+        run.finish().await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browser_calls_a_synthetic_peer_and_both_verify_media() {
-    let Some(()) = chromium_or_skip("a_browser_calls_a_synthetic_peer") else {
-        return;
-    };
-    let mut run = TestRun::with_our_server().await;
-    start(&mut run, &[Kind::Browser, Kind::Synthetic]).await;
-    let (browsers, ours) = call_and_hang_up(&mut run, 0, 1).await;
-    print_setup(&run, 0, 1, "browser -> synthetic");
-    assert_browser_saw_our_media(&browsers, "browser from synthetic");
-    assert_we_saw_the_browsers_media(&ours, "synthetic from browser");
-    assert!(run.errors().is_empty(), "{:?}", run.errors());
-    run.finish().await;
+#[test]
+fn a_browser_calls_a_synthetic_peer_and_both_verify_media() {
+    on_loopback_only("a_browser_calls_a_synthetic_peer", async {
+        let mut run = TestRun::with_our_server().await;
+        start(&mut run, &[Kind::Browser, Kind::Synthetic]).await;
+        let (browsers, ours) = call_and_hang_up(&mut run, 0, 1).await;
+        print_setup(&run, 0, 1, "browser -> synthetic");
+        assert_browser_saw_our_media(&browsers, "browser from synthetic");
+        assert_we_saw_the_browsers_media(&ours, "synthetic from browser");
+        assert_on_loopback(&browsers, "the calling browser");
+        assert!(run.errors().is_empty(), "{:?}", run.errors());
+        run.finish().await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_browsers_call_each_other_through_our_server() {
-    let Some(()) = chromium_or_skip("two_browsers_call_each_other") else {
-        return;
-    };
-    let mut run = TestRun::with_our_server().await;
-    start(&mut run, &[Kind::Browser, Kind::Browser]).await;
-    let (at_caller, at_callee) = call_and_hang_up(&mut run, 0, 1).await;
-    print_setup(&run, 0, 1, "browser -> browser");
-    for (report, what) in [(&at_caller, "caller"), (&at_callee, "callee")] {
-        let video = report
-            .video
-            .as_ref()
-            .unwrap_or_else(|| panic!("{what}: no video: {report:?}"));
-        let browser = report.browser.as_ref().expect("a browser's report");
-        assert!(
-            video.verified >= 60 && video.fps >= 15.0,
-            "{what}: {video:?}"
-        );
-        // Chrome's fake camera moves: no two grabs show the same picture.
-        assert!(browser.grabs >= 4, "{what}: {browser:?}");
-        assert_eq!(video.duplicated, 0, "{what}: a grab repeated: {video:?}");
-        let audio = report
-            .audio
-            .as_ref()
-            .unwrap_or_else(|| panic!("{what}: no audio"));
-        assert!(audio.packets > 100, "{what}: {audio:?}");
-        eprintln!(
-            "browser -> browser, {what} received {:?}",
-            browser
-                .stats
-                .received
+#[test]
+fn two_browsers_call_each_other_through_our_server() {
+    on_loopback_only("two_browsers_call_each_other", async {
+        let mut run = TestRun::with_our_server().await;
+        start(&mut run, &[Kind::Browser, Kind::Browser]).await;
+        let (at_caller, at_callee) = call_and_hang_up(&mut run, 0, 1).await;
+        print_setup(&run, 0, 1, "browser -> browser");
+        for (report, what) in [(&at_caller, "caller"), (&at_callee, "callee")] {
+            let video = report
                 .video
                 .as_ref()
-                .and_then(|v| v.codec.clone())
-        );
-    }
-    assert!(run.errors().is_empty(), "{:?}", run.errors());
-    run.finish().await;
+                .unwrap_or_else(|| panic!("{what}: no video: {report:?}"));
+            let browser = report.browser.as_ref().expect("a browser's report");
+            assert_on_loopback(report, what);
+            assert!(
+                video.verified >= 60 && video.fps >= 15.0,
+                "{what}: {video:?}"
+            );
+            // Chrome's fake camera moves: no two grabs show the same picture.
+            assert!(browser.grabs >= 4, "{what}: {browser:?}");
+            assert_eq!(video.duplicated, 0, "{what}: a grab repeated: {video:?}");
+            let audio = report
+                .audio
+                .as_ref()
+                .unwrap_or_else(|| panic!("{what}: no audio"));
+            assert!(audio.packets > 100, "{what}: {audio:?}");
+            eprintln!(
+                "browser -> browser, {what} received {:?}",
+                browser
+                    .stats
+                    .received
+                    .video
+                    .as_ref()
+                    .and_then(|v| v.codec.clone())
+            );
+        }
+        assert!(run.errors().is_empty(), "{:?}", run.errors());
+        run.finish().await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browser_that_crashes_mid_call_is_reported_gone_to_the_synthetic_side() {
-    let Some(()) = chromium_or_skip("a_browser_that_crashes_mid_call") else {
-        return;
-    };
-    let mut run = TestRun::with_our_server().await;
-    // Once the server says the browser left, the call ends when ICE gives
-    // up on it: soon, with these timers.
-    run.connection.ice_disconnected_timeout = Duration::from_millis(500);
-    run.connection.ice_failed_timeout = Duration::from_secs(1);
-    start(&mut run, &[Kind::Synthetic, Kind::Browser]).await;
-    run.call_pairs(&[(0, 1)]);
-    run.wait_for_media(&[(0, 1)], false).await;
-    run.command(1, PeerCommand::Crash);
-    let crashed = run
-        .wait_for("the browser crashed", |e| {
-            e.peer == 1 && e.kind == PeerEventKind::Crashed
-        })
-        .await;
-    let browser = run.ids[1];
-    let left = run
-        .wait_for("peerLeft at the synthetic side", |e| {
-            e.peer == 0 && e.kind == PeerEventKind::PeerLeft { remote: browser }
-        })
-        .await;
-    let detected = left.at.saturating_duration_since(crashed.at);
-    eprintln!("browser crash -> peerLeft in {detected:?}");
-    assert!(detected < Duration::from_secs(3), "{detected:?}");
-    let report = run.call_report(0, 1).await;
-    assert_eq!(report.end, callprobe_harness::peer::CallEnd::PeerLeft);
-    run.finish().await;
+#[test]
+fn a_browser_that_crashes_mid_call_is_reported_gone_to_the_synthetic_side() {
+    on_loopback_only("a_browser_that_crashes_mid_call", async {
+        let mut run = TestRun::with_our_server().await;
+        // Once the server says the browser left, the call ends when ICE gives
+        // up on it: soon, with these timers.
+        run.connection.ice_disconnected_timeout = Duration::from_millis(500);
+        run.connection.ice_failed_timeout = Duration::from_secs(1);
+        start(&mut run, &[Kind::Synthetic, Kind::Browser]).await;
+        run.call_pairs(&[(0, 1)]);
+        run.wait_for_media(&[(0, 1)], false).await;
+        run.command(1, PeerCommand::Crash);
+        let crashed = run
+            .wait_for("the browser crashed", |e| {
+                e.peer == 1 && e.kind == PeerEventKind::Crashed
+            })
+            .await;
+        let browser = run.ids[1];
+        let left = run
+            .wait_for("peerLeft at the synthetic side", |e| {
+                e.peer == 0 && e.kind == PeerEventKind::PeerLeft { remote: browser }
+            })
+            .await;
+        let detected = left.at.saturating_duration_since(crashed.at);
+        eprintln!("browser crash -> peerLeft in {detected:?}");
+        assert!(detected < Duration::from_secs(3), "{detected:?}");
+        let report = run.call_report(0, 1).await;
+        assert_eq!(report.end, callprobe_harness::peer::CallEnd::PeerLeft);
+        run.finish().await;
+    });
 }

@@ -12,6 +12,7 @@ mod tutorial_server;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use callprobe_harness::netns::enter_loopback_namespace;
 use callprobe_harness::report::terminal;
 use callprobe_harness::results::{RunReport, ScenarioResult, Status};
 use callprobe_harness::runner::{NoProgress, RunOptions, run_scenario};
@@ -59,10 +60,35 @@ fn report(result: ScenarioResult) -> String {
     })
 }
 
+/// Every scenario file validates, runs and passes. One with browser peers
+/// runs as `callprobe run` runs it, in a loopback-only network namespace
+/// (skipped, saying so, where none can be made: not root).
 #[rstest]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_scenario_file_passes(#[files("scenarios/*.toml")] path: PathBuf) {
+fn every_scenario_file_passes(#[files("scenarios/*.toml")] path: PathBuf) {
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    if scenario.has_browsers()
+        && let Err(e) = enter_loopback_namespace()
+    {
+        assert!(
+            std::env::var_os("CALLPROBE_REQUIRE_CHROMIUM").is_none(),
+            "{}: CALLPROBE_REQUIRE_CHROMIUM is set but {e}",
+            path.display()
+        );
+        eprintln!(
+            "skipped {}: browser media must stay on loopback, and {e}",
+            path.display()
+        );
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(scenario_passes(path, scenario));
+}
+
+async fn scenario_passes(path: PathBuf, scenario: Scenario) {
     let mut options = RunOptions::default();
     let mut stand_in = None;
     if let ServerPlan::FromEnv { variable } = &scenario.server {

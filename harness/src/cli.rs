@@ -82,6 +82,12 @@ struct RunArgs {
     /// No progress bar and no summary; only the exit code and errors.
     #[arg(long, short)]
     quiet: bool,
+    /// Let browser peers use the machine's own network interfaces. Without
+    /// it, a run with browser peers and the in-process server runs in a
+    /// network namespace that has only loopback (where it can: root), so
+    /// Chromium's media stays on 127.0.0.0/8.
+    #[arg(long)]
+    host_network: bool,
 }
 
 /// Parses the command line and runs it.
@@ -94,6 +100,18 @@ pub fn main() -> ExitCode {
         }
     };
     init_logs();
+    // Scenarios are read before the runtime starts: whether its threads
+    // need a loopback-only network depends on them.
+    let scenarios = match &cli.command {
+        Command::Run(args) => match load_run(args) {
+            Ok(scenarios) => {
+                isolate_browsers(args, &scenarios);
+                scenarios
+            }
+            Err(code) => return ExitCode::from(code),
+        },
+        _ => Vec::new(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,7 +124,7 @@ pub fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run(args).await,
+            Command::Run(args) => run(args, scenarios).await,
             Command::Validate { files } => validate(&files),
             Command::Serve(args) => match serve_until_stopped(args.config()).await {
                 Ok(()) => 0,
@@ -179,21 +197,50 @@ fn out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
-async fn run(args: RunArgs) -> u8 {
-    let Some(mut scenarios) = load_all(&args.files) else {
-        return EXIT_INVALID;
-    };
+/// The scenarios of a `run`, with the command line's overrides; an exit
+/// code when the input is invalid.
+fn load_run(args: &RunArgs) -> Result<Vec<Scenario>, u8> {
+    let mut scenarios = load_all(&args.files).ok_or(EXIT_INVALID)?;
     if let Some(url) = &args.server
         && !(url.starts_with("ws://") || url.starts_with("wss://"))
     {
         eprintln!("--server {url}: not a WebSocket URL (ws://… or wss://…)");
-        return EXIT_INVALID;
+        return Err(EXIT_INVALID);
     }
     if let Some(seed) = args.seed {
         for scenario in &mut scenarios {
             scenario.seed = seed;
         }
     }
+    Ok(scenarios)
+}
+
+/// A run with browser peers whose every address is ours (the in-process
+/// server) moves into a loopback-only network namespace before the runtime
+/// starts, so Chromium cannot gather candidates or run checks anywhere
+/// else. Against an external server the run keeps the host's network.
+fn isolate_browsers(args: &RunArgs, scenarios: &[Scenario]) {
+    let in_process = |s: &Scenario| {
+        args.server.is_none() && matches!(s.server, crate::scenario::ServerPlan::InProcess { .. })
+    };
+    if args.host_network || !scenarios.iter().any(Scenario::has_browsers) {
+        return;
+    }
+    if !scenarios.iter().all(in_process) {
+        tracing::warn!(
+            "browser peers keep the host's network: a scenario uses an external signaling server"
+        );
+        return;
+    }
+    if let Err(e) = crate::netns::enter_loopback_namespace() {
+        tracing::warn!(
+            "browser peers keep the host's network and may use its other interfaces: {e} \
+             (--host-network silences this)"
+        );
+    }
+}
+
+async fn run(args: RunArgs, scenarios: Vec<Scenario>) -> u8 {
     let options = RunOptions {
         server: args.server.clone(),
         ..RunOptions::default()

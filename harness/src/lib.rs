@@ -5,11 +5,13 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`browser`] | browser peers: headless Chromium on our page, driven over DevTools |
 //! | [`cli`] | the `callprobe` command line: run, validate, serve |
 //! | [`load`] | the harness watching itself: event-loop lag, sender pacing, CPU, memory |
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
 //! | [`metrics`] | the names of what a run measures |
 //! | [`net`] | the in-process network under every peer: silence, moves, impairments |
+//! | [`netns`] | a loopback-only network namespace for runs with browser peers |
 //! | [`peer`] | synthetic peers on the `webrtc` crate |
 //! | [`report`] | terminal, JSON, JUnit XML and HTML reports |
 //! | [`results`] | what a run found: the model reports read, and the collector |
@@ -29,6 +31,7 @@ pub mod load;
 pub mod media;
 pub mod metrics;
 pub mod net;
+pub mod netns;
 pub mod peer;
 pub mod report;
 pub mod results;

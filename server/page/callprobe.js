@@ -417,9 +417,11 @@
       const c = byId.get(s.codecId);
       return c ? { mimeType: c.mimeType, payloadType: c.payloadType, sdpFmtpLine: c.sdpFmtpLine ?? null } : null;
     };
-    const out = { at: wallClock(), received: {}, sent: {}, pair: null };
+    const out = { at: wallClock(), received: {}, sent: {}, pair: null, localCandidates: [] };
     report.forEach((s) => {
-      if (s.type === 'inbound-rtp') {
+      if (s.type === 'local-candidate') {
+        out.localCandidates.push(`${s.address}:${s.port} ${s.candidateType}`);
+      } else if (s.type === 'inbound-rtp') {
         out.received[s.kind] = { ...pick(s, STAT_FIELDS[s.kind] || []), codec: codec(s) };
       } else if (s.type === 'outbound-rtp') {
         out.sent[s.kind] = { ...pick(s, STAT_FIELDS.sent), codec: codec(s) };

@@ -13,6 +13,10 @@ pub struct PageStats {
     #[serde(default)]
     pub sent: Directions,
     pub pair: Option<CandidatePair>,
+    /// Every candidate the browser gathered (`address:port`, with its
+    /// type): where it could have sent from.
+    #[serde(default)]
+    pub local_candidates: Vec<String>,
     #[serde(default)]
     pub presented_frames: u64,
     #[serde(default)]
