@@ -1,5 +1,6 @@
-//! This process's CPU time and resident memory, from `/proc` (Linux; other
-//! systems get no samples, and reports say so).
+//! This process's CPU time, resident memory and open file descriptors,
+//! from `/proc` (Linux; other systems get no samples, and reports say so),
+//! and the async runtime's live tasks: what a leak would grow.
 
 use std::time::Instant;
 
@@ -14,6 +15,10 @@ pub struct ProcessSample {
     pub cpu_seconds: f64,
     /// Resident set size.
     pub rss_bytes: u64,
+    /// Open file descriptors (sockets, timers, files).
+    pub open_fds: Option<u64>,
+    /// Tasks alive on the runtime the sample was taken on.
+    pub tasks: Option<u64>,
 }
 
 impl ProcessSample {
@@ -25,6 +30,12 @@ impl ProcessSample {
             at: Instant::now(),
             cpu_seconds: cpu_seconds(&stat)?,
             rss_bytes: rss_bytes(&status)?,
+            open_fds: std::fs::read_dir("/proc/self/fd")
+                .ok()
+                .map(|entries| entries.count() as u64),
+            tasks: tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|runtime| runtime.metrics().num_alive_tasks() as u64),
         })
     }
 }
@@ -73,6 +84,8 @@ mod tests {
         if cfg!(target_os = "linux") {
             let sample = ProcessSample::now().expect("/proc/self readable");
             assert!(sample.rss_bytes > 1024 * 1024);
+            assert!(sample.open_fds.is_some_and(|fds| fds >= 3), "{sample:?}");
+            assert_eq!(sample.tasks, None, "no runtime here");
         }
     }
 }

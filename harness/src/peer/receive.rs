@@ -47,6 +47,10 @@ pub struct VideoReceiver {
     /// A reference picture was lost: frames are suspect until a keyframe.
     broken: bool,
     last_sequence: Option<u16>,
+    /// Whether an access unit has been completed yet. The first one may
+    /// have lost its leading packets unseen (sent before this side held the
+    /// SRTP keys): with no earlier sequence number, no gap shows.
+    completed_one: bool,
     last_request: Option<Duration>,
     keyframe_requests: u64,
     first_rtp: Option<Duration>,
@@ -112,6 +116,7 @@ impl VideoReceiver {
             damaged: false,
             broken: false,
             last_sequence: None,
+            completed_one: false,
             last_request: None,
             keyframe_requests: 0,
             first_rtp: None,
@@ -191,6 +196,13 @@ impl VideoReceiver {
                 FrameJudge::Shared(clip) => FrameOutcome::Decoded(clip.check_frame(&access_unit)),
                 FrameJudge::Live(_) => unreachable!("live frames are judged above"),
             }
+        };
+        // A first frame that does not check out may simply be missing its
+        // start: that is loss, not damaged content.
+        let first = !std::mem::replace(&mut self.completed_one, true);
+        let outcome = match outcome {
+            FrameOutcome::Decoded(Err(_)) if first => FrameOutcome::Undecodable,
+            outcome => outcome,
         };
         let Verifier::Stamped(verifier) = &mut self.verifier else {
             unreachable!("a stamped judge has a stamped verifier");
@@ -485,6 +497,66 @@ mod tests {
             "{verdict:?}"
         );
         assert_eq!(receiver.keyframe_requests(), 0);
+    }
+
+    /// The first frame's leading packets can be gone before anything was
+    /// seen (shared media that beat the SRTP keys): no gap shows, so the
+    /// partial frame counts as lost. A later frame that arrives whole but
+    /// does not match the clip is still corrupt.
+    #[test]
+    fn a_first_frame_missing_its_start_is_lost_and_a_later_bad_frame_is_corrupt() {
+        use crate::media::shared::SharedClip;
+        use crate::media::stamp::Stamp;
+
+        let clip = Arc::new(SharedClip::encode(&VideoSettings::default(), 30, 32_000).unwrap());
+        let mut payloader = H264Payloader::default();
+        let mut sequence = 1000u16;
+        let mut packets = |frame: u32, garble: bool| {
+            let stamp = Stamp {
+                sender: SENDER,
+                frame,
+                capture_us: (FRAME * frame).as_micros() as u64,
+            };
+            let mut access_unit = clip.stamped_frame(stamp).to_vec();
+            if garble {
+                let last = access_unit.len() - 1;
+                access_unit[last] ^= 0x55;
+            }
+            let payloads = payloader.payload(300, &Bytes::from(access_unit)).unwrap();
+            let count = payloads.len();
+            payloads
+                .into_iter()
+                .enumerate()
+                .map(|(i, payload)| {
+                    sequence = sequence.wrapping_add(1);
+                    let header = rtp::header::Header {
+                        marker: i + 1 == count,
+                        sequence_number: sequence,
+                        ..Default::default()
+                    };
+                    rtp::Packet { header, payload }
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut receiver = VideoReceiver::shared(SENDER, Arc::clone(&clip));
+        let first = packets(0, false);
+        assert!(first.len() > 2, "frame 0 spans several packets");
+        for packet in &first[first.len() / 2..] {
+            receiver.on_rtp(packet, Duration::from_millis(2));
+        }
+        for n in 1..20 {
+            let garble = n == 10;
+            for packet in packets(n, garble) {
+                receiver.on_rtp(&packet, FRAME * n + Duration::from_millis(2));
+            }
+        }
+        let verdict = receiver.verdict(Some(20));
+        assert_eq!(verdict.first_frame_number, Some(1), "{verdict:?}");
+        assert_eq!(
+            (verdict.verified, verdict.corrupted),
+            (18, 1),
+            "frame 0 lost, frame 10 corrupt: {verdict:?}"
+        );
     }
 
     #[test]

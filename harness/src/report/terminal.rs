@@ -326,4 +326,21 @@ fn harness_line(out: &mut String, s: &ScenarioResult) {
                 .map_or(String::new(), |r| format!(", {r:.0} calls/s")),
         );
     }
+    if let Some(g) = &h.growth {
+        let per_min = |v: Option<f64>, ends: Option<(u64, u64)>| match (v, ends) {
+            (Some(v), Some((from, to))) => format!("{v:+.1}/min ({from} to {to})"),
+            _ => "–".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "   growth over {:.0}-{:.0} s: RSS {:+.2} MB/min ({:.0} to {:.0} MB), fds {}, tasks {}",
+            g.from_s,
+            g.to_s,
+            g.rss_mb_per_min,
+            g.rss_mb.0,
+            g.rss_mb.1,
+            per_min(g.fds_per_min, g.fds),
+            per_min(g.tasks_per_min, g.tasks),
+        );
+    }
 }

@@ -530,6 +530,15 @@ fn add_load_samples(
     if let Some(memory) = load.memory {
         add(Metric::HarnessRssPerPeer, memory.per_peer_mb);
     }
+    if let Some(growth) = load.growth {
+        add(Metric::HarnessRssGrowth, growth.rss_mb_per_min);
+        if let Some(fds) = growth.fds_per_min {
+            add(Metric::HarnessFdGrowth, fds);
+        }
+        if let Some(tasks) = growth.tasks_per_min {
+            add(Metric::HarnessTaskGrowth, tasks);
+        }
+    }
     if let Some(ms) = load.ramp.all_connected_ms {
         add(Metric::RampAllConnected, ms);
     }

@@ -28,6 +28,9 @@ pub struct HarnessLoad {
     pub pacing: PacingSnapshot,
     pub cpu: Option<CpuUse>,
     pub memory: Option<MemoryUse>,
+    /// Memory, file descriptors and tasks per minute over the steady part
+    /// of a long run; `None` under a minute or so.
+    pub growth: Option<super::Growth>,
     pub ramp: Ramp,
     /// Why the harness counts as overloaded; `None` when it was not.
     pub overloaded: Option<String>,
@@ -100,6 +103,7 @@ pub(super) fn harness_load(
     let process = &observed.watched.process;
     let cpu = cpu(process, started, ended, connected_at, peers);
     let memory = memory(process, peers);
+    let growth = super::growth::growth(process, started, ended);
     let lag_p99_ms = stat(Stat::Percentile(99.0));
     let overloaded = verdict(bounds, lag_p99_ms, &observed.pacing);
     let series = series(observed, calls, started, ended, &on_clock);
@@ -111,6 +115,7 @@ pub(super) fn harness_load(
         pacing: observed.pacing,
         cpu,
         memory,
+        growth,
         ramp,
         overloaded,
         series,
@@ -274,6 +279,8 @@ mod tests {
             at,
             cpu_seconds,
             rss_bytes: (rss_mb * MB) as u64,
+            open_fds: None,
+            tasks: None,
         }
     }
 

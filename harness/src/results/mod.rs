@@ -7,6 +7,7 @@
 
 mod collect;
 mod faults;
+mod growth;
 mod load;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 pub use collect::{Collected, collect};
 pub use faults::{DepartureSeen, FaultResult, LinkSnapshot, PathRecord, TrackImpact};
+pub use growth::Growth;
 pub use load::{CpuUse, HarnessLoad, LoadObserved, LoadPoint, MemoryUse, Ramp};
 
 use crate::metrics::Per;

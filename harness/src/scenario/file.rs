@@ -141,6 +141,19 @@ pub(crate) struct CallSpec {
     /// Calls started per second, one after another from `at`; all at once
     /// when left out.
     pub(crate) spawn_rate: Option<f64>,
+    /// Churn: each call is hung up by its caller `every` after it started
+    /// and dialled again `pause` later, over and over to the end.
+    pub(crate) redial: Option<RedialSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RedialSpec {
+    #[serde(with = "human_duration")]
+    pub(crate) every: Duration,
+    /// Between the hangup and the new call (default 500 ms).
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) pause: Option<Duration>,
 }
 
 /// When the harness counts itself overloaded and the run invalid.

@@ -492,24 +492,78 @@ impl Checker<'_> {
             }
         };
         let spacing = self.spawn_spacing(spec, &at_field, at, pairs.len(), duration);
-        pairs
-            .into_iter()
-            .enumerate()
-            .map(|(k, (from, to))| {
-                (
+        let redials = spec
+            .redial
+            .as_ref()
+            .and_then(|redial| self.redial(redial, &at_field.clone().key("redial"), duration));
+        let call = |at: Duration, from: usize, to: usize, origin: &str| {
+            let verb = Verb::Call {
+                from,
+                to,
+                expect_failure: false,
+            };
+            let origin = origin.to_owned();
+            (Action { at, verb, origin }, at_field.clone())
+        };
+        let mut actions = Vec::new();
+        for (k, (from, to)) in pairs.into_iter().enumerate() {
+            let first = at + spacing * k as u32;
+            actions.push(call(first, from, to, &origin));
+            let Some((every, pause)) = redials else {
+                continue;
+            };
+            let redial_origin = format!("{origin}.redial");
+            // Each new call keeps at least one `every` before the end.
+            let mut hangup = first + every;
+            while hangup + pause + every <= duration {
+                actions.push((
                     Action {
-                        at: at + spacing * k as u32,
-                        verb: Verb::Call {
-                            from,
-                            to,
-                            expect_failure: false,
-                        },
-                        origin: origin.clone(),
+                        at: hangup,
+                        verb: Verb::Hangup { from, to },
+                        origin: redial_origin.clone(),
                     },
                     at_field.clone(),
-                )
-            })
-            .collect()
+                ));
+                actions.push(call(hangup + pause, from, to, &redial_origin));
+                hangup += every;
+            }
+        }
+        actions
+    }
+
+    /// A call's redial period and pause, checked.
+    fn redial(
+        &mut self,
+        spec: &super::file::RedialSpec,
+        field: &FieldPath,
+        duration: Duration,
+    ) -> Option<(Duration, Duration)> {
+        let pause = spec.pause.unwrap_or(Duration::from_millis(500));
+        let text = |d: Duration| humantime::format_duration(d).to_string();
+        if spec.every <= pause {
+            self.problem(
+                field.clone().key("every"),
+                format!(
+                    "a call redialled every {} must last longer than the {} pause before it",
+                    text(spec.every),
+                    text(pause)
+                ),
+            );
+            return None;
+        }
+        if spec.every * 2 + pause > duration {
+            self.problem(
+                field.clone().key("every"),
+                format!(
+                    "every {} never redials within {}: a redialled call needs one period \
+                     before it and one after",
+                    text(spec.every),
+                    text(duration)
+                ),
+            );
+            return None;
+        }
+        Some((spec.every, pause))
     }
 
     /// Time between one call of a group and the next: none without a
