@@ -100,7 +100,7 @@ metrics! {
     HarnessLateFrames => "harness.late_frames_ratio", Run, "share of video frame slots sent over half an interval late or skipped (0 to 1)";
     HarnessCpuPerPeer => "harness.cpu_per_peer_pct", Run, "CPU of the callprobe process per peer, % of one core, once every call connected";
     HarnessRssPerPeer => "harness.rss_per_peer_mb", Run, "peak resident memory over what it was before the peers started, per peer, MB";
-    HarnessRssGrowth => "harness.rss_growth_mb_per_min", Run, "resident memory's growth per minute over the steady part of the run (after a tenth of it, at least 10 s; a minute of samples or more): a line fitted to one sample a second";
+    HarnessRssGrowth => "harness.rss_growth_mb_per_min", Run, "resident memory's growth per minute beyond the run's own record (finished calls' per-frame times, events), over the steady part of the run (after a tenth of it, at least 10 s; 30 samples or more): a line fitted to one sample a second";
     HarnessFdGrowth => "harness.fd_growth_per_min", Run, "open file descriptors' growth per minute over the same window: a socket leaked per call shows here";
     HarnessTaskGrowth => "harness.task_growth_per_min", Run, "live async tasks' growth per minute over the same window";
     RampAllConnected => "ramp.all_connected_ms", Run, "timeline start to the last call's first verified frame at the caller";

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -98,9 +99,9 @@ pub async fn run_scenario(
     progress.starting(scenario);
     // Watching starts before the peers do: its first memory sample is the
     // baseline that per-peer memory is counted from.
-    let probe = LagProbe::start();
     let epoch = Instant::now();
     let mut run = Run::new(scenario, &server, media, epoch);
+    let probe = LagProbe::start(Arc::clone(&run.record_bytes));
     run.chromium = chromium;
     let startup = run.start_peers(&options.cancel).await;
     let started = Instant::now();
@@ -264,6 +265,10 @@ struct Run<'a> {
     ids: Vec<Option<PeerId>>,
     actions: Vec<(Instant, Action)>,
     events: Vec<PeerEvent>,
+    /// What the logged events hold beyond the log itself, and the whole
+    /// record's size for the load probe (memory kept on purpose).
+    event_heap: usize,
+    record_bytes: Arc<AtomicU64>,
     inbox: mpsc::UnboundedReceiver<PeerEvent>,
     outbox: Option<mpsc::UnboundedSender<PeerEvent>>,
 }
@@ -329,6 +334,8 @@ impl<'a> Run<'a> {
             ids: vec![None; scenario.peers.len()],
             actions: Vec::new(),
             events: Vec::new(),
+            event_heap: 0,
+            record_bytes: Arc::default(),
             inbox,
             outbox: Some(outbox),
         }
@@ -338,7 +345,10 @@ impl<'a> Run<'a> {
         if let PeerEventKind::Started { id } = event.kind {
             self.ids[usize::from(event.peer)] = Some(id);
         }
+        self.event_heap += event.retained_bytes() - std::mem::size_of::<PeerEvent>();
         self.events.push(event);
+        let held = self.event_heap + self.events.capacity() * std::mem::size_of::<PeerEvent>();
+        self.record_bytes.store(held as u64, Ordering::Relaxed);
     }
 
     /// Starts every peer and waits, bounded, until each has its id. Fails

@@ -4,6 +4,8 @@
 //! waits in the queue like every other task, and the lag shows it. The same
 //! task samples the process's CPU time and memory once a second.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
@@ -33,9 +35,11 @@ pub struct LagProbe {
 }
 
 impl LagProbe {
-    pub fn start() -> Self {
+    /// Starts probing; `record` is the heap the caller's own record holds
+    /// (see [`ProcessSample::record_bytes`]), read at every sample.
+    pub fn start(record: Arc<AtomicU64>) -> Self {
         let stop = CancellationToken::new();
-        let task = tokio::spawn(probe(stop.clone()));
+        let task = tokio::spawn(probe(stop.clone(), record));
         LagProbe { stop, task }
     }
 
@@ -51,9 +55,17 @@ impl LagProbe {
     }
 }
 
-async fn probe(stop: CancellationToken) -> Watched {
+async fn probe(stop: CancellationToken, record: Arc<AtomicU64>) -> Watched {
     let mut watched = Watched::default();
-    watched.process.extend(ProcessSample::now());
+    let sample = |watched: &Watched| {
+        ProcessSample::now().map(|mut sample| {
+            let own = watched.lag.capacity() * std::mem::size_of::<(Instant, f64)>()
+                + watched.process.capacity() * std::mem::size_of::<ProcessSample>();
+            sample.record_bytes = Some(record.load(Ordering::Relaxed) + own as u64);
+            sample
+        })
+    };
+    watched.process.extend(sample(&watched));
     let mut due = tokio::time::Instant::now() + PROBE_EVERY;
     let mut next_sample = Instant::now() + SAMPLE_EVERY;
     loop {
@@ -68,11 +80,13 @@ async fn probe(stop: CancellationToken) -> Watched {
         // burst of catch-up wakes that would each count the same stall.
         due = due.max(now) + PROBE_EVERY;
         if now.into_std() >= next_sample {
-            watched.process.extend(ProcessSample::now());
+            let taken = sample(&watched);
+            watched.process.extend(taken);
             next_sample += SAMPLE_EVERY;
         }
     }
-    watched.process.extend(ProcessSample::now());
+    let taken = sample(&watched);
+    watched.process.extend(taken);
     watched
 }
 
@@ -84,7 +98,7 @@ mod tests {
     /// single-threaded runtime where the probe has nowhere else to run.
     #[tokio::test(flavor = "current_thread")]
     async fn a_blocked_worker_shows_as_lag() {
-        let probe = LagProbe::start();
+        let probe = LagProbe::start(Arc::default());
         // Let the probe take its first sample and wake a few times.
         tokio::time::sleep(PROBE_EVERY * 5).await;
         #[allow(clippy::disallowed_methods)] // blocking the worker is the point

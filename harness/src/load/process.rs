@@ -19,6 +19,10 @@ pub struct ProcessSample {
     pub open_fds: Option<u64>,
     /// Tasks alive on the runtime the sample was taken on.
     pub tasks: Option<u64>,
+    /// Heap the run keeps on purpose by then, for its report (finished
+    /// calls' per-frame times, events, the probe's own samples): growth
+    /// that is no leak.
+    pub record_bytes: Option<u64>,
 }
 
 impl ProcessSample {
@@ -36,6 +40,7 @@ impl ProcessSample {
             tasks: tokio::runtime::Handle::try_current()
                 .ok()
                 .map(|runtime| runtime.metrics().num_alive_tasks() as u64),
+            record_bytes: None,
         })
     }
 }

@@ -69,6 +69,23 @@ pub enum CallEnd {
     Abandoned,
 }
 
+impl PeerEvent {
+    /// Heap this event holds once logged: itself, and a finished call's
+    /// per-frame times (by far the bulk of a run's record).
+    pub fn retained_bytes(&self) -> usize {
+        let report = match &self.kind {
+            PeerEventKind::CallEnded(report) => {
+                std::mem::size_of::<CallReport>()
+                    + report.video.as_ref().map_or(0, |v| {
+                        v.frames.capacity() * std::mem::size_of::<crate::verify::video::FrameTime>()
+                    })
+            }
+            _ => 0,
+        };
+        std::mem::size_of::<PeerEvent>() + report
+    }
+}
+
 /// A peer's account of one call, when it ends.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallReport {

@@ -210,6 +210,19 @@ fn scenario(s: &ScenarioResult) -> Markup {
                 }
             }
             @if let Some(why) = &h.overloaded { p.fail { "harness overloaded: " (why) } }
+            @if let Some(g) = &h.growth {
+                p.note { "Growth per minute, a line fitted to one sample a second from " (format!("{:.0}", g.from_s)) " s to " (format!("{:.0}", g.to_s)) " s. Memory is counted beyond the run's own record (per-frame times and events kept for this report); a leak grows, churn only scatters." }
+                table {
+                    tr { th { "RSS beyond the record MB/min" } th { "RSS in all MB/min" } th { "the record MB/min" } th { "open fds /min" } th { "live tasks /min" } }
+                    tr {
+                        td { (format!("{:+.2}", g.rss_mb_per_min)) }
+                        td { (format!("{:+.2}", g.rss_total_mb_per_min)) " (" (format!("{:.0}", g.rss_mb.0)) " to " (format!("{:.0}", g.rss_mb.1)) " MB)" }
+                        td { (format!("{:+.2}", g.record_mb_per_min)) }
+                        td { (g.fds_per_min.map_or("–".to_owned(), |v| format!("{v:+.1}"))) }
+                        td { (g.tasks_per_min.map_or("–".to_owned(), |v| format!("{v:+.1}"))) }
+                    }
+                }
+            }
         }
         @if s.actions.len() > 1 {
             h3 { "Timeline" }

@@ -333,12 +333,14 @@ fn harness_line(out: &mut String, s: &ScenarioResult) {
         };
         let _ = writeln!(
             out,
-            "   growth over {:.0}-{:.0} s: RSS {:+.2} MB/min ({:.0} to {:.0} MB), fds {}, tasks {}",
+            "   growth over {:.0}-{:.0} s: RSS {:+.2} MB/min beyond the record ({:+.2} in all, {:.0} to {:.0} MB; the record {:+.2}), fds {}, tasks {}",
             g.from_s,
             g.to_s,
             g.rss_mb_per_min,
+            g.rss_total_mb_per_min,
             g.rss_mb.0,
             g.rss_mb.1,
+            g.record_mb_per_min,
             per_min(g.fds_per_min, g.fds),
             per_min(g.tasks_per_min, g.tasks),
         );

@@ -75,6 +75,10 @@ pub struct LoadPoint {
     pub t_s: f64,
     pub cpu_cores: f64,
     pub rss_mb: f64,
+    pub open_fds: Option<u64>,
+    pub tasks: Option<u64>,
+    /// What the run's own record held (see `Growth`).
+    pub record_mb: Option<f64>,
     /// Worst event-loop lag in the second.
     pub lag_max_ms: f64,
     /// Calls connected by the end of the second.
@@ -261,6 +265,9 @@ fn series(
             t_s: t_ms / 1e3,
             cpu_cores,
             rss_mb: to.rss_bytes as f64 / MB,
+            open_fds: to.open_fds,
+            tasks: to.tasks,
+            record_mb: to.record_bytes.map(|b| b as f64 / MB),
             lag_max_ms,
             calls_connected: connected.iter().filter(|&&at| at <= t_ms).count(),
         });
@@ -281,6 +288,7 @@ mod tests {
             rss_bytes: (rss_mb * MB) as u64,
             open_fds: None,
             tasks: None,
+            record_bytes: None,
         }
     }
 
