@@ -34,6 +34,12 @@ pub struct GrabReading {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GrabError {
+    /// Every pixel is transparent: the canvas was cleared and the video
+    /// had no picture to give it yet (a grab that raced the compositor).
+    /// Not a picture at all, so neither our pattern nor a broken one; a
+    /// stream that really shows black is opaque and reads as corrupt.
+    #[error("the video had no picture to draw (the grab is fully transparent)")]
+    NothingDrawn,
     #[error("the grab is not base64: {0}")]
     Base64(String),
     #[error("the grab holds {got} bytes; {width}x{height} RGBA needs {want}")]
@@ -63,6 +69,9 @@ pub fn read_grab(grab: &Grab) -> Result<GrabReading, GrabError> {
             width,
             height,
         });
+    }
+    if rgba.chunks_exact(4).all(|pixel| pixel[3] == 0) {
+        return Err(GrabError::NothingDrawn);
     }
     let luma: Vec<u8> = rgba
         .chunks_exact(4)
@@ -181,6 +190,19 @@ mod tests {
         let reading = read_grab(&grab_of(&rgba, 320, 240)).unwrap();
         assert_eq!(reading.bars, 0);
         assert!(reading.stamp.is_err());
+    }
+
+    #[test]
+    fn a_transparent_grab_is_no_picture_and_an_opaque_black_one_is_not_ours() {
+        let transparent = vec![0u8; 320 * 240 * 4];
+        assert_eq!(
+            read_grab(&grab_of(&transparent, 320, 240)),
+            Err(GrabError::NothingDrawn)
+        );
+        let black: Vec<u8> = (0..320 * 240).flat_map(|_| [0, 0, 0, 255]).collect();
+        let reading = read_grab(&grab_of(&black, 320, 240)).unwrap();
+        assert!(reading.stamp.is_err());
+        assert!(reading.bars < 8, "a black picture has no colour bars");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::{MissedTickBehavior, interval, timeout};
 
 use super::chromium::{BrowserError, Chromium};
-use super::grab::{Grab, GrabReading, read_grab};
+use super::grab::{Grab, GrabError, GrabReading, read_grab};
 use super::page::{PageEvent, PeerPage};
 use super::report::{BrowserCallSamples, Sample, call_report};
 use super::stats::PageStats;
@@ -347,6 +347,19 @@ impl BrowserPeer {
         call.samples.first_frame_at = Some(at);
         let reading = match reading {
             Some(Ok(reading)) => reading,
+            // Shown, but not yet drawable: the first frame is the first
+            // grab that reads.
+            Some(Err(GrabError::NothingDrawn)) => {
+                return match source {
+                    Some(MediaSource::Pattern(sender)) => {
+                        self.first_verified_grab(remote, sender).await
+                    }
+                    _ => Some(PeerEventKind::FirstFrame {
+                        remote,
+                        stamp: None,
+                    }),
+                };
+            }
             Some(Err(error)) => {
                 self.error(Some(remote), format!("the first frame's grab: {error}"));
                 return None;
