@@ -72,16 +72,28 @@ fn a_failed_threshold_exits_1_and_every_report_carries_the_measured_value() {
         "a_failed_threshold_exits_1_and_every_report_carries_the_measured_value",
     );
     let dir = tempfile::tempdir().unwrap();
-    let output = callprobe()
-        .args([
-            "run",
-            "tests/fixtures/failing-threshold.toml",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
+    let run = || {
+        callprobe()
+            .args([
+                "run",
+                "tests/fixtures/failing-threshold.toml",
+                "--report-dir",
+            ])
+            .arg(dir.path())
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap()
+    };
+    // INVALID (exit 3) says the harness, not the threshold, was the story:
+    // like the scenario tests, it gets one more run.
+    let mut output = run();
+    if output.status.code() == Some(3) {
+        eprintln!(
+            "INVALID (harness overloaded); running it once more:\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        output = run();
+    }
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
