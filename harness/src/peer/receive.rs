@@ -197,11 +197,13 @@ impl VideoReceiver {
                 FrameJudge::Live(_) => unreachable!("live frames are judged above"),
             }
         };
-        // A first frame that does not check out may simply be missing its
-        // start: that is loss, not damaged content.
+        // A frame whose stamp does not read is loss, not damaged content,
+        // when the loss explains it: a first frame may be missing its
+        // start, and while a reference is known lost (no keyframe since)
+        // the decoder conceals from what it has.
         let first = !std::mem::replace(&mut self.completed_one, true);
         let outcome = match outcome {
-            FrameOutcome::Decoded(Err(_)) if first => FrameOutcome::Undecodable,
+            FrameOutcome::Decoded(Err(_)) if first || self.broken => FrameOutcome::Undecodable,
             outcome => outcome,
         };
         let Verifier::Stamped(verifier) = &mut self.verifier else {
