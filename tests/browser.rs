@@ -13,7 +13,6 @@ use std::time::Duration;
 use callprobe_harness::browser::{
     BrowserPeerConfig, find_chromium, page_url_for, spawn_browser_peer,
 };
-use callprobe_harness::netns::enter_loopback_namespace;
 use callprobe_harness::peer::{CallReport, PeerCommand, PeerEventKind, spawn_peer};
 use callprobe_harness::verify::beeps::BEEP_HZ;
 use callprobe_server::protocol::PeerId;
@@ -74,10 +73,9 @@ async fn start(run: &mut TestRun, kinds: &[Kind]) {
 /// Skipped, with one line, where there is no Chromium or no namespace
 /// (not root); `CALLPROBE_REQUIRE_CHROMIUM` makes either a failure.
 fn on_loopback_only(test: &str, body: impl Future<Output = ()>) {
-    let required = std::env::var_os("CALLPROBE_REQUIRE_CHROMIUM").is_some();
     if find_chromium().is_none() {
         assert!(
-            !required,
+            std::env::var_os("CALLPROBE_REQUIRE_CHROMIUM").is_none(),
             "{test}: CALLPROBE_REQUIRE_CHROMIUM is set but Chromium was not found"
         );
         eprintln!(
@@ -85,21 +83,7 @@ fn on_loopback_only(test: &str, body: impl Future<Output = ()>) {
         );
         return;
     }
-    // libtest runs each test on a thread of its own: only it moves.
-    if let Err(e) = enter_loopback_namespace() {
-        assert!(
-            !required,
-            "{test}: CALLPROBE_REQUIRE_CHROMIUM is set but {e}"
-        );
-        eprintln!("skipped {test}: a browser's media must stay on loopback, and {e}");
-        return;
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(body);
+    callprobe_testkit::run_on_loopback_only(test, body);
 }
 
 /// Every candidate the browser gathered, and both ends of the pair its

@@ -12,7 +12,6 @@ mod tutorial_server;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use callprobe_harness::netns::enter_loopback_namespace;
 use callprobe_harness::report::terminal;
 use callprobe_harness::results::{RunReport, ScenarioResult, Status};
 use callprobe_harness::runner::{NoProgress, RunOptions, run_scenario};
@@ -66,26 +65,17 @@ fn report(result: ScenarioResult) -> String {
 #[rstest]
 fn every_scenario_file_passes(#[files("scenarios/*.toml")] path: PathBuf) {
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    if scenario.has_browsers()
-        && let Err(e) = enter_loopback_namespace()
-    {
-        assert!(
-            std::env::var_os("CALLPROBE_REQUIRE_CHROMIUM").is_none(),
-            "{}: CALLPROBE_REQUIRE_CHROMIUM is set but {e}",
-            path.display()
-        );
-        eprintln!(
-            "skipped {}: browser media must stay on loopback, and {e}",
-            path.display()
-        );
-        return;
+    let what = path.display().to_string();
+    if scenario.has_browsers() {
+        callprobe_testkit::run_on_loopback_only(&what, scenario_passes(path, scenario));
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(scenario_passes(path, scenario));
     }
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(scenario_passes(path, scenario));
 }
 
 async fn scenario_passes(path: PathBuf, scenario: Scenario) {

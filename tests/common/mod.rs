@@ -202,3 +202,24 @@ pub async fn assert_call_alive(a: &mut Client, b: &mut Client) {
     let got = a.expect("iceCandidate").await;
     assert_eq!(got["data"]["remoteId"], b.id.as_str());
 }
+
+/// The server's Prometheus text, from its base URL (`http://host:port/`),
+/// within [`WAIT`].
+pub async fn metrics(base: &str) -> String {
+    timeout(WAIT, async {
+        reqwest::get(format!("{base}metrics"))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("a body")
+    })
+    .await
+    .expect("/metrics answers within the wait")
+}
+
+/// Whether `/metrics` has exactly this line.
+pub async fn metrics_have(server: &RunningServer, line: &str) -> bool {
+    let text = metrics(&format!("http://{}/", server.local_addr())).await;
+    text.lines().any(|l| l == line)
+}

@@ -268,16 +268,5 @@ async fn an_origin_not_on_the_allowed_list_is_refused_with_403() {
         "the allowed page is served"
     );
     Client::started(&server.url()).await; // no Origin: not a browser page
-    let metrics = reqwest::get(http_url(&server, "/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l == "callprobe_signaling_origins_refused_total 1"),
-        "{metrics}"
-    );
+    assert!(metrics_have(&server, "callprobe_signaling_origins_refused_total 1").await);
 }

@@ -251,16 +251,5 @@ async fn fields_the_protocol_does_not_define_never_reach_the_other_peer() {
         hangup,
         json!({"action": "hangup", "data": {"remoteId": callee.id}})
     );
-    let metrics = reqwest::get(format!("http://{}/metrics", server.local_addr()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l == "callprobe_signaling_fields_dropped_total 4"),
-        "{metrics}"
-    );
+    assert!(metrics_have(&server, "callprobe_signaling_fields_dropped_total 4").await);
 }

@@ -51,20 +51,6 @@ async fn a_thousand_concurrent_clients_each_complete_an_offer_answer_candidate_e
     );
 }
 
-/// The server's Prometheus text, from its base URL (`http://host:port/`).
-async fn metrics(base: &str) -> String {
-    tokio::time::timeout(WAIT, async {
-        reqwest::get(format!("{base}metrics"))
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("a body")
-    })
-    .await
-    .expect("/metrics answers within the wait")
-}
-
 /// `callprobe serve` as its own process, killed when dropped.
 struct ServerProcess {
     child: std::process::Child,
