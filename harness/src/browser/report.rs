@@ -19,6 +19,8 @@ const MAX_SAMPLES: usize = 1000;
 /// A heard peak within this of the expected tone is that tone (tones are
 /// 10 Hz apart; the page's FFT bins are 2.9 Hz wide).
 const TONE_TOLERANCE_HZ: f64 = 4.0;
+/// The page reads its analyser this often (`callprobe.js`, `listen`).
+const TONE_SAMPLE_MS: f64 = 200.0;
 /// Below this the analyser heard nothing (its floor is -100 dB and more).
 const SILENCE_DB: f64 = -70.0;
 
@@ -241,6 +243,8 @@ fn audio_verdict(
         foreign_packets: 0,
         tone_hz: None,
         first_tone_at: None,
+        tone_windows_ms: Vec::new(),
+        tone_window_len_ms: TONE_SAMPLE_MS,
         beeps: None,
     };
     let expected = match source {
@@ -257,6 +261,7 @@ fn audio_verdict(
         match expected {
             Some(hz) if (tone.hz - hz).abs() <= TONE_TOLERANCE_HZ => {
                 verdict.expected_windows += 1;
+                verdict.tone_windows_ms.push(since_epoch(tone.at));
                 verdict.first_tone_at.get_or_insert_with(|| {
                     Duration::from_secs_f64(since_epoch(tone.at).max(0.0) / 1e3)
                 });

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use callprobe_server::protocol::PeerId;
 
+use super::send::SentSpan;
 use crate::media::stamp::Stamp;
 use crate::verify::audio::AudioVerdict;
 use crate::verify::video::VideoVerdict;
@@ -101,6 +102,10 @@ pub struct CallReport {
     pub keyframes_sent: u64,
     pub keyframe_requests_received: u64,
     pub audio_packets_sent: u64,
+    /// When our video and audio started and stopped going out (`None`:
+    /// nothing went, or a browser, which does not say).
+    pub video_sent: Option<SentSpan>,
+    pub audio_sent: Option<SentSpan>,
     /// A browser peer's own account (`getStats`, grabs); `None` for ours.
     pub browser: Option<Box<crate::browser::BrowserCallStats>>,
 }
@@ -119,6 +124,8 @@ impl CallReport {
             keyframes_sent: 0,
             keyframe_requests_received: 0,
             audio_packets_sent: 0,
+            video_sent: None,
+            audio_sent: None,
             browser: None,
         }
     }

@@ -26,5 +26,5 @@ pub use events::{
     CallEnd, CallReport, MediaKind, MediaSource, PeerCommand, PeerEvent, PeerEventKind, Role,
 };
 pub use receive::{AudioReceiveError, AudioReceiver, VideoReceiver, VideoReport};
-pub use send::{MediaSettings, SendCounters, SendError};
+pub use send::{MediaSettings, SendCounters, SendError, SentSpan};
 pub use task::{Directory, PeerConfig, PeerGone, PeerHandle, spawn_peer};

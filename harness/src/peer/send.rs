@@ -57,6 +57,56 @@ pub struct SendCounters {
     pub keyframe_requests: AtomicU64,
     pub audio_packets_sent: AtomicU64,
     pub write_errors: AtomicU64,
+    /// When the first and the last frame and audio packet went out: the
+    /// span of media a receiver is judged over.
+    pub video_span: SentClock,
+    pub audio_span: SentClock,
+}
+
+/// The capture times (µs on the run's clock) of the first and the last
+/// thing a sender wrote; readable while it runs.
+#[derive(Debug)]
+pub struct SentClock {
+    first_us: AtomicU64,
+    last_us: AtomicU64,
+}
+
+impl Default for SentClock {
+    fn default() -> Self {
+        SentClock {
+            first_us: AtomicU64::new(u64::MAX),
+            last_us: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl SentClock {
+    fn mark(&self, capture_us: u64) {
+        let _ = self.first_us.compare_exchange(
+            u64::MAX,
+            capture_us,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.last_us.store(capture_us, Ordering::Relaxed);
+    }
+
+    /// The first and last capture times, if anything was sent.
+    pub fn span(&self) -> Option<SentSpan> {
+        let first = self.first_us.load(Ordering::Relaxed);
+        let last = self.last_us.load(Ordering::Relaxed);
+        (first != u64::MAX && last != u64::MAX).then(|| SentSpan {
+            first_ms: first as f64 / 1e3,
+            last_ms: last as f64 / 1e3,
+        })
+    }
+}
+
+/// When a sender's media started and stopped, ms on the run's clock.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct SentSpan {
+    pub first_ms: f64,
+    pub last_ms: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -308,6 +358,7 @@ pub(crate) async fn send(
                 match written {
                     Ok(()) => {
                         counters.frames_sent.store(frame_number, Ordering::Relaxed);
+                        counters.video_span.mark(capture_us(now));
                         if keyframe {
                             counters.keyframes_sent.fetch_add(1, Ordering::Relaxed);
                         }
@@ -319,10 +370,11 @@ pub(crate) async fn send(
                 }
             }
             _ = audio_tick.tick() => {
+                let now = Instant::now();
                 let sample = Sample {
                     data: audio.packet(audio_index)?,
                     duration: audio_interval,
-                    ..Sample::new(Instant::now())
+                    ..Sample::new(now)
                 };
                 audio_index += 1;
                 match tracks
@@ -333,6 +385,7 @@ pub(crate) async fn send(
                 {
                     Ok(()) => {
                         counters.audio_packets_sent.fetch_add(1, Ordering::Relaxed);
+                        counters.audio_span.mark(capture_us(now));
                     }
                     Err(error) => {
                         counters.write_errors.fetch_add(1, Ordering::Relaxed);

@@ -868,6 +868,8 @@ impl Peer {
             report.keyframes_sent = counters.keyframes_sent.load(Relaxed);
             report.keyframe_requests_received = counters.keyframe_requests.load(Relaxed);
             report.audio_packets_sent = counters.audio_packets_sent.load(Relaxed);
+            report.video_sent = counters.video_span.span();
+            report.audio_sent = counters.audio_span.span();
         }
         call.tracks_stop.cancel();
         for track in call.tracks {

@@ -10,6 +10,7 @@ use callprobe_server::protocol::PeerId;
 
 use super::faults::{FaultInput, FaultResult, LinkSnapshot, faults};
 use super::load::{LoadObserved, harness_load, timeline_lag};
+use super::span::{self, FaultWindow, Span};
 use super::{
     ActionRecord, CallResult, EventRecord, MediaInfo, MetricSummary, PeerNetwork, PeerResult,
     ScenarioResult, SeriesPoint, Status, ThresholdResult, TrackResult,
@@ -19,7 +20,7 @@ use crate::peer::{CallEnd, CallReport, PeerEvent, PeerEventKind};
 use crate::scenario::{Action, Scenario, Verb};
 use crate::threshold::{Stat, statistic};
 use crate::timeline::SetupTimeline;
-use crate::verify::video::VideoVerdict;
+use crate::verify::video::{FrameTime, VideoVerdict};
 
 /// Everything the runner hands over at the end of a scenario.
 #[derive(Debug)]
@@ -58,7 +59,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
     let calls = calls(&input);
     let mut samples: BTreeMap<Metric, Vec<f64>> = BTreeMap::new();
     for call in &calls {
-        add_call_samples(&mut samples, call);
+        add_call_samples(&mut samples, call, scenario.media.shared);
     }
     let names: Vec<String> = (0..scenario.peers.len()).map(name).collect();
     let faults = faults(&FaultInput {
@@ -287,9 +288,29 @@ fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 offset_ms: input.started.saturating_duration_since(input.epoch).as_secs_f64() * 1e3,
                 end_ms: signed_ms(input.ended, input.started),
             };
+            let end = call_end(input, (from, to), started, before, [caller_report, callee_report]);
+            let span_of = |receiver: usize, sender: usize| SpanContext {
+                end_ms: signed_ms(end, input.epoch),
+                windows: fault_windows(input, receiver, sender),
+                frame_interval_ms: 1e3 / f64::from(sender_fps(scenario, sender).max(1)),
+            };
             let mut tracks = vec![
-                track(&caller, &callee, caller_report.map(|r| r.1), callee_report.map(|r| r.1), shared),
-                track(&callee, &caller, callee_report.map(|r| r.1), caller_report.map(|r| r.1), shared),
+                track(
+                    &caller,
+                    &callee,
+                    caller_report.map(|r| r.1),
+                    callee_report.map(|r| r.1),
+                    shared,
+                    &span_of(from, to),
+                ),
+                track(
+                    &callee,
+                    &caller,
+                    callee_report.map(|r| r.1),
+                    caller_report.map(|r| r.1),
+                    shared,
+                    &span_of(to, from),
+                ),
             ];
             for track in &mut tracks {
                 track.series = series(track.video.as_ref(), clock);
@@ -380,18 +401,96 @@ fn end_text(end: &CallEnd) -> String {
     }
 }
 
-/// One direction: what `receiver` reported of `sender`'s media.
+/// The frame rate a peer sends at: the scenario's, or a browser's own.
+fn sender_fps(scenario: &Scenario, sender: usize) -> u32 {
+    match scenario.peers[sender].kind {
+        crate::scenario::PeerKind::Browser => scenario.peers[sender].video.fps,
+        _ => scenario.media.video.fps,
+    }
+}
+
+/// When a call's span ends: the first of its hangup, a declared departure
+/// of either peer, the end of the run, or either side ending it.
+fn call_end(
+    input: &Collected<'_>,
+    (a, b): (usize, usize),
+    started: Instant,
+    before: Option<Instant>,
+    reports: [Option<(Instant, &CallReport)>; 2],
+) -> Instant {
+    let within = |at: Instant| at >= started && before.is_none_or(|b| at < b);
+    let commanded = input.actions.iter().filter_map(|(at, action)| {
+        let ends = match action.verb {
+            Verb::Hangup { from, to } => (from, to) == (a, b) || (from, to) == (b, a),
+            Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
+                peer == a || peer == b
+            }
+            _ => false,
+        };
+        (ends && within(*at)).then_some(*at)
+    });
+    commanded
+        .chain(reports.into_iter().flatten().map(|(at, _)| at))
+        .chain([input.ended])
+        .min()
+        .expect("the run's end is always there")
+}
+
+/// The declared faults on one direction's path: an impairment of the
+/// receiver's inbound or the sender's outbound traffic (to its restore,
+/// or open-ended), and a move of either (until media comes back).
+fn fault_windows(input: &Collected<'_>, receiver: usize, sender: usize) -> Vec<FaultWindow> {
+    let on_peer_clock = |at: Instant| signed_ms(at, input.epoch);
+    let mut windows = Vec::new();
+    for (k, (at, action)) in input.actions.iter().enumerate() {
+        match action.verb {
+            Verb::Impair {
+                peer, direction, ..
+            } if (peer == receiver && direction.includes_in())
+                || (peer == sender && direction.includes_out()) =>
+            {
+                let restored = input.actions[k + 1..].iter().find_map(|(when, a)| {
+                    matches!(a.verb, Verb::Restore { peer: p } if p == peer).then_some(*when)
+                });
+                windows.push(FaultWindow {
+                    start_ms: on_peer_clock(*at),
+                    end_ms: restored.map(on_peer_clock),
+                });
+            }
+            Verb::Move { peer, .. } if peer == receiver || peer == sender => {
+                windows.push(FaultWindow {
+                    start_ms: on_peer_clock(*at),
+                    end_ms: Some(on_peer_clock(*at)),
+                });
+            }
+            _ => {}
+        }
+    }
+    windows
+}
+
+/// What a track is judged over, besides its own media.
+struct SpanContext {
+    /// The call's end, on the peers' clock.
+    end_ms: f64,
+    windows: Vec<FaultWindow>,
+    frame_interval_ms: f64,
+}
+
+/// One direction: what `receiver` reported of `sender`'s media, judged
+/// over the call's span.
 fn track(
     receiver: &str,
     sender: &str,
     received: Option<&CallReport>,
     sent: Option<&CallReport>,
     shared: bool,
+    context: &SpanContext,
 ) -> TrackResult {
     let frames_sent = sent.map_or(0, |r| r.frames_sent);
-    let video = received.and_then(|r| r.video.clone());
+    let mut video = received.and_then(|r| r.video.clone());
     let audio = received.and_then(|r| r.audio.clone());
-    let frames_lost = match &video {
+    let mut frames_lost = match &video {
         Some(v) if v.verified > 0 => v.lost + u64::from(v.first_frame_number.unwrap_or(0)),
         _ => u64::from(frames_sent),
     };
@@ -402,6 +501,58 @@ fn track(
             a.tone_matches()
         }
     });
+    // A browser samples what it shows (a grab every so often), so its
+    // frames are judged at the sampling interval; ours see every frame.
+    let sampled = received.is_some_and(|r| r.browser.is_some());
+    let frames = video.as_ref().map_or(&[][..], |v| &v.frames[..]);
+    let latency_p50 = video.as_ref().map_or(f64::NAN, |v| v.latency.p50_ms);
+    let allowance = span::in_flight_allowance_ms(latency_p50, context.frame_interval_ms);
+    let end_ms = context.end_ms - allowance;
+    let video_start = sent
+        .and_then(|r| r.video_sent)
+        .map(|s| s.first_ms)
+        .or_else(|| frames.iter().map(|f| f.arrival_ms).reduce(f64::min));
+    let video_span = video_start
+        .map(|start_ms| Span { start_ms, end_ms })
+        .filter(|span| span.end_ms > span.start_ms)
+        .map(|span| {
+            let interval = if sampled {
+                mean_interval(frames).unwrap_or(context.frame_interval_ms)
+            } else {
+                context.frame_interval_ms
+            };
+            let mut judged = span::judge_video(frames, span, &context.windows, interval);
+            if let (Some(sent_span), false) = (sent.and_then(|r| r.video_sent), sampled) {
+                let (expected, lost) = span::frames_lost(frames, frames_sent, sent_span, end_ms);
+                judged.frames_expected = Some(expected);
+                judged.frames_lost = Some(lost);
+            }
+            judged
+        });
+    if let (Some(judged), Some(video)) = (&video_span, &mut video) {
+        if let Some(lost) = judged.frames_lost {
+            frames_lost = lost;
+            video.lost = lost;
+        }
+        if !sampled {
+            video.fps = judged.fps;
+            video.freezes = judged.freezes;
+            video.freeze_ms = judged.freeze_ms;
+        }
+    }
+    let audio_span = sent
+        .and_then(|r| r.audio_sent)
+        .map(|s| Span {
+            start_ms: s.first_ms,
+            end_ms,
+        })
+        .filter(|span| span.end_ms > span.start_ms)
+        .map(|span| {
+            let (heard, window) = audio.as_ref().map_or((&[][..], 0.0), |a| {
+                (&a.tone_windows_ms[..], a.tone_window_len_ms)
+            });
+            span::judge_audio(heard, window, span, &context.windows)
+        });
     TrackResult {
         receiver: receiver.to_owned(),
         sender: sender.to_owned(),
@@ -409,9 +560,18 @@ fn track(
         frames_lost,
         video,
         audio,
+        video_span,
+        audio_span,
         tone_match,
         series: Vec::new(),
     }
+}
+
+/// The mean time between frames seen, if two were.
+fn mean_interval(frames: &[FrameTime]) -> Option<f64> {
+    let first = frames.iter().map(|f| f.arrival_ms).reduce(f64::min)?;
+    let last = frames.iter().map(|f| f.arrival_ms).reduce(f64::max)?;
+    (frames.len() >= 2 && last > first).then(|| (last - first) / (frames.len() - 1) as f64)
 }
 
 fn add_fault_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, fault: &FaultResult) {
@@ -449,7 +609,7 @@ fn add_fault_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, fault: &FaultResu
     }
 }
 
-fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult) {
+fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult, shared: bool) {
     let mut add = |metric: Metric, value: f64| samples.entry(metric).or_default().push(value);
     let setup = &call.setup;
     let phases = [
@@ -495,6 +655,26 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult)
         );
         add(Metric::VideoFreezes, video.freezes as f64);
         add(Metric::VideoFreezeMs, video.freeze_ms);
+        add(Metric::VideoFramesDuplicated, video.duplicated as f64);
+        match &track.video_span {
+            Some(span) => {
+                add(Metric::VideoCoverage, span.coverage);
+                add(Metric::VideoLongestFreeze, span.longest_freeze_ms);
+            }
+            // Frames were due and no span could be judged: nothing came.
+            None if track.frames_sent > 0 && video.verified == 0 => {
+                add(Metric::VideoCoverage, 0.0);
+            }
+            None => {}
+        }
+        match &track.audio_span {
+            Some(span) => {
+                add(Metric::AudioCoverage, span.coverage);
+                add(Metric::AudioSilenceMs, span.silence_ms);
+            }
+            None if track.audio.is_none() => add(Metric::AudioCoverage, 0.0),
+            None => {}
+        }
         // Live video (a browser's camera) has no capture time: NaN.
         for frame in video.frames.iter().filter(|f| f.latency_ms.is_finite()) {
             add(Metric::VideoLatency, frame.latency_ms);
@@ -508,6 +688,12 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult)
                 add(Metric::AudioToneHz, f64::from(hz));
             }
             add(Metric::AudioGaps, audio.gaps as f64);
+            let wrong = if shared {
+                audio.foreign_packets.div_ceil(5) as usize
+            } else {
+                audio.wrong_windows
+            };
+            add(Metric::AudioWrongToneWindows, wrong as f64);
             add(Metric::AudioPacketsLost, audio.lost_packets as f64);
         }
     }
@@ -641,7 +827,6 @@ fn event_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::video::FrameTime;
 
     #[test]
     fn the_series_is_per_second_of_the_timeline_and_skips_slivers() {

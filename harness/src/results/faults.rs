@@ -310,7 +310,11 @@ fn impacts(
         .filter(|t| touched(t))
         .map(|track| {
             let frames = track.video.as_ref().map_or(&[][..], |v| &v.frames[..]);
-            let mut impact = impact(frames, on_peer_clock(start), on_peer_clock(end));
+            let tail = track.video_span.as_ref().map(|span| SpanTail {
+                end_ms: span.end_ms,
+                frames_due: span.frames_expected,
+            });
+            let mut impact = impact(frames, on_peer_clock(start), on_peer_clock(end), tail);
             impact.sender = track.sender.clone();
             impact.receiver = track.receiver.clone();
             impact
@@ -318,10 +322,24 @@ fn impacts(
         .collect()
 }
 
+/// Where a track's span ended (peer clock) and how many frames were due by
+/// then: a window that lasts to the end counts up to there, not just up
+/// to the last frame that arrived.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SpanTail {
+    pub end_ms: f64,
+    pub frames_due: Option<u64>,
+}
+
 /// Loss and freezes between the last frame before `start_ms` and the first
 /// at or after `end_ms` (peer clock), and how long after `end_ms` that
-/// first frame came.
-pub(super) fn impact(frames: &[FrameTime], start_ms: f64, end_ms: f64) -> TrackImpact {
+/// first frame came. With no frame after it, up to the span's `tail`.
+pub(super) fn impact(
+    frames: &[FrameTime],
+    start_ms: f64,
+    end_ms: f64,
+    tail: Option<SpanTail>,
+) -> TrackImpact {
     let mut by_arrival: Vec<&FrameTime> = frames.iter().collect();
     by_arrival.sort_by(|a, b| a.arrival_ms.total_cmp(&b.arrival_ms));
     let before = by_arrival.iter().rposition(|f| f.arrival_ms < start_ms);
@@ -335,8 +353,15 @@ pub(super) fn impact(frames: &[FrameTime], start_ms: f64, end_ms: f64) -> TrackI
     let freeze_threshold = (3.0 * mean_interval).max(150.0);
     let from = before.unwrap_or(0);
     let to = after.unwrap_or(by_arrival.len() - 1);
-    for pair in by_arrival[from..=to.max(from)].windows(2) {
-        let gap = pair[1].arrival_ms - pair[0].arrival_ms;
+    let mut arrivals: Vec<f64> = by_arrival[from..=to.max(from)]
+        .iter()
+        .map(|f| f.arrival_ms)
+        .collect();
+    if let (None, Some(tail)) = (after, tail) {
+        arrivals.push(tail.end_ms.max(last.arrival_ms));
+    }
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
         if gap > freeze_threshold {
             impact.freezes += 1;
             impact.freeze_ms += gap;
@@ -346,9 +371,13 @@ pub(super) fn impact(frames: &[FrameTime], start_ms: f64, end_ms: f64) -> TrackI
     // or the window lasted to the end) up to the last frame seen.
     if let Some(before) = before {
         let low = by_arrival[before].number;
-        let (high, inclusive) = match after {
-            Some(after) => (by_arrival[after].number, false),
-            None => (last.number, true),
+        let due_last = tail
+            .and_then(|t| t.frames_due)
+            .and_then(|due| u32::try_from(due).ok()?.checked_sub(1));
+        let (high, inclusive) = match (after, due_last) {
+            (Some(after), _) => (by_arrival[after].number, false),
+            (None, Some(due_last)) => (due_last.max(last.number), true),
+            (None, None) => (last.number, true),
         };
         let verified = by_arrival
             .iter()
@@ -381,7 +410,7 @@ mod tests {
         // 30 fps; frames 10..=14 never arrive, frame 15 comes 20 ms after the end.
         let mut track: Vec<(u32, f64)> = (0..10).map(|n| (n, f64::from(n) * 33.3)).collect();
         track.extend((15..30).map(|n| (n, f64::from(n) * 33.3 + 20.0)));
-        let impact = impact(&frames(track), 320.0, 480.0);
+        let impact = impact(&frames(track), 320.0, 480.0, None);
         assert_eq!(impact.frames_lost, 5);
         assert_eq!(impact.freezes, 1, "{impact:?}");
         let recovered = impact.recovered_ms.unwrap();
@@ -397,16 +426,31 @@ mod tests {
             .filter(|n| n % 5 != 0 || *n < 10)
             .map(|n| (n, f64::from(n) * 33.3))
             .collect();
-        let impact = impact(&frames(track), 300.0, 10_000.0);
+        let impact = impact(&frames(track), 300.0, 10_000.0, None);
         assert_eq!(impact.frames_lost, 4, "frames 10, 15, 20 and 25");
         assert_eq!(impact.recovered_ms, None);
+    }
+
+    /// The window to the end counts up to the span's end, not only to the
+    /// last frame that arrived: video that stopped inside it is lost.
+    #[test]
+    fn a_window_to_the_end_counts_up_to_the_spans_end() {
+        let track: Vec<(u32, f64)> = (0..30).map(|n| (n, f64::from(n) * 33.3)).collect();
+        let tail = SpanTail {
+            end_ms: 4000.0,
+            frames_due: Some(120),
+        };
+        let impact = impact(&frames(track), 1000.0, 10_000.0, Some(tail));
+        assert_eq!(impact.frames_lost, 90, "frames 30..=119");
+        assert_eq!(impact.freezes, 1);
+        assert!(impact.freeze_ms > 3000.0, "{impact:?}");
     }
 
     #[test]
     fn video_that_never_comes_back_has_no_recovery() {
         let track: Vec<(u32, f64)> = (0..10).map(|n| (n, f64::from(n) * 33.3)).collect();
         // The last frame arrives at 300 ms; the window opens at 400 ms.
-        let impact = impact(&frames(track), 400.0, 450.0);
+        let impact = impact(&frames(track), 400.0, 450.0, None);
         assert_eq!(impact.recovered_ms, None);
         assert_eq!(
             impact.frames_lost, 0,

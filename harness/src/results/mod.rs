@@ -9,6 +9,7 @@ mod collect;
 mod faults;
 mod growth;
 mod load;
+mod span;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,6 +20,7 @@ pub use collect::{Collected, collect};
 pub use faults::{DepartureSeen, FaultResult, LinkSnapshot, PathRecord, TrackImpact};
 pub use growth::Growth;
 pub use load::{CpuUse, HarnessLoad, LoadObserved, LoadPoint, MemoryUse, Ramp};
+pub use span::{AudioSpan, RECOVERY_GRACE_MS, VideoSpan};
 
 use crate::metrics::Per;
 use crate::net::FlowLosses;
@@ -214,12 +216,16 @@ pub struct TrackResult {
     pub sender: String,
     /// Video frames the sender sent.
     pub frames_sent: u32,
-    /// Frames sent that never verified: gaps, and frames before the first
-    /// verified one. (Frames still in flight when the call ended are not
-    /// counted.)
+    /// Frames sent within the call's span that never verified. (Frames
+    /// still in flight when the call ended are not counted: see
+    /// [`span::in_flight_allowance_ms`].)
     pub frames_lost: u64,
     pub video: Option<VideoVerdict>,
     pub audio: Option<AudioVerdict>,
+    /// Each kind judged over the call's span (`None`: the call was too
+    /// short to judge, or nothing was due).
+    pub video_span: Option<VideoSpan>,
+    pub audio_span: Option<AudioSpan>,
     /// The audio carried what it should (the tone; shared: the clip only).
     pub tone_match: bool,
     /// Verified frames and their mean latency, second by second of the

@@ -109,7 +109,13 @@ call = { from = "alice", to = "bob" }
         .collect();
     assert_eq!(
         defaults,
-        [Metric::CallFailed, Metric::VideoFramesWrongSender]
+        [
+            Metric::CallFailed,
+            Metric::VideoFramesWrongSender,
+            Metric::VideoFramesCorrupt,
+            Metric::VideoCoverage,
+            Metric::AudioCoverage
+        ]
     );
 }
 

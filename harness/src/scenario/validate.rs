@@ -23,11 +23,19 @@ use crate::net::{Impairment, Loss};
 use crate::threshold::Threshold;
 
 /// Checks added to every scenario with calls, unless the file sets its own
-/// for the metric: a call that never verified media, or a frame from the
-/// wrong sender, fails the run even when nobody thought to say so.
+/// for the metric: a call that failed, a frame from the wrong sender or
+/// with a damaged stamp, or media that did not cover the call's span fails
+/// the run even when nobody thought to say so. Coverage is judged outside
+/// declared fault windows (their own metrics judge those). On clean
+/// loopback calls it is 1.000 on every track; 0.9 lets a 4 s call freeze
+/// for 400 ms in all and fails media that stops, or freezes for a tenth of
+/// the call.
 pub(crate) const DEFAULT_THRESHOLDS: &[(Metric, &str)] = &[
     (Metric::CallFailed, "max == 0"),
     (Metric::VideoFramesWrongSender, "max == 0"),
+    (Metric::VideoFramesCorrupt, "max == 0"),
+    (Metric::VideoCoverage, "min >= 0.9"),
+    (Metric::AudioCoverage, "min >= 0.9"),
 ];
 
 const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);

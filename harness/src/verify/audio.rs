@@ -19,6 +19,11 @@ const SILENCE_RMS: f32 = 0.02;
 const PARTIAL_RMS: f32 = 0.18;
 /// The expected tone must carry at least this share of the window's power.
 const MIN_TONE_SHARE: f32 = 0.5;
+/// A window with another pitch and less than this share of the expected
+/// tone is another sound at any level: a quieter wrong tone is not a
+/// partial one. (The tail of the expected tone has a small share too, but
+/// its own pitch.)
+const MAX_FOREIGN_SHARE: f32 = 0.1;
 /// And the measured frequency must be this close to it.
 pub const TONE_TOLERANCE_HZ: f32 = 3.0;
 /// Packets arriving further apart than this (with none lost) is a gap.
@@ -32,6 +37,8 @@ pub struct WindowAnalysis {
     pub dominant_hz: Option<f32>,
     /// Power at the expected frequency over the window's power (1 for a pure tone).
     pub expected_share: f32,
+    /// How far the measured pitch is from the expected tone, Hz.
+    pub pitch_off_hz: Option<f32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +59,10 @@ impl WindowAnalysis {
             WindowClass::Silence
         } else if self.expected_share >= MIN_TONE_SHARE {
             WindowClass::ExpectedTone
+        } else if self.expected_share < MAX_FOREIGN_SHARE
+            && self.pitch_off_hz.is_some_and(|off| off > TONE_TOLERANCE_HZ)
+        {
+            WindowClass::WrongTone
         } else if self.rms < PARTIAL_RMS {
             WindowClass::Partial
         } else {
@@ -68,11 +79,14 @@ pub fn analyze_window(samples: &[f32], expected_hz: f32) -> WindowAnalysis {
             rms,
             dominant_hz: None,
             expected_share: 0.0,
+            pitch_off_hz: None,
         };
     }
+    let dominant_hz = zero_crossing_hz(samples, rms);
     WindowAnalysis {
         rms,
-        dominant_hz: zero_crossing_hz(samples, rms),
+        dominant_hz,
+        pitch_off_hz: dominant_hz.map(|hz| (hz - expected_hz).abs()),
         expected_share: (goertzel_power(samples, expected_hz) * 2.0
             / (samples.len() as f64 * energy)) as f32,
     }
@@ -139,6 +153,15 @@ pub struct AudioVerdict {
     /// The end time of the first window that held the expected tone.
     #[serde(skip)]
     pub first_tone_at: Option<Duration>,
+    /// When each window of the expected tone ended (ms on the run's clock;
+    /// shared media: each 100 ms of the clip's packets), for judging the
+    /// call's span.
+    #[serde(skip)]
+    pub tone_windows_ms: Vec<f64>,
+    /// How much sound each of those stands for (a browser samples its
+    /// analyser every 200 ms).
+    #[serde(skip)]
+    pub tone_window_len_ms: f64,
     /// A browser's fake microphone: its beeps. The window counts then count
     /// beeps: expected = on cadence, wrong = off cadence, silent = missed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,6 +190,9 @@ pub struct AudioVerifier {
     gaps: u64,
     foreign_packets: u64,
     first_tone_at: Option<Duration>,
+    /// Shared media: samples of known packets not yet making a window.
+    known_samples: usize,
+    tone_windows: Vec<f64>,
     /// Listening for a browser's beeps instead of a tone.
     beeps: Option<BeepTracker>,
 }
@@ -184,6 +210,8 @@ impl AudioVerifier {
             gaps: 0,
             foreign_packets: 0,
             first_tone_at: None,
+            known_samples: 0,
+            tone_windows: Vec::new(),
             beeps: None,
         }
     }
@@ -216,6 +244,7 @@ impl AudioVerifier {
             let analysis = analyze_window(&self.pending[..WINDOW_SAMPLES], self.expected_hz);
             if analysis.class() == WindowClass::ExpectedTone {
                 self.first_tone_at.get_or_insert(arrival);
+                self.tone_windows.push(arrival.as_secs_f64() * 1e3);
             }
             self.windows.push((arrival, analysis));
             self.pending.drain(..WINDOW_SAMPLES);
@@ -231,6 +260,11 @@ impl AudioVerifier {
         }
         if known {
             self.first_tone_at.get_or_insert(arrival);
+            self.known_samples += crate::media::tone::FRAME_SAMPLES;
+            if self.known_samples >= WINDOW_SAMPLES {
+                self.known_samples -= WINDOW_SAMPLES;
+                self.tone_windows.push(arrival.as_secs_f64() * 1e3);
+            }
         } else {
             self.foreign_packets += 1;
         }
@@ -276,6 +310,8 @@ impl AudioVerifier {
                 wrong_windows: beeps.off_cadence,
                 tone_hz: beeps.hz,
                 first_tone_at: self.first_tone_at,
+                tone_windows_ms: self.tone_windows.clone(),
+                tone_window_len_ms: 100.0,
                 beeps: Some(beeps),
             };
         }
@@ -305,6 +341,8 @@ impl AudioVerifier {
             wrong_windows: count(WindowClass::WrongTone),
             tone_hz: heard.get(heard.len() / 2).copied(),
             first_tone_at: self.first_tone_at,
+            tone_windows_ms: self.tone_windows.clone(),
+            tone_window_len_ms: 100.0,
             beeps: None,
         }
     }
@@ -394,6 +432,34 @@ mod tests {
         assert!(!verdict.tone_matches(), "{verdict:?}");
         assert_eq!(verdict.expected_windows, 0);
         assert!(verdict.wrong_windows >= 8, "{verdict:?}");
+    }
+
+    #[test]
+    fn a_quieter_wrong_tone_is_a_wrong_tone_not_a_partial_one() {
+        let mut verifier = AudioVerifier::new(tone_hz(10));
+        let quiet = tone_frames(tone_hz(40), 50)
+            .into_iter()
+            .map(|frame| frame.map(|s| s * 0.2));
+        hear(&mut verifier, quiet, 0);
+        let verdict = verifier.verdict();
+        assert_eq!(verdict.expected_windows, 0, "{verdict:?}");
+        assert!(verdict.wrong_windows >= 8, "{verdict:?}");
+        assert!(verdict.tone_windows_ms.is_empty());
+    }
+
+    #[test]
+    fn every_window_of_the_tone_is_timed_for_the_span() {
+        let mut verifier = AudioVerifier::new(tone_hz(5));
+        hear(&mut verifier, tone_frames(tone_hz(5), 100), 0);
+        let verdict = verifier.verdict();
+        assert_eq!(verdict.tone_windows_ms.len(), verdict.expected_windows);
+        assert!(verdict.expected_windows >= 19, "{verdict:?}");
+        assert!(
+            verdict
+                .tone_windows_ms
+                .windows(2)
+                .all(|w| w[1] - w[0] > 90.0)
+        );
     }
 
     #[test]
