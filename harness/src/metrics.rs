@@ -113,6 +113,20 @@ metrics! {
     RampCallsPerSecond => "ramp.calls_per_second", Run, "calls connected (first verified frame at the caller) per second, from the first call command to the last connection";
 }
 
+impl Metric {
+    /// A failure of this metric is one that no load explains: media from
+    /// the wrong sender, a damaged stamp, a wrong tone. An overloaded run
+    /// that fails one of them has failed, not just been invalid.
+    pub fn load_independent(self) -> bool {
+        matches!(
+            self,
+            Metric::VideoFramesWrongSender
+                | Metric::VideoFramesCorrupt
+                | Metric::AudioWrongToneWindows
+        )
+    }
+}
+
 impl fmt::Display for Metric {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -246,6 +246,8 @@ async fn media(scenario: &Scenario, pacing: &Arc<PacingLog>) -> Result<Vec<Media
             audio_bitrate_bps: plan.audio_bitrate_bps,
             shared: shared.clone(),
             pacing: Arc::clone(pacing),
+            // Each peer's own camera and microphone.
+            faults: Arc::default(),
         })
         .collect())
 }
@@ -517,6 +519,9 @@ impl<'a> Run<'a> {
                 ref impairment,
             } => self.links[peer].impair(direction, impairment.clone()),
             Verb::Restore { peer } => self.links[peer].restore(Direction::Both),
+            Verb::Media { peer, fault } => {
+                commands.push((peer, Some(PeerCommand::MediaFault(fault))));
+            }
         }
         for (peer, command) in commands {
             match command {

@@ -18,8 +18,8 @@ use super::report::{BrowserCallSamples, Sample, call_report};
 use super::stats::PageStats;
 use crate::peer::task::{register, source_of};
 use crate::peer::{
-    CallEnd, CallReport, Directory, MediaSource, PeerCommand, PeerEvent, PeerEventKind, PeerHandle,
-    Role,
+    CallEnd, CallFailure, CallReport, Directory, MediaSource, PeerCommand, PeerEvent,
+    PeerEventKind, PeerHandle, Role,
 };
 
 #[derive(Clone, Debug)]
@@ -467,10 +467,10 @@ impl BrowserPeer {
             Some("hungUp") => CallEnd::HungUp,
             Some("remoteHungUp") => CallEnd::RemoteHungUp,
             Some("peerLeft") => CallEnd::PeerLeft,
-            Some("failed") => CallEnd::Failed("ICE failed".into()),
-            Some("signalingLost") => CallEnd::Failed("the signaling connection closed".into()),
-            Some(other) => CallEnd::Failed(format!("browser: {other}")),
-            None => CallEnd::Failed("browser: no reason given".into()),
+            Some("failed") => CallEnd::Failed(CallFailure::IceFailed),
+            Some("signalingLost") => CallEnd::Failed(CallFailure::SignalingClosed),
+            Some(other) => CallEnd::Failed(CallFailure::Browser(other.to_owned())),
+            None => CallEnd::Failed(CallFailure::Browser("no reason given".into())),
         };
         let stats: Option<PageStats> = match event.detail.as_ref().and_then(|d| d.get("stats")) {
             Some(serde_json::Value::Null) | None => None,

@@ -67,8 +67,25 @@ impl Pattern {
         self.sender
     }
 
+    pub fn width(&self) -> usize {
+        self.frame.width()
+    }
+
+    pub fn height(&self) -> usize {
+        self.frame.height()
+    }
+
     /// Draws frame `number`, stamped with its capture time.
     pub fn draw(&mut self, number: u32, capture_us: u64) -> &I420 {
+        self.draw_stamped(number, capture_us, false)
+    }
+
+    /// Draws frame `number` with a stamp whose check code fails.
+    pub fn draw_damaged(&mut self, number: u32, capture_us: u64) -> &I420 {
+        self.draw_stamped(number, capture_us, true)
+    }
+
+    fn draw_stamped(&mut self, number: u32, capture_us: u64, damaged: bool) -> &I420 {
         self.frame.copy_from(&self.background);
         let (width, height) = (self.frame.width(), self.frame.height());
         let (y, u, v) = self.frame.planes_mut();
@@ -84,7 +101,11 @@ impl Pattern {
             frame: number,
             capture_us,
         };
-        self.layout.write(y, width, stamp);
+        if damaged {
+            self.layout.write_damaged(y, width, stamp);
+        } else {
+            self.layout.write(y, width, stamp);
+        }
         &self.frame
     }
 }

@@ -2,8 +2,12 @@
 //! peer, so hundreds of peers fit on one machine. Each frame goes out with
 //! the sender's own stamp in an SEI; receivers check the stamp (sender,
 //! sequence, latency) and a hash of the picture data, without decoding.
+//! Audio is one short loop per distinct tone, encoded the first time a
+//! sender with that tone needs it: a receiver knows its sender's packets
+//! from anyone else's, as it knows their tones in live mode.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
@@ -12,10 +16,14 @@ use super::opus::{OpusEncoder, OpusError};
 use super::pattern::{Pattern, PatternSizeError};
 use super::sei::{stamp_and_content_hash, stamp_sei};
 use super::stamp::{Stamp, StampError};
-use super::tone::Tone;
+use super::tone::{DISTINCT_TONES, Tone, tone_hz};
 
-/// The tone in the shared audio (every peer sends the same packets).
-pub const SHARED_TONE_HZ: f32 = 1000.0;
+/// Packets encoded before a tone's loop starts: the codec's onset is not
+/// part of it.
+const AUDIO_WARMUP_PACKETS: usize = 5;
+/// A loop is 100 ms: every tone makes whole cycles in it, so it repeats
+/// without a jump.
+const AUDIO_LOOP_PACKETS: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -36,18 +44,50 @@ struct SharedFrame {
     hash: u32,
 }
 
-/// A clip of encoded video and audio that every sender loops.
+/// A clip of encoded video that every sender loops, and its senders'
+/// audio loops.
 #[derive(Debug)]
 pub struct SharedClip {
     frames: Vec<SharedFrame>,
-    audio: Vec<Bytes>,
-    audio_hashes: HashSet<u32>,
+    audio_bitrate_bps: u32,
+    /// By tone index (sender index modulo the distinct tones).
+    audio: Mutex<HashMap<u16, Arc<AudioLoop>>>,
+}
+
+/// One tone's encoded packets, looped, and how to know them.
+#[derive(Debug)]
+pub struct AudioLoop {
+    packets: Vec<Bytes>,
+    hashes: HashSet<u32>,
+}
+
+impl AudioLoop {
+    fn encode(hz: f32, bitrate_bps: u32) -> Result<Self, OpusError> {
+        let mut opus = OpusEncoder::new(bitrate_bps)?;
+        let mut tone = Tone::new(hz);
+        let mut packets = (0..AUDIO_WARMUP_PACKETS + AUDIO_LOOP_PACKETS)
+            .map(|_| opus.encode(&tone.next_frame()).map(Bytes::from))
+            .collect::<Result<Vec<_>, OpusError>>()?;
+        packets.drain(..AUDIO_WARMUP_PACKETS);
+        let hashes = packets.iter().map(|p| crc32fast::hash(p)).collect();
+        Ok(AudioLoop { packets, hashes })
+    }
+
+    /// Packet `index`, looping.
+    pub fn packet(&self, index: usize) -> Bytes {
+        self.packets[index % self.packets.len()].clone()
+    }
+
+    /// Whether a payload is one of this loop's packets.
+    pub fn knows(&self, payload: &[u8]) -> bool {
+        self.hashes.contains(&crc32fast::hash(payload))
+    }
 }
 
 impl SharedClip {
     /// Encodes `frames` frames of the pattern with `settings` (the first a
-    /// keyframe, then one every `keyframe_interval`) and as many 20 ms
-    /// packets of audio as cover the same time.
+    /// keyframe, then one every `keyframe_interval`); audio loops come
+    /// later, at `audio_bitrate_bps`.
     pub fn encode(
         settings: &VideoSettings,
         frames: u32,
@@ -67,19 +107,25 @@ impl SharedClip {
                 })
             })
             .collect::<Result<Vec<_>, CodecError>>()?;
-        let audio_packets =
-            (frames.len() as u64 * 1000 / u64::from(settings.fps.max(1))).div_ceil(20);
-        let mut opus = OpusEncoder::new(audio_bitrate_bps)?;
-        let mut tone = Tone::new(SHARED_TONE_HZ);
-        let audio = (0..audio_packets.max(1))
-            .map(|_| opus.encode(&tone.next_frame()).map(Bytes::from))
-            .collect::<Result<Vec<_>, OpusError>>()?;
-        let audio_hashes = audio.iter().map(|p| crc32fast::hash(p)).collect();
+        // Fail now, not at the first sender, if Opus cannot be set up.
+        OpusEncoder::new(audio_bitrate_bps)?;
         Ok(SharedClip {
             frames,
-            audio,
-            audio_hashes,
+            audio_bitrate_bps,
+            audio: Mutex::default(),
         })
+    }
+
+    /// Sender `sender`'s audio loop (its tone), encoded on first use.
+    pub fn audio_of(&self, sender: u16) -> Result<Arc<AudioLoop>, OpusError> {
+        let tone = sender % DISTINCT_TONES;
+        let mut loops = self.audio.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = loops.get(&tone) {
+            return Ok(Arc::clone(found));
+        }
+        let made = Arc::new(AudioLoop::encode(tone_hz(tone), self.audio_bitrate_bps)?);
+        loops.insert(tone, Arc::clone(&made));
+        Ok(made)
     }
 
     pub fn frames(&self) -> usize {
@@ -95,11 +141,6 @@ impl SharedClip {
         Bytes::from(access_unit)
     }
 
-    /// Audio packet `index`, looping.
-    pub fn audio_packet(&self, index: usize) -> Bytes {
-        self.audio[index % self.audio.len()].clone()
-    }
-
     /// Checks a received access unit: its stamp, and that the picture data
     /// is exactly the clip frame the stamp's number names.
     pub fn check_frame(&self, access_unit: &[u8]) -> Result<Stamp, StampError> {
@@ -111,11 +152,6 @@ impl SharedClip {
         } else {
             Err(StampError::BadCheck)
         }
-    }
-
-    /// Whether an audio payload is one of the clip's packets.
-    pub fn knows_audio(&self, payload: &[u8]) -> bool {
-        self.audio_hashes.contains(&crc32fast::hash(payload))
     }
 }
 
@@ -164,10 +200,19 @@ mod tests {
     }
 
     #[test]
-    fn the_audio_covers_the_clip_and_foreign_audio_is_not_known() {
+    fn each_sender_has_its_own_audio_and_knows_no_one_elses() {
         let clip = clip();
-        assert_eq!(clip.audio.len(), 50, "one second of 20 ms packets");
-        assert!(clip.knows_audio(&clip.audio_packet(73)));
-        assert!(!clip.knows_audio(&[0xfc, 1, 2, 3]));
+        let (mine, other) = (clip.audio_of(3).unwrap(), clip.audio_of(4).unwrap());
+        assert_eq!(mine.packets.len(), AUDIO_LOOP_PACKETS, "100 ms, looped");
+        assert!(mine.knows(&mine.packet(73)));
+        assert!(
+            !mine.knows(&other.packet(0)),
+            "a neighbour's tone is foreign"
+        );
+        assert!(!mine.knows(&[0xfc, 1, 2, 3]));
+        assert!(
+            Arc::ptr_eq(&mine, &clip.audio_of(3 + DISTINCT_TONES).unwrap()),
+            "senders with the same tone share one loop"
+        );
     }
 }

@@ -118,7 +118,16 @@ impl StampLayout {
 
     /// Writes the stamp into a luma plane.
     pub fn write(&self, luma: &mut [u8], stride: usize, stamp: Stamp) {
-        let bits = stamp.to_bits();
+        self.write_bits(luma, stride, stamp.to_bits());
+    }
+
+    /// Writes the stamp with one bit of its check code flipped: a picture
+    /// whose stamp reads cleanly and fails its check (a media fault).
+    pub fn write_damaged(&self, luma: &mut [u8], stride: usize, stamp: Stamp) {
+        self.write_bits(luma, stride, stamp.to_bits() ^ 1);
+    }
+
+    fn write_bits(&self, luma: &mut [u8], stride: usize, bits: u128) {
         for index in 0..COLUMNS * ROWS {
             let bit = (bits >> (127 - index)) & 1 == 1;
             let value = if bit { WHITE } else { BLACK };

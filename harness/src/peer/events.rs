@@ -30,6 +30,78 @@ pub enum PeerCommand {
     Move { to: IpAddr, restart: bool },
     /// Restart ICE on the call with this peer (the other side moved).
     RestartIce { with: PeerId },
+    /// The peer's camera or microphone goes wrong, on every call from now.
+    MediaFault(MediaFault),
+}
+
+/// What can go wrong with what a peer sends: the faults a verdict must
+/// catch. Each lasts to the end of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaFault {
+    /// The camera freezes: the last frame is sent again and again.
+    VideoFreeze,
+    /// The camera stops: no more frames.
+    VideoStop,
+    /// Frames go out with a damaged stamp.
+    VideoCorrupt,
+    /// Frames carry another sender's stamps (this index).
+    WrongSender(u16),
+    /// The microphone is muted: silence goes out.
+    AudioMute,
+    /// The microphone stops: no more audio packets.
+    AudioStop,
+    /// Another sender's tone (this index) goes out.
+    WrongTone(u16),
+}
+
+impl MediaFault {
+    /// The name scenarios use.
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaFault::VideoFreeze => "video-freeze",
+            MediaFault::VideoStop => "video-stop",
+            MediaFault::VideoCorrupt => "video-corrupt",
+            MediaFault::WrongSender(_) => "wrong-sender",
+            MediaFault::AudioMute => "audio-mute",
+            MediaFault::AudioStop => "audio-stop",
+            MediaFault::WrongTone(_) => "wrong-tone",
+        }
+    }
+
+    /// Every fault, by name, `as` standing for the other sender.
+    pub fn parse(name: &str, other: u16) -> Option<Self> {
+        Some(match name {
+            "video-freeze" => MediaFault::VideoFreeze,
+            "video-stop" => MediaFault::VideoStop,
+            "video-corrupt" => MediaFault::VideoCorrupt,
+            "wrong-sender" => MediaFault::WrongSender(other),
+            "audio-mute" => MediaFault::AudioMute,
+            "audio-stop" => MediaFault::AudioStop,
+            "wrong-tone" => MediaFault::WrongTone(other),
+            _ => return None,
+        })
+    }
+
+    pub const NAMES: &'static [&'static str] = &[
+        "video-freeze",
+        "video-stop",
+        "video-corrupt",
+        "wrong-sender",
+        "audio-mute",
+        "audio-stop",
+        "wrong-tone",
+    ];
+
+    /// Whether the fault is in the video (else the audio).
+    pub fn is_video(self) -> bool {
+        matches!(
+            self,
+            MediaFault::VideoFreeze
+                | MediaFault::VideoStop
+                | MediaFault::VideoCorrupt
+                | MediaFault::WrongSender(_)
+        )
+    }
 }
 
 /// What a peer's media carries, so a receiver knows how to judge it.
@@ -65,9 +137,54 @@ pub enum CallEnd {
     /// The server said the other side's socket closed.
     PeerLeft,
     /// The call could not be set up or carried on.
-    Failed(String),
+    Failed(CallFailure),
     /// Our side crashed or vanished (a fault the harness caused).
     Abandoned,
+}
+
+/// Why a call failed, in words a tester acts on.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallFailure {
+    #[error("no answer within {}", humantime::format_duration(*.0))]
+    NoAnswer(std::time::Duration),
+    #[error("the server refused the offer: {0}")]
+    OfferRefused(String),
+    /// Creating, sending or applying an offer or an answer.
+    #[error("negotiation failed: {0}")]
+    Negotiation(String),
+    #[error("ICE failed")]
+    IceFailed,
+    /// No ICE connection within the connect bound.
+    #[error("ICE did not connect within {}", humantime::format_duration(*.0))]
+    IceTimeout(std::time::Duration),
+    /// ICE connected, then the connection failed or never came up: the
+    /// DTLS handshake, or its check of the certificate fingerprint the
+    /// other side's SDP announced.
+    #[error("DTLS failed: {0}")]
+    DtlsFailed(String),
+    #[error("signaling connection closed by the server")]
+    SignalingClosed,
+    #[error("signaling connection lost: {0}")]
+    SignalingLost(String),
+    /// A browser ended the call for a reason of its own.
+    #[error("browser: {0}")]
+    Browser(String),
+    /// Setting up the call's media or connection on our side.
+    #[error("{0}")]
+    Local(String),
+}
+
+impl CallFailure {
+    /// A failure no amount of load explains: the other side's SDP did not
+    /// check out, or the server refused the call. (Timeouts and ICE can
+    /// come of an overloaded harness.)
+    pub fn load_independent(&self) -> bool {
+        matches!(
+            self,
+            CallFailure::DtlsFailed(_) | CallFailure::OfferRefused(_) | CallFailure::Negotiation(_)
+        )
+    }
 }
 
 impl PeerEvent {

@@ -23,7 +23,8 @@ pub use connection::{
     PAYLOAD_TYPE_H264, PAYLOAD_TYPE_OPUS, build_connection, h264_codec, opus_codec,
 };
 pub use events::{
-    CallEnd, CallReport, MediaKind, MediaSource, PeerCommand, PeerEvent, PeerEventKind, Role,
+    CallEnd, CallFailure, CallReport, MediaFault, MediaKind, MediaSource, PeerCommand, PeerEvent,
+    PeerEventKind, Role,
 };
 pub use receive::{AudioReceiveError, AudioReceiver, VideoReceiver, VideoReport};
 pub use send::{MediaSettings, SendCounters, SendError, SentSpan};

@@ -14,7 +14,7 @@ use rtc::rtp::packetizer::Depacketizer;
 
 use crate::media::h264::{CodecError, H264Decoder};
 use crate::media::opus::{OpusDecoder, OpusError};
-use crate::media::shared::SharedClip;
+use crate::media::shared::{AudioLoop, SharedClip};
 use crate::media::stamp::Stamp;
 use crate::media::tone::SAMPLE_RATE;
 use crate::peer::MediaSource;
@@ -276,11 +276,11 @@ fn live_picture(picture: &dyn YUVSource) -> LivePicture {
 type WavWriter = hound::WavWriter<BufWriter<std::fs::File>>;
 
 /// Follows one incoming Opus track; optionally writes what it heard to WAV.
-/// In shared-media mode packets are checked against the clip instead of
-/// decoded (the tone is the same for everyone there).
+/// In shared-media mode packets are checked against the sender's loop
+/// instead of decoded.
 pub struct AudioReceiver {
     decoder: Option<OpusDecoder>,
-    shared: Option<Arc<SharedClip>>,
+    shared: Option<Arc<AudioLoop>>,
     verifier: AudioVerifier,
     first_rtp: Option<Duration>,
     wav: Option<WavWriter>,
@@ -350,23 +350,23 @@ impl AudioReceiver {
         }
     }
 
-    /// A receiver for shared-media mode.
-    pub fn shared(clip: Arc<SharedClip>) -> Self {
-        AudioReceiver {
+    /// A receiver for shared-media mode, of `sender`'s audio loop.
+    pub fn shared(sender: u16, clip: &SharedClip) -> Result<Self, AudioReceiveError> {
+        Ok(AudioReceiver {
             decoder: None,
-            shared: Some(clip),
-            verifier: AudioVerifier::new(crate::media::shared::SHARED_TONE_HZ),
+            shared: Some(clip.audio_of(sender)?),
+            verifier: AudioVerifier::new(crate::media::tone::tone_hz(sender)),
             first_rtp: None,
             wav: None,
-        }
+        })
     }
 
     /// One RTP packet (one Opus packet, RFC 7587).
     pub fn on_rtp(&mut self, packet: &rtp::Packet, arrival: Duration) {
         self.first_rtp.get_or_insert(arrival);
         let sequence = packet.header.sequence_number;
-        if let Some(clip) = &self.shared {
-            let known = clip.knows_audio(&packet.payload);
+        if let Some(expected) = &self.shared {
+            let known = expected.knows(&packet.payload);
             self.verifier.observe_unheard(arrival, sequence, known);
             return;
         }

@@ -15,12 +15,13 @@ use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
+use super::MediaFault;
 use super::keyframe::asks_for_keyframe;
 use crate::load::PacingLog;
 use crate::media::h264::{CodecError, H264Encoder, VideoSettings};
 use crate::media::opus::{OpusEncoder, OpusError};
 use crate::media::pattern::{Pattern, PatternSizeError};
-use crate::media::shared::SharedClip;
+use crate::media::shared::{AudioLoop, SharedClip};
 use crate::media::stamp::Stamp;
 use crate::media::tone::Tone;
 
@@ -35,6 +36,44 @@ pub struct MediaSettings {
     /// Where the sender logs whether each frame left in its slot (one log
     /// per run).
     pub pacing: Arc<PacingLog>,
+    /// The peer's media faults, read on every frame and packet (one per
+    /// peer: a peer task gives itself its own).
+    pub faults: Arc<FaultSwitch>,
+}
+
+/// A peer's camera and microphone faults, set by the timeline and read by
+/// each of its senders as they go.
+#[derive(Debug, Default)]
+pub struct FaultSwitch {
+    video: std::sync::Mutex<Option<MediaFault>>,
+    audio: std::sync::Mutex<Option<MediaFault>>,
+}
+
+impl FaultSwitch {
+    pub fn set(&self, fault: MediaFault) {
+        let slot = if fault.is_video() {
+            &self.video
+        } else {
+            &self.audio
+        };
+        *slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fault);
+    }
+
+    fn video(&self) -> Option<MediaFault> {
+        *self
+            .video
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn audio(&self) -> Option<MediaFault> {
+        *self
+            .audio
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Default for MediaSettings {
@@ -44,6 +83,7 @@ impl Default for MediaSettings {
             audio_bitrate_bps: 32_000,
             shared: None,
             pacing: Arc::default(),
+            faults: Arc::default(),
         }
     }
 }
@@ -135,12 +175,20 @@ pub(crate) struct Outgoing {
 struct LiveVideo {
     pattern: Pattern,
     encoder: H264Encoder,
+    /// Another sender's pattern, once a fault sends its stamps.
+    impostor: Option<Pattern>,
 }
 
 struct LiveAudio {
     tone: Tone,
     opus: OpusEncoder,
+    /// Another sender's tone, once a fault sends it.
+    impostor: Option<Tone>,
 }
+
+/// A muted microphone's packet: one Opus frame of no data, which decoders
+/// play as silence (RFC 6716 §3.2.1: a zero-length frame).
+const SILENT_OPUS: &[u8] = &[0xF8];
 
 /// Where a sender's frames come from.
 enum VideoSource {
@@ -158,26 +206,62 @@ impl VideoSource {
             None => VideoSource::Live(Box::new(LiveVideo {
                 pattern: Pattern::new(sender, settings.video.width, settings.video.height)?,
                 encoder: H264Encoder::new(&settings.video)?,
+                impostor: None,
             })),
         })
     }
 
     /// Frame `number`, captured at `capture_us`: its bytes and whether it
-    /// is a keyframe.
-    fn frame(&mut self, number: u32, capture_us: u64) -> Result<(Bytes, bool), SendError> {
+    /// is a keyframe. A fault may damage its stamp or stamp it as another
+    /// sender's.
+    fn frame(
+        &mut self,
+        number: u32,
+        capture_us: u64,
+        fault: Option<MediaFault>,
+    ) -> Result<(Bytes, bool), SendError> {
         Ok(match self {
             VideoSource::Live(live) => {
-                let LiveVideo { pattern, encoder } = &mut **live;
-                let encoded = encoder.encode(pattern.draw(number, capture_us))?;
+                let LiveVideo {
+                    pattern,
+                    encoder,
+                    impostor,
+                } = &mut **live;
+                let picture = match fault {
+                    Some(MediaFault::VideoCorrupt) => pattern.draw_damaged(number, capture_us),
+                    Some(MediaFault::WrongSender(other)) => {
+                        let (width, height) = (pattern.width(), pattern.height());
+                        let impostor = match impostor {
+                            Some(impostor) => impostor,
+                            None => impostor.insert(Pattern::new(other, width, height)?),
+                        };
+                        impostor.draw(number, capture_us)
+                    }
+                    _ => pattern.draw(number, capture_us),
+                };
+                let encoded = encoder.encode(picture)?;
                 (Bytes::from(encoded.data), encoded.keyframe)
             }
             VideoSource::Shared { clip, sender } => {
                 let stamp = Stamp {
-                    sender: *sender,
+                    sender: match fault {
+                        Some(MediaFault::WrongSender(other)) => other,
+                        _ => *sender,
+                    },
                     frame: number,
                     capture_us,
                 };
-                (clip.stamped_frame(stamp), false)
+                let frame = clip.stamped_frame(stamp);
+                if fault == Some(MediaFault::VideoCorrupt) {
+                    // The picture no longer hashes to the clip's frame.
+                    let mut damaged = frame.to_vec();
+                    if let Some(last) = damaged.last_mut() {
+                        *last ^= 0x55;
+                    }
+                    (Bytes::from(damaged), false)
+                } else {
+                    (frame, false)
+                }
             }
         })
     }
@@ -203,27 +287,56 @@ impl VideoSource {
 /// Where a sender's audio packets come from.
 enum AudioSource {
     Live(Box<LiveAudio>),
-    Shared(Arc<SharedClip>),
+    Shared {
+        clip: Arc<SharedClip>,
+        own: Arc<AudioLoop>,
+        /// Another sender's loop, once a fault sends it.
+        impostor: Option<Arc<AudioLoop>>,
+    },
 }
 
 impl AudioSource {
     fn new(settings: &MediaSettings, sender: u16) -> Result<Self, SendError> {
         Ok(match &settings.shared {
-            Some(clip) => AudioSource::Shared(Arc::clone(clip)),
+            Some(clip) => AudioSource::Shared {
+                own: clip.audio_of(sender)?,
+                clip: Arc::clone(clip),
+                impostor: None,
+            },
             None => AudioSource::Live(Box::new(LiveAudio {
                 tone: Tone::for_sender(sender),
                 opus: OpusEncoder::new(settings.audio_bitrate_bps)?,
+                impostor: None,
             })),
         })
     }
 
-    fn packet(&mut self, index: usize) -> Result<Bytes, SendError> {
-        Ok(match self {
-            AudioSource::Live(live) => {
-                let LiveAudio { tone, opus } = &mut **live;
+    /// Packet `index`; a fault may make it silence or another's tone.
+    fn packet(&mut self, index: usize, fault: Option<MediaFault>) -> Result<Bytes, SendError> {
+        Ok(match (self, fault) {
+            (_, Some(MediaFault::AudioMute)) => Bytes::from_static(SILENT_OPUS),
+            (AudioSource::Live(live), fault) => {
+                let LiveAudio {
+                    tone,
+                    opus,
+                    impostor,
+                } = &mut **live;
+                let tone = match fault {
+                    Some(MediaFault::WrongTone(other)) => {
+                        impostor.get_or_insert_with(|| Tone::for_sender(other))
+                    }
+                    _ => tone,
+                };
                 Bytes::from(opus.encode(&tone.next_frame())?)
             }
-            AudioSource::Shared(clip) => clip.audio_packet(index),
+            (AudioSource::Shared { clip, impostor, .. }, Some(MediaFault::WrongTone(other))) => {
+                let impostor = match impostor {
+                    Some(impostor) => impostor,
+                    None => impostor.insert(clip.audio_of(other)?),
+                };
+                impostor.packet(index)
+            }
+            (AudioSource::Shared { own, .. }, _) => own.packet(index),
         })
     }
 }
@@ -276,7 +389,7 @@ pub(crate) async fn send(
     }
     let (returned, first) = off_the_workers(move || {
         let drawn_at = Instant::now();
-        let first = video.frame(0, capture_us(drawn_at));
+        let first = video.frame(0, capture_us(drawn_at), None);
         (video, first.map(|frame| (drawn_at, frame)))
     })
     .await;
@@ -292,7 +405,7 @@ pub(crate) async fn send(
     {
         video.request_keyframe();
         let now = Instant::now();
-        first = Some((now, video.frame(0, capture_us(now))?));
+        first = Some((now, video.frame(0, capture_us(now), None)?));
     }
     // The first ticks fire at once: the first frame goes out as soon as
     // the connection can carry it.
@@ -303,6 +416,8 @@ pub(crate) async fn send(
     let mut frame_number = 0u32;
     let mut audio_index = 0usize;
     let mut last_slot: Option<tokio::time::Instant> = None;
+    // The last frame that went out: its number and capture time.
+    let mut last_sent: Option<(u32, u64)> = None;
 
     loop {
         tokio::select! {
@@ -328,37 +443,51 @@ pub(crate) async fn send(
                 });
                 last_slot = Some(slot);
                 settings.pacing.record(slots, slot.elapsed(), frame_interval);
-                let (now, (data, keyframe)) = match first.take() {
-                    Some(prepared) => prepared,
+                let fault = settings.faults.video();
+                if fault == Some(MediaFault::VideoStop) {
+                    continue;
+                }
+                // A frozen camera sends its last frame again: same number,
+                // same capture time, same picture.
+                let repeat = last_sent.filter(|_| fault == Some(MediaFault::VideoFreeze));
+                let (number, fixed_capture) = match repeat {
+                    Some((number, capture)) => (number, Some(capture)),
+                    None => (frame_number, None),
+                };
+                let (capture, (data, keyframe)) = match first.take() {
+                    Some((drawn_at, frame)) => (capture_us(drawn_at), frame),
                     None if video.is_live() => {
                         // Encoding takes milliseconds at 640x480: on the
                         // blocking pool it cannot delay other peers' packets.
-                        let number = frame_number;
                         let (returned, frame) = off_the_workers(move || {
-                            let now = Instant::now();
-                            let frame = video.frame(number, capture_us(now));
-                            (video, frame.map(|frame| (now, frame)))
+                            let capture = fixed_capture.unwrap_or_else(|| capture_us(Instant::now()));
+                            let frame = video.frame(number, capture, fault);
+                            (video, frame.map(|frame| (capture, frame)))
                         })
                         .await;
                         video = returned;
                         frame?
                     }
                     None => {
-                        let now = Instant::now();
-                        (now, video.frame(frame_number, capture_us(now))?)
+                        let capture = fixed_capture.unwrap_or_else(|| capture_us(Instant::now()));
+                        (capture, video.frame(number, capture, fault)?)
                     }
                 };
-                let sample = Sample { data, duration: frame_interval, ..Sample::new(now) };
+                let sample = Sample { data, duration: frame_interval, ..Sample::new(Instant::now()) };
                 let written = tracks
                     .video
                     .sample_writer(tracks.video_ssrc, tracks.video_payload_type)
                     .write_sample(&sample)
                     .await;
+                if repeat.is_some() {
+                    continue;
+                }
                 frame_number += 1;
                 match written {
                     Ok(()) => {
+                        last_sent = Some((number, capture));
                         counters.frames_sent.store(frame_number, Ordering::Relaxed);
-                        counters.video_span.mark(capture_us(now));
+                        counters.video_span.mark(capture);
                         if keyframe {
                             counters.keyframes_sent.fetch_add(1, Ordering::Relaxed);
                         }
@@ -370,9 +499,13 @@ pub(crate) async fn send(
                 }
             }
             _ = audio_tick.tick() => {
+                let fault = settings.faults.audio();
+                if fault == Some(MediaFault::AudioStop) {
+                    continue;
+                }
                 let now = Instant::now();
                 let sample = Sample {
-                    data: audio.packet(audio_index)?,
+                    data: audio.packet(audio_index, fault)?,
                     duration: audio_interval,
                     ..Sample::new(now)
                 };

@@ -20,7 +20,8 @@ use webrtc::rtp_transceiver::RtpSender;
 
 use super::connection::{Connection, ConnectionEvent, ConnectionSettings, build_connection};
 use super::events::{
-    CallEnd, CallReport, MediaKind, MediaSource, PeerCommand, PeerEvent, PeerEventKind, Role,
+    CallEnd, CallFailure, CallReport, MediaKind, MediaSource, PeerCommand, PeerEvent,
+    PeerEventKind, Role,
 };
 use super::receive::VideoReceiver;
 use super::send::{MediaSettings, Outgoing, SendCounters, SendError, send};
@@ -179,6 +180,7 @@ async fn run(
 ) {
     let (connection_events, mut connection_inbox) = mpsc::unbounded_channel();
     let (track_news, mut news_inbox) = mpsc::unbounded_channel();
+
     let mut peer = Peer {
         config,
         calls: HashMap::new(),
@@ -198,6 +200,7 @@ async fn run(
             return;
         }
     };
+    let mut lost = None;
     loop {
         let deadline = peer.next_answer_deadline();
         tokio::select! {
@@ -221,15 +224,18 @@ async fn run(
                 Some(PeerCommand::Vanish) => peer.vanish(),
                 Some(PeerCommand::Move { to, restart }) => peer.move_to(&mut client, to, restart).await,
                 Some(PeerCommand::RestartIce { with }) => peer.restart_ice(&mut client, with).await,
+                Some(PeerCommand::MediaFault(fault)) => peer.config.media.faults.set(fault),
             },
             received = client.next(), if !peer.offline => match received {
                 Ok(Some(received)) => peer.on_signal(&mut client, received).await,
                 Ok(None) => {
                     peer.error(None, "the signaling server closed the connection".into());
+                    lost = Some(CallFailure::SignalingClosed);
                     break;
                 }
                 Err(error) => {
                     peer.error(None, error.to_string());
+                    lost = Some(CallFailure::SignalingLost(error.to_string()));
                     break;
                 }
             },
@@ -240,10 +246,13 @@ async fn run(
             () = sleep_until(deadline), if deadline.is_some() => peer.expire_unanswered(&mut client).await,
         }
     }
-    let end = if peer.offline {
-        CallEnd::Abandoned
-    } else {
-        CallEnd::HungUp
+    // Calls still up end with the task: because we were told to close, or
+    // cut off (a fault the harness caused), or because signaling was lost,
+    // which fails them.
+    let end = match (peer.offline, lost) {
+        (true, _) => CallEnd::Abandoned,
+        (false, Some(failure)) => CallEnd::Failed(failure),
+        (false, None) => CallEnd::HungUp,
     };
     let remotes: Vec<PeerId> = peer.calls.keys().copied().collect();
     for remote in remotes {
@@ -444,7 +453,9 @@ impl Peer {
         match client.send(&Signal::Offer { to, sdp }).await {
             Ok(()) => self.emit(PeerEventKind::OfferSent { remote: to }),
             Err(error) => {
-                let end = CallEnd::Failed(format!("sending the offer: {error}"));
+                let end = CallEnd::Failed(CallFailure::Negotiation(format!(
+                    "sending the offer: {error}"
+                )));
                 self.end_call(client, to, end).await;
             }
         }
@@ -453,7 +464,7 @@ impl Peer {
     /// A call that never got as far as having a connection.
     fn fail_before_call(&self, remote: PeerId, role: Role, message: String) {
         self.error(Some(remote), message.clone());
-        let report = CallReport::new(remote, role, CallEnd::Failed(message));
+        let report = CallReport::new(remote, role, CallEnd::Failed(CallFailure::Local(message)));
         self.emit(PeerEventKind::CallEnded(Box::new(report)));
     }
 
@@ -522,7 +533,7 @@ impl Peer {
                     && reply.in_reply_to.as_deref() == Some("offer");
                 match remote {
                     Some(remote) if failed_offer && self.calls.contains_key(&remote) => {
-                        let end = CallEnd::Failed(format!("the server refused the offer: {reply}"));
+                        let end = CallEnd::Failed(CallFailure::OfferRefused(reply.to_string()));
                         self.end_call(client, remote, end).await;
                     }
                     // Candidates trailing an offer the server refused, or
@@ -586,13 +597,17 @@ impl Peer {
                         self.prepare_media(remote).await;
                     }
                     Err(error) => {
-                        let end = CallEnd::Failed(format!("sending the answer: {error}"));
+                        let end = CallEnd::Failed(CallFailure::Negotiation(format!(
+                            "sending the answer: {error}"
+                        )));
                         self.end_call(client, remote, end).await;
                     }
                 }
             }
             Err(error) => {
-                let end = CallEnd::Failed(format!("answering the offer: {error}"));
+                let end = CallEnd::Failed(CallFailure::Negotiation(format!(
+                    "answering the offer: {error}"
+                )));
                 self.end_call(client, remote, end).await;
             }
         }
@@ -625,7 +640,9 @@ impl Peer {
                 self.prepare_media(remote).await;
             }
             Err(error) => {
-                let end = CallEnd::Failed(format!("applying the answer: {error}"));
+                let end = CallEnd::Failed(CallFailure::Negotiation(format!(
+                    "applying the answer: {error}"
+                )));
                 self.end_call(client, remote, end).await;
             }
         }
@@ -705,10 +722,15 @@ impl Peer {
                 if self.calls.get(&remote).is_some_and(|c| !c.ice_failed) {
                     self.emit_at(at, PeerEventKind::IceFailed { remote });
                 }
-                let end = if self.calls.get(&remote).is_some_and(|c| c.remote_left) {
-                    CallEnd::PeerLeft
-                } else {
-                    CallEnd::Failed("the connection failed".into())
+                let end = match self.calls.get(&remote) {
+                    Some(call) if call.remote_left => CallEnd::PeerLeft,
+                    // ICE was up and DTLS never was: the handshake failed.
+                    Some(call) if call.ice_connected && !call.connected => {
+                        CallEnd::Failed(CallFailure::DtlsFailed(
+                            "the handshake or the certificate fingerprint check failed after ICE connected".into(),
+                        ))
+                    }
+                    _ => CallEnd::Failed(CallFailure::IceFailed),
                 };
                 self.end_call(client, remote, end).await;
             }
@@ -835,10 +857,7 @@ impl Peer {
             .map(|(id, _)| *id)
             .collect();
         for remote in expired {
-            let end = CallEnd::Failed(format!(
-                "no answer within {:?} (is the peer still there?)",
-                self.config.answer_timeout
-            ));
+            let end = CallEnd::Failed(CallFailure::NoAnswer(self.config.answer_timeout));
             self.end_call(client, remote, end).await;
         }
     }

@@ -109,7 +109,7 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
         }
         RtpCodecKind::Audio => {
             let receiver = match (shared, source) {
-                (Some(clip), MediaSource::Pattern(_)) => Ok(AudioReceiver::shared(clip)),
+                (Some(clip), MediaSource::Pattern(sender)) => AudioReceiver::shared(sender, &clip),
                 (_, source) => AudioReceiver::for_source(source, record_audio.as_deref()),
             };
             let mut receiver = match receiver {

@@ -161,14 +161,14 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
     let failed: Vec<_> = s
         .calls
         .iter()
-        .filter(|c| !c.verified && !c.expect_failure)
+        .filter(|c| (!c.verified || c.failure.is_some()) && !c.expect_failure)
         .collect();
     for call in failed.iter().take(FAILED_CALLS_LISTED) {
-        let _ = writeln!(
-            out,
-            "   call {} -> {} did not verify media: {}",
-            call.caller, call.callee, call.end
-        );
+        let why = match &call.failure {
+            Some(failure) => format!("failed: {failure}"),
+            None => format!("did not verify media: {}", call.end),
+        };
+        let _ = writeln!(out, "   call {} -> {} {why}", call.caller, call.callee);
     }
     if failed.len() > FAILED_CALLS_LISTED {
         let _ = writeln!(

@@ -103,19 +103,25 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
     });
     let thresholds = judge(scenario, &samples);
     let overloaded = harness.as_ref().and_then(|h| h.overloaded.clone());
+    let unexplained = unexplained_by_load(&thresholds, &calls);
     let status = match (
         &input.cut_short,
         &overloaded,
         thresholds.iter().all(|t| t.passed),
     ) {
         (Some((status, _)), _, _) => *status,
-        (None, Some(_), _) => Status::Invalid,
+        (None, Some(_), _) if unexplained.is_empty() => Status::Invalid,
+        (None, Some(_), _) => Status::Failed,
         (None, None, true) => Status::Passed,
         (None, None, false) => Status::Failed,
     };
     let reason = match (&input.cut_short, overloaded) {
         (Some((_, reason)), _) => Some(reason.clone()),
-        (None, Some(why)) => Some(format!("harness overloaded: {why}")),
+        (None, Some(why)) if unexplained.is_empty() => Some(format!("harness overloaded: {why}")),
+        (None, Some(why)) => Some(format!(
+            "failed on what load cannot cause ({}), though the harness was also overloaded: {why}",
+            unexplained.join("; ")
+        )),
         (None, None) => None,
     };
     let peers = (0..scenario.peers.len())
@@ -173,6 +179,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
                     Verb::Move { peer, .. } => ("move", peer, None),
                     Verb::Impair { peer, .. } => ("impair", peer, None),
                     Verb::Restore { peer } => ("restore", peer, None),
+                    Verb::Media { peer, fault } => (fault.name(), peer, None),
                 };
                 ActionRecord {
                     at_ms: ms(*at),
@@ -198,6 +205,25 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
             })
             .collect(),
     }
+}
+
+/// The failures an overloaded harness cannot explain: a failed threshold
+/// on a load-independent metric, or a call that failed that way.
+fn unexplained_by_load(thresholds: &[ThresholdResult], calls: &[CallResult]) -> Vec<String> {
+    let metrics = thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .filter(|t| {
+            t.metric
+                .parse::<Metric>()
+                .is_ok_and(Metric::load_independent)
+        })
+        .map(|t| format!("{} {}", t.metric, t.expression));
+    let calls = calls
+        .iter()
+        .filter(|c| c.failure_load_independent && !c.expect_failure)
+        .filter_map(|c| c.failure.clone());
+    metrics.chain(calls).collect()
 }
 
 /// Milliseconds from `origin`, negative before it.
@@ -247,6 +273,8 @@ fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                     verified: false,
                     expect_failure,
                     failed_after_ms: None,
+                    failure: Some("a peer never started".to_owned()),
+                    failure_load_independent: false,
                     tracks: Vec::new(),
                 };
             };
@@ -288,7 +316,13 @@ fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 offset_ms: input.started.saturating_duration_since(input.epoch).as_secs_f64() * 1e3,
                 end_ms: signed_ms(input.ended, input.started),
             };
-            let end = call_end(input, (from, to), started, before, [caller_report, callee_report]);
+            let reports = [caller_report, callee_report];
+            let commanded = commanded_end(input, (from, to), started, before);
+            let end = call_end(commanded, reports);
+            let failure = failure(input, (from, to), commanded, reports);
+            let failure_load_independent = reports.iter().flatten().any(|(_, r)| {
+                matches!(&r.end, CallEnd::Failed(why) if why.load_independent())
+            });
             let span_of = |receiver: usize, sender: usize| SpanContext {
                 end_ms: signed_ms(end, input.epoch),
                 windows: fault_windows(input, receiver, sender),
@@ -327,6 +361,8 @@ fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 setup,
                 verified,
                 expect_failure,
+                failure,
+                failure_load_independent,
                 failed_after_ms: caller_report.and_then(|(at, report)| {
                     matches!(report.end, CallEnd::Failed(_))
                         .then(|| at.saturating_duration_since(started).as_secs_f64() * 1e3)
@@ -409,31 +445,85 @@ fn sender_fps(scenario: &Scenario, sender: usize) -> u32 {
     }
 }
 
-/// When a call's span ends: the first of its hangup, a declared departure
-/// of either peer, the end of the run, or either side ending it.
-fn call_end(
+/// When the scenario ends a call: the first of its hangup, a declared
+/// departure of either peer, or the end of the run.
+fn commanded_end(
     input: &Collected<'_>,
     (a, b): (usize, usize),
     started: Instant,
     before: Option<Instant>,
-    reports: [Option<(Instant, &CallReport)>; 2],
 ) -> Instant {
     let within = |at: Instant| at >= started && before.is_none_or(|b| at < b);
-    let commanded = input.actions.iter().filter_map(|(at, action)| {
-        let ends = match action.verb {
-            Verb::Hangup { from, to } => (from, to) == (a, b) || (from, to) == (b, a),
-            Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
-                peer == a || peer == b
-            }
-            _ => false,
-        };
-        (ends && within(*at)).then_some(*at)
-    });
-    commanded
-        .chain(reports.into_iter().flatten().map(|(at, _)| at))
+    input
+        .actions
+        .iter()
+        .filter_map(|(at, action)| {
+            let ends = match action.verb {
+                Verb::Hangup { from, to } => (from, to) == (a, b) || (from, to) == (b, a),
+                Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
+                    peer == a || peer == b
+                }
+                _ => false,
+            };
+            (ends && within(*at)).then_some(*at)
+        })
         .chain([input.ended])
         .min()
         .expect("the run's end is always there")
+}
+
+/// When a call's span ends: when the scenario ended it, or either side
+/// did, whichever came first.
+fn call_end(commanded: Instant, reports: [Option<(Instant, &CallReport)>; 2]) -> Instant {
+    reports
+        .into_iter()
+        .flatten()
+        .map(|(at, _)| at)
+        .chain([commanded])
+        .min()
+        .expect("the commanded end is always there")
+}
+
+/// Why a call failed, if it did: a typed failure at either side, an end
+/// before anything the scenario commanded (a hangup, a departure, the end
+/// of the run), or a side that never reported on it.
+fn failure(
+    input: &Collected<'_>,
+    (a, b): (usize, usize),
+    commanded: Instant,
+    reports: [Option<(Instant, &CallReport)>; 2],
+) -> Option<String> {
+    let name = |i: usize| input.scenario.peers[i].name.as_str();
+    for (side, report) in [a, b].into_iter().zip(reports) {
+        match report {
+            Some((_, report)) => {
+                if let CallEnd::Failed(why) = &report.end {
+                    return Some(format!("{}: {why}", name(side)));
+                }
+            }
+            None => {
+                return Some(format!(
+                    "{} never reported on the call (its task did not end it within the teardown bound)",
+                    name(side)
+                ));
+            }
+        }
+    }
+    // Neither failed; did one end the call before anything said to?
+    [a, b]
+        .into_iter()
+        .zip(reports)
+        .filter_map(|(side, report)| report.map(|(at, r)| (side, at, r)))
+        .filter(|(_, at, _)| *at < commanded)
+        .min_by_key(|(_, at, _)| *at)
+        .map(|(side, at, report)| {
+            format!(
+                "{} ended the call ({}) at {:.0} ms, before the scenario said to",
+                name(side),
+                end_text(&report.end),
+                signed_ms(at, input.started)
+            )
+        })
 }
 
 /// The declared faults on one direction's path: an impairment of the
@@ -626,7 +716,11 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult,
             add(metric, value);
         }
     }
-    let as_expected = call.verified != call.expect_failure;
+    let as_expected = if call.expect_failure {
+        !call.verified
+    } else {
+        call.verified && call.failure.is_none()
+    };
     add(Metric::CallFailed, if as_expected { 0.0 } else { 1.0 });
     if let Some(ms) = call.failed_after_ms {
         add(Metric::CallFailure, ms);

@@ -134,7 +134,10 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
             Verb::Vanish { peer } => ("vanish", peer),
             Verb::Move { peer, .. } => ("move", peer),
             Verb::Impair { peer, .. } => ("impair", peer),
-            Verb::Call { .. } | Verb::Hangup { .. } | Verb::Restore { .. } => continue,
+            // A media fault is not excused: the verdicts must catch it.
+            Verb::Call { .. } | Verb::Hangup { .. } | Verb::Restore { .. } | Verb::Media { .. } => {
+                continue;
+            }
         };
         let mut result = FaultResult {
             verb: verb.to_owned(),

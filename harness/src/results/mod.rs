@@ -205,6 +205,13 @@ pub struct CallResult {
     pub expect_failure: bool,
     /// Call command to the caller's knowing it failed, when it did.
     pub failed_after_ms: Option<f64>,
+    /// Why the call failed, in words, when it ended in a way the scenario
+    /// did not command (a typed failure at either side, an end nobody
+    /// asked for, or no report at all).
+    pub failure: Option<String>,
+    /// That failure is one load cannot cause (a DTLS failure, a refused
+    /// offer): it fails the run even when the harness was overloaded.
+    pub failure_load_independent: bool,
     /// The two directions: what the caller received, then the callee.
     pub tracks: Vec<TrackResult>,
 }

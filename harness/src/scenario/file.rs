@@ -199,6 +199,21 @@ pub(crate) struct EventSpec {
     pub(crate) impair: Option<ImpairSpec>,
     /// A peer's traffic is no longer impaired, both ways.
     pub(crate) restore: Option<String>,
+    /// A peer's camera or microphone goes wrong from now on.
+    pub(crate) media: Option<MediaFaultSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MediaFaultSpec {
+    pub(crate) peer: String,
+    /// `video-freeze`, `video-stop`, `video-corrupt`, `wrong-sender`,
+    /// `audio-mute`, `audio-stop` or `wrong-tone`.
+    pub(crate) fault: String,
+    /// For `wrong-sender` and `wrong-tone`: whose stamps or tone go out
+    /// (by default a sender no peer of the run is).
+    #[serde(rename = "as")]
+    pub(crate) as_peer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

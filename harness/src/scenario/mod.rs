@@ -184,6 +184,11 @@ pub enum Verb {
     Restore {
         peer: usize,
     },
+    /// The peer's camera or microphone goes wrong (to the end of the run).
+    Media {
+        peer: usize,
+        fault: crate::peer::MediaFault,
+    },
 }
 
 impl Verb {
@@ -196,7 +201,8 @@ impl Verb {
             | Verb::Vanish { peer }
             | Verb::Move { peer, .. }
             | Verb::Impair { peer, .. }
-            | Verb::Restore { peer } => peer,
+            | Verb::Restore { peer }
+            | Verb::Media { peer, .. } => peer,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::media::h264::VideoSettings;
 use crate::media::pattern::Pattern;
 use crate::metrics::Metric;
 use crate::net::{Impairment, Loss};
+use crate::peer::MediaFault;
 use crate::threshold::Threshold;
 
 /// Checks added to every scenario with calls, unless the file sets its own
@@ -728,6 +729,7 @@ impl Checker<'_> {
             spec.move_to.is_some(),
             spec.impair.is_some(),
             spec.restore.is_some(),
+            spec.media.is_some(),
         ]
         .into_iter()
         .filter(|v| *v)
@@ -737,7 +739,7 @@ impl Checker<'_> {
                 field,
                 format!(
                     "an event has exactly one verb (call, hangup, leave, crash, vanish, move, \
-                     impair or restore); this one has {count}"
+                     impair, restore or media); this one has {count}"
                 ),
             );
             return None;
@@ -766,6 +768,39 @@ impl Checker<'_> {
                 peer: peer?,
                 to: to?,
                 restart: spec.restart,
+            }
+        } else if let Some(spec) = &spec.media {
+            let at = field.clone().key("media");
+            let peer = self.one_peer(names, &spec.peer, at.clone().key("peer"));
+            let other = match &spec.as_peer {
+                Some(name) => self
+                    .one_peer(names, name, at.clone().key("as"))
+                    .map(|i| i as u16),
+                // A sender index no peer of the run has.
+                None => Some(u16::try_from(names.peers.len()).unwrap_or(u16::MAX - 1)),
+            };
+            let fault = MediaFault::parse(&spec.fault, other.unwrap_or(0));
+            if fault.is_none() {
+                self.problem(
+                    at.clone().key("fault"),
+                    format!(
+                        "unknown media fault `{}`; known: {}",
+                        spec.fault,
+                        MediaFault::NAMES.join(", ")
+                    ),
+                );
+            }
+            if spec.as_peer.is_some()
+                && !matches!(
+                    fault,
+                    Some(MediaFault::WrongSender(_) | MediaFault::WrongTone(_))
+                )
+            {
+                self.problem(at.key("as"), "`as` is for `wrong-sender` and `wrong-tone`");
+            }
+            Verb::Media {
+                peer: peer?,
+                fault: fault?,
             }
         } else if let Some(spec) = &spec.impair {
             let at = field.clone().key("impair");
@@ -875,7 +910,20 @@ impl Checker<'_> {
                     up.retain(|&(a, b), _| a != peer && b != peer);
                     left.insert(peer, &action.origin);
                 }
-                Verb::Move { .. } | Verb::Impair { .. } | Verb::Restore { .. } => {}
+                Verb::Media { peer, .. } if peers[peer].kind == PeerKind::Browser => {
+                    self.problem(
+                        field.clone().key("media"),
+                        format!(
+                            "`{}` is a browser: media faults are for synthetic peers, whose \
+                             camera and microphone callprobe draws",
+                            name(peer)
+                        ),
+                    );
+                }
+                Verb::Move { .. }
+                | Verb::Impair { .. }
+                | Verb::Restore { .. }
+                | Verb::Media { .. } => {}
             }
         }
     }
