@@ -11,14 +11,32 @@ fn report_json(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
 }
 
+/// Every `.toml` under `dir`, at any depth.
+fn scenario_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(scenario_files(&path));
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Every shipped scenario validates, the scale and soak ones (not run by
+/// the suite) and the verdict fixtures included.
 #[test]
 fn validate_accepts_every_shipped_scenario() {
-    let files: Vec<_> = std::fs::read_dir("scenarios")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    assert!(files.len() >= 4);
+    let mut files = scenario_files("scenarios".as_ref());
+    assert!(
+        files.iter().any(|f| f.starts_with("scenarios/scale")),
+        "the walk goes into scenarios/scale: {files:?}"
+    );
+    files.extend(scenario_files("tests/fixtures/must-fail".as_ref()));
+    files.extend(scenario_files("tests/fixtures/must-pass".as_ref()));
+    assert!(files.len() >= 30);
     let output = callprobe().arg("validate").args(&files).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -272,4 +290,62 @@ fn an_overloaded_harness_makes_the_run_invalid_and_exits_3() {
             .unwrap()
             .contains("event-loop lag")
     );
+}
+
+/// The metrics a must-fail file names in its `# fails:` line.
+fn expected_failures(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# fails: "))
+        .unwrap_or_else(|| panic!("{} has no `# fails:` line", path.display()));
+    line.split(',').map(|m| m.trim().to_owned()).collect()
+}
+
+/// The must-fail matrix: one scenario per fault class a pass must never
+/// hide. Each exits 1, and the thresholds its file names are among those
+/// that failed (defaults included: most files set none of their own).
+#[rstest::rstest]
+fn every_must_fail_scenario_exits_1_on_the_threshold_it_names(
+    #[files("tests/fixtures/must-fail/*.toml")] path: std::path::PathBuf,
+) {
+    let what = path.display().to_string();
+    let _slot = callprobe_testkit::cpu_slot_blocking(&what);
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        callprobe()
+            .args(["run", "-q", "--json", "--report-dir"])
+            .arg(dir.path())
+            .arg(&path)
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap()
+    };
+    let mut output = run();
+    if output.status.code() == Some(3) {
+        eprintln!("{what}: INVALID (harness overloaded); running it once more");
+        output = run();
+    }
+    let json = report_json(dir.path());
+    let scenario = &json["scenarios"][0];
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{what}: {}\n{:#}",
+        String::from_utf8_lossy(&output.stderr),
+        scenario["thresholds"]
+    );
+    let failed: Vec<&str> = scenario["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["passed"] == false)
+        .filter_map(|t| t["metric"].as_str())
+        .collect();
+    for metric in expected_failures(&path) {
+        assert!(
+            failed.contains(&metric.as_str()),
+            "{what}: `{metric}` did not fail; what failed: {failed:?}"
+        );
+    }
 }

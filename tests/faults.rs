@@ -1,7 +1,6 @@
 //! Faults that need more than one run to judge: a seeded impairment
 //! replays exactly.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use callprobe_harness::results::ScenarioResult;
@@ -40,22 +39,8 @@ fn lost_video_packets(result: &ScenarioResult, limit: u64) -> Vec<u64> {
     video.lost.iter().copied().filter(|i| *i < limit).collect()
 }
 
-/// Frame numbers below `limit` that bob never verified, counted from the
-/// first one he did.
-fn frames_missing(result: &ScenarioResult, limit: u32) -> BTreeSet<u32> {
-    let track = result.calls[0]
-        .tracks
-        .iter()
-        .find(|t| t.receiver == "bob")
-        .expect("bob's track");
-    let video = track.video.as_ref().expect("bob received video");
-    let seen: BTreeSet<u32> = video.frames.iter().map(|f| f.number).collect();
-    let first = *seen.first().expect("a verified frame");
-    (first..limit).filter(|n| !seen.contains(n)).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_seed_loses_the_same_packets_and_frames_and_another_seed_does_not() {
+async fn the_same_seed_loses_the_same_packets_and_another_seed_does_not() {
     let _slot = callprobe_testkit::cpu_slot("replayed loss").await;
     let first = run(21).await;
     let again = run(21).await;
@@ -77,12 +62,7 @@ async fn the_same_seed_loses_the_same_packets_and_frames_and_another_seed_does_n
         lost_video_packets(&other, 100),
         "another seed, another pattern"
     );
-
-    let missing = frames_missing(&first, 45);
-    assert!(!missing.is_empty());
-    assert_eq!(
-        missing,
-        frames_missing(&again, 45),
-        "same packets, same frames"
-    );
+    // Which frames end up missing is not replayed: NACK retransmissions
+    // repair most losses, and when they go out is the scheduler's doing.
+    // What the seed fixes is the impairment's decision on each datagram.
 }

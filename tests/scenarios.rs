@@ -78,6 +78,20 @@ fn every_scenario_file_passes(#[files("scenarios/*.toml")] path: PathBuf) {
     }
 }
 
+/// The must-pass set: calls through benign network behaviour (duplicated,
+/// reordered within the receive buffer's hold, delayed, jittered packets)
+/// pass the defaults and their own strict bounds: no false alarm.
+#[rstest]
+fn every_must_pass_file_passes(#[files("tests/fixtures/must-pass/*.toml")] path: PathBuf) {
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(scenario_passes(path, scenario));
+}
+
 async fn scenario_passes(path: PathBuf, scenario: Scenario) {
     let mut options = RunOptions::default();
     let mut stand_in = None;

@@ -323,7 +323,9 @@ impl<'a> Run<'a> {
                 epoch,
                 directory: directory.clone(),
                 answer_timeout: scenario.answer_timeout,
+                connect_timeout: scenario.connect_timeout,
                 record_audio_dir: None,
+                misbehave: peer.misbehave,
             })
             .collect();
         Run {
@@ -521,6 +523,10 @@ impl<'a> Run<'a> {
             Verb::Restore { peer } => self.links[peer].restore(Direction::Both),
             Verb::Media { peer, fault } => {
                 commands.push((peer, Some(PeerCommand::MediaFault(fault))));
+            }
+            Verb::DropSignaling { peer } => {
+                self.in_call.retain(|&(a, b)| a != peer && b != peer);
+                commands.push((peer, Some(PeerCommand::DropSignaling)));
             }
         }
         for (peer, command) in commands {

@@ -123,7 +123,7 @@ impl Hub {
             RelayAction::Offer => {} // renegotiation (an ICE restart) in the same call
             RelayAction::Answer | RelayAction::IceCandidate | RelayAction::Hangup if !in_call => {
                 let message = format!(
-                    "no call with {to}: an {} needs an offer between you first",
+                    "no call with {to}: `{}` needs an offer between you first",
                     action.as_str()
                 );
                 return Err(refuse(ErrorCode::NoCall, message, to.as_str()));

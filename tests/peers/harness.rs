@@ -75,6 +75,8 @@ impl TestRun {
             epoch: self.epoch,
             directory: self.directory.clone(),
             answer_timeout: self.answer_timeout,
+            connect_timeout: Duration::from_secs(10),
+            misbehave: Default::default(),
             record_audio_dir: None,
         }
     }

@@ -50,6 +50,11 @@ pub struct Impairment {
     pub rate_bps: Option<u64>,
     /// Nothing gets through.
     pub blackhole: bool,
+    /// A share of datagrams delivered twice.
+    pub duplicate: Option<f32>,
+    /// Every this many datagrams, one skips the delay queue and overtakes
+    /// those before it (needs a delay).
+    pub reorder_every: Option<u32>,
 }
 
 /// A rate-capped link buffers this much time at its rate before it drops.
@@ -60,6 +65,13 @@ const MIN_QUEUE_BYTES: u64 = 15_000;
 impl Impairment {
     pub fn is_clear(&self) -> bool {
         *self == Impairment::default()
+    }
+
+    /// Whether media can be lost to it (loss, a blackhole, a rate cap's
+    /// queue). Delay, jitter, reordering and duplication lose nothing: a
+    /// call through them must still pass the defaults.
+    pub fn loses_media(&self) -> bool {
+        self.loss.is_some() || self.blackhole || self.rate_bps.is_some()
     }
 
     /// The emulator settings for one flow, seeded.
@@ -84,6 +96,12 @@ impl Impairment {
                 config = config.loss(model);
             }
             None => {}
+        }
+        if let Some(share) = self.duplicate {
+            config = config.duplicate(Probability::new(share.clamp(0.0, 1.0)));
+        }
+        if let Some(every) = self.reorder_every {
+            config = config.reorder_gap(every);
         }
         if let Some(bps) = self.rate_bps {
             let queue = (bps as f64 / 8.0 * QUEUE_TIME.as_secs_f64()) as u64;

@@ -351,6 +351,12 @@ pub(crate) async fn negotiate(a: &Connection, b: &Connection) {
 /// it filled, a page fault every few packets.
 const NACK_SEND_BUFFER_PACKETS: u16 = 256;
 
+/// How often the receiver asks for what it missed: often enough that the
+/// retransmission comes back within the reorder buffer's hold
+/// (`peer/reorder.rs`), which is when a gap would count as loss. The
+/// library's default, 100 ms, asks after the frame is given up.
+const NACK_INTERVAL: Duration = Duration::from_millis(20);
+
 /// The library's default interceptors (NACK both ways, TWCC feedback, RTCP
 /// sender and receiver reports) with a smaller retransmission buffer. The
 /// NACK feedback types are on our codecs already.
@@ -362,7 +368,12 @@ fn interceptors(media: &mut MediaEngine) -> Result<Registry, rtc::shared::error:
                 .with_size(NACK_SEND_BUFFER_PACKETS)
                 .build(),
         )
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+        .with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new()
+                .with_interval(NACK_INTERVAL)
+                .build(),
+        );
     configure_simulcast_extension_headers(media)?;
     let registry = configure_twcc_receiver_only(registry, media)?;
     Ok(configure_rtcp_reports(registry))

@@ -32,6 +32,58 @@ pub enum PeerCommand {
     RestartIce { with: PeerId },
     /// The peer's camera or microphone goes wrong, on every call from now.
     MediaFault(MediaFault),
+    /// The peer's signaling connection drops (no close frame); its media
+    /// goes on until its calls end, which they do, failed.
+    DropSignaling,
+}
+
+/// How a peer breaks the protocol on purpose (a scenario's `misbehave`),
+/// from the start of the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Misbehaviour {
+    /// Offers go unanswered.
+    pub ignores_offers: bool,
+    /// The SDP it sends names a certificate fingerprint it does not have.
+    pub wrong_fingerprint: bool,
+}
+
+impl Misbehaviour {
+    pub const NAMES: &'static [&'static str] = &["no-answer", "wrong-fingerprint"];
+
+    /// Adds the misbehaviour `name`; false if there is none by that name.
+    pub fn add(&mut self, name: &str) -> bool {
+        match name {
+            "no-answer" => self.ignores_offers = true,
+            "wrong-fingerprint" => self.wrong_fingerprint = true,
+            _ => return false,
+        }
+        true
+    }
+
+    /// The SDP as this peer sends it: with `wrong_fingerprint`, every
+    /// fingerprint's hex digits complemented (0 for f, 1 for e, ...).
+    pub fn outgoing_sdp(self, sdp: String) -> String {
+        if !self.wrong_fingerprint {
+            return sdp;
+        }
+        sdp.lines()
+            .map(|line| match line.split_once(' ') {
+                Some((key, value)) if key.starts_with("a=fingerprint:") => {
+                    let flipped: String = value
+                        .chars()
+                        .map(|c| match c.to_digit(16) {
+                            Some(d) => char::from_digit(15 - d, 16)
+                                .expect("a hex digit")
+                                .to_ascii_uppercase(),
+                            None => c,
+                        })
+                        .collect();
+                    format!("{key} {flipped}\r\n")
+                }
+                _ => format!("{line}\r\n"),
+            })
+            .collect()
+    }
 }
 
 /// What can go wrong with what a peer sends: the faults a verdict must

@@ -14,6 +14,7 @@ mod connection;
 mod events;
 mod keyframe;
 mod receive;
+mod reorder;
 mod send;
 pub(crate) mod task;
 mod track;
@@ -23,8 +24,8 @@ pub use connection::{
     PAYLOAD_TYPE_H264, PAYLOAD_TYPE_OPUS, build_connection, h264_codec, opus_codec,
 };
 pub use events::{
-    CallEnd, CallFailure, CallReport, MediaFault, MediaKind, MediaSource, PeerCommand, PeerEvent,
-    PeerEventKind, Role,
+    CallEnd, CallFailure, CallReport, MediaFault, MediaKind, MediaSource, Misbehaviour,
+    PeerCommand, PeerEvent, PeerEventKind, Role,
 };
 pub use receive::{AudioReceiveError, AudioReceiver, VideoReceiver, VideoReport};
 pub use send::{MediaSettings, SendCounters, SendError, SentSpan};

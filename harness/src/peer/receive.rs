@@ -18,6 +18,7 @@ use crate::media::shared::{AudioLoop, SharedClip};
 use crate::media::stamp::Stamp;
 use crate::media::tone::SAMPLE_RATE;
 use crate::peer::MediaSource;
+use crate::peer::reorder::Reorder;
 use crate::verify::audio::{AudioVerdict, AudioVerifier};
 use crate::verify::live::{LiveOutcome, LivePicture, LiveVerifier};
 use crate::verify::video::{FrameOutcome, VideoVerdict, VideoVerifier};
@@ -40,6 +41,10 @@ pub struct VideoReport {
 /// Follows one incoming H.264 track.
 #[derive(Debug)]
 pub struct VideoReceiver {
+    /// Packets back in order first: reordering and duplicates are no loss.
+    reorder: Reorder,
+    /// Packets the reorder buffer handed on, reused between calls.
+    ready: Vec<rtp::Packet>,
     depacketizer: H264Packet,
     access_unit: BytesMut,
     /// The access unit being assembled lost a packet or did not parse.
@@ -111,6 +116,8 @@ impl VideoReceiver {
 
     fn judged_by(judge: FrameJudge, verifier: Verifier) -> Self {
         VideoReceiver {
+            reorder: Reorder::starting_at(starts_keyframe),
+            ready: Vec::new(),
             depacketizer: H264Packet::default(),
             access_unit: BytesMut::new(),
             damaged: false,
@@ -125,14 +132,43 @@ impl VideoReceiver {
         }
     }
 
-    /// One RTP packet, `arrival` on the same clock as the stamps.
+    /// One RTP packet, `arrival` on the same clock as the stamps. It is
+    /// judged once the packets before it are in (or given up as lost).
     pub fn on_rtp(&mut self, packet: &rtp::Packet, arrival: Duration) -> VideoReport {
         self.first_rtp.get_or_insert(arrival);
+        let mut ready = std::mem::take(&mut self.ready);
+        self.reorder.push(packet.clone(), arrival, &mut ready);
+        let report = self.judge_all(&mut ready, arrival);
+        self.ready = ready;
+        report
+    }
+
+    /// Judges what the reorder buffer still holds (the track has ended).
+    pub fn flush(&mut self, now: Duration) -> VideoReport {
+        let mut ready = std::mem::take(&mut self.ready);
+        self.reorder.flush(&mut ready);
+        let report = self.judge_all(&mut ready, now);
+        self.ready = ready;
+        report
+    }
+
+    fn judge_all(&mut self, ready: &mut Vec<rtp::Packet>, now: Duration) -> VideoReport {
+        let mut report = VideoReport::default();
+        for packet in ready.drain(..) {
+            let one = self.judge(&packet, now);
+            report.verified = report.verified.or(one.verified);
+            report.request_keyframe |= one.request_keyframe;
+        }
+        report
+    }
+
+    /// One packet in sequence order (a gap in the numbers is loss).
+    fn judge(&mut self, packet: &rtp::Packet, arrival: Duration) -> VideoReport {
         let sequence = packet.header.sequence_number;
         if let Some(last) = self.last_sequence {
             let step = sequence.wrapping_sub(last);
             if step == 0 || step > u16::MAX / 2 {
-                return VideoReport::default(); // a duplicate or a late packet
+                return VideoReport::default(); // the reorder buffer lets none through
             }
             if step > 1 {
                 // Lost packets. Inside a frame, that frame cannot be decoded;
@@ -258,6 +294,22 @@ impl VideoReceiver {
     }
 }
 
+/// Whether an H.264 RTP packet (RFC 6184) can begin a stream: it opens a
+/// keyframe's access unit (parameter sets, an access unit delimiter, our
+/// stamp's SEI, or a packet aggregating them) or its IDR slice.
+fn starts_keyframe(packet: &rtp::Packet) -> bool {
+    const FU_A: u8 = 28;
+    const IDR: u8 = 5;
+    match packet.payload.first().map(|b| b & 0x1f) {
+        Some(IDR | 6 | 7 | 9 | 24) => true,
+        Some(FU_A) => packet
+            .payload
+            .get(1)
+            .is_some_and(|header| header & 0x80 != 0 && header & 0x1f == IDR),
+        _ => false,
+    }
+}
+
 /// A decoded live picture's size and a hash of its luma.
 fn live_picture(picture: &dyn YUVSource) -> LivePicture {
     let (width, height) = picture.dimensions();
@@ -279,6 +331,8 @@ type WavWriter = hound::WavWriter<BufWriter<std::fs::File>>;
 /// In shared-media mode packets are checked against the sender's loop
 /// instead of decoded.
 pub struct AudioReceiver {
+    reorder: Reorder,
+    ready: Vec<rtp::Packet>,
     decoder: Option<OpusDecoder>,
     shared: Option<Arc<AudioLoop>>,
     verifier: AudioVerifier,
@@ -325,6 +379,8 @@ impl AudioReceiver {
             })
             .transpose()?;
         Ok(AudioReceiver {
+            reorder: Reorder::default(),
+            ready: Vec::new(),
             decoder: Some(OpusDecoder::new()?),
             shared: None,
             verifier: AudioVerifier::new(expected_hz),
@@ -353,6 +409,8 @@ impl AudioReceiver {
     /// A receiver for shared-media mode, of `sender`'s audio loop.
     pub fn shared(sender: u16, clip: &SharedClip) -> Result<Self, AudioReceiveError> {
         Ok(AudioReceiver {
+            reorder: Reorder::default(),
+            ready: Vec::new(),
             decoder: None,
             shared: Some(clip.audio_of(sender)?),
             verifier: AudioVerifier::new(crate::media::tone::tone_hz(sender)),
@@ -361,9 +419,19 @@ impl AudioReceiver {
         })
     }
 
-    /// One RTP packet (one Opus packet, RFC 7587).
+    /// One RTP packet (one Opus packet, RFC 7587), heard once the packets
+    /// before it are in (or given up as lost).
     pub fn on_rtp(&mut self, packet: &rtp::Packet, arrival: Duration) {
         self.first_rtp.get_or_insert(arrival);
+        let mut ready = std::mem::take(&mut self.ready);
+        self.reorder.push(packet.clone(), arrival, &mut ready);
+        for packet in ready.drain(..) {
+            self.hear(&packet, arrival);
+        }
+        self.ready = ready;
+    }
+
+    fn hear(&mut self, packet: &rtp::Packet, arrival: Duration) {
         let sequence = packet.header.sequence_number;
         if let Some(expected) = &self.shared {
             let known = expected.knows(&packet.payload);
@@ -401,8 +469,14 @@ impl AudioReceiver {
         self.verifier.first_tone_at()
     }
 
-    /// The verdict; finishes the WAV file if one was being written.
-    pub fn finish(mut self) -> AudioVerdict {
+    /// The verdict; hears what the reorder buffer still held, and
+    /// finishes the WAV file if one was being written.
+    pub fn finish(mut self, now: Duration) -> AudioVerdict {
+        let mut ready = std::mem::take(&mut self.ready);
+        self.reorder.flush(&mut ready);
+        for packet in ready.drain(..) {
+            self.hear(&packet, now);
+        }
         if let Some(wav) = self.wav.take()
             && let Err(error) = wav.finalize()
         {
@@ -426,6 +500,8 @@ mod tests {
     use bytes::Bytes;
     use rtc::rtp::codec::h264::H264Payloader;
     use rtc::rtp::packetizer::Payloader;
+
+    use crate::peer::reorder::HOLD;
 
     const SENDER: u16 = 2;
     const FRAME: Duration = Duration::from_micros(33_333);
@@ -587,18 +663,28 @@ mod tests {
                 sender.encoder.request_keyframe();
             }
         }
+        // The gap waits the reorder buffer's hold for its packet (a NACK
+        // could bring it back); then the frame is lost and a keyframe asked for.
+        let held_frames = HOLD.as_micros().div_ceil(FRAME.as_micros()) as u32;
         assert_eq!(
             requested_at,
-            Some(20),
-            "asked as soon as the frame was lost"
+            Some(20 + held_frames),
+            "asked once the hold has passed without the packet"
         );
         assert_eq!(
             recovered_at,
-            Some(21),
+            Some(21 + held_frames),
             "the keyframe that answers it verifies"
         );
+        // Frame 20 and the frames after it that referenced it while the
+        // gap was held are lost; the keyframe repairs the picture.
         let verdict = receiver.verdict(Some(60));
-        assert_eq!((verdict.lost, verdict.undecodable), (1, 1), "{verdict:?}");
+        let lost = 1 + u64::from(held_frames);
+        assert_eq!(
+            (verdict.lost, verdict.undecodable),
+            (lost, lost),
+            "{verdict:?}"
+        );
     }
 
     #[test]
@@ -617,10 +703,11 @@ mod tests {
                 }
             }
         }
+        let held_frames = HOLD.as_micros().div_ceil(FRAME.as_micros()) as u32;
         assert_eq!(
             requests.first(),
-            Some(&6),
-            "noticed on the next frame's first packet"
+            Some(&(6 + held_frames)),
+            "noticed once the hold has passed"
         );
         assert!(
             requests.len() >= 2,
@@ -653,7 +740,7 @@ mod tests {
             };
             receiver.on_rtp(&packet, Duration::from_millis(20) * u32::from(n));
         }
-        let verdict = receiver.finish();
+        let verdict = receiver.finish(Duration::from_secs(1));
         assert!(verdict.tone_matches(), "{verdict:?}");
         let wav = hound::WavReader::open(&path).unwrap();
         assert_eq!(wav.spec().sample_rate, SAMPLE_RATE);

@@ -20,7 +20,7 @@ use webrtc::rtp_transceiver::RtpSender;
 
 use super::connection::{Connection, ConnectionEvent, ConnectionSettings, build_connection};
 use super::events::{
-    CallEnd, CallFailure, CallReport, MediaKind, MediaSource, PeerCommand, PeerEvent,
+    CallEnd, CallFailure, CallReport, MediaKind, MediaSource, Misbehaviour, PeerCommand, PeerEvent,
     PeerEventKind, Role,
 };
 use super::receive::VideoReceiver;
@@ -69,8 +69,13 @@ pub struct PeerConfig {
     /// A call with no answer after this long fails, rather than hanging
     /// (the tutorial's server never says that a peer is gone).
     pub answer_timeout: Duration,
+    /// A negotiated call whose connection (ICE and DTLS) is not up after
+    /// this long fails, saying which of the two never came.
+    pub connect_timeout: Duration,
     /// Where received audio is written as WAV, one file per call, if set.
     pub record_audio_dir: Option<PathBuf>,
+    /// How this peer breaks the protocol on purpose (nothing, mostly).
+    pub misbehave: Misbehaviour,
 }
 
 /// The harness's handle on a running peer.
@@ -146,6 +151,8 @@ struct Call {
     pending_candidates: Vec<CandidateInit>,
     /// Until the answer arrives (caller only).
     answer_deadline: Option<tokio::time::Instant>,
+    /// Negotiated, not connected yet: fail if still not by then.
+    connect_deadline: Option<tokio::time::Instant>,
     sending: Option<Sending>,
     /// Made once the call is negotiated (off the async workers: a decoder
     /// takes ~1.5 ms to create), for the video track to come.
@@ -225,6 +232,12 @@ async fn run(
                 Some(PeerCommand::Move { to, restart }) => peer.move_to(&mut client, to, restart).await,
                 Some(PeerCommand::RestartIce { with }) => peer.restart_ice(&mut client, with).await,
                 Some(PeerCommand::MediaFault(fault)) => peer.config.media.faults.set(fault),
+                Some(PeerCommand::DropSignaling) => {
+                    // Nothing more goes to the server, not even a close.
+                    lost = Some(CallFailure::SignalingLost("the connection dropped".into()));
+                    peer.offline = true;
+                    break;
+                }
             },
             received = client.next(), if !peer.offline => match received {
                 Ok(Some(received)) => peer.on_signal(&mut client, received).await,
@@ -250,8 +263,8 @@ async fn run(
     // cut off (a fault the harness caused), or because signaling was lost,
     // which fails them.
     let end = match (peer.offline, lost) {
-        (true, _) => CallEnd::Abandoned,
-        (false, Some(failure)) => CallEnd::Failed(failure),
+        (_, Some(failure)) => CallEnd::Failed(failure),
+        (true, None) => CallEnd::Abandoned,
         (false, None) => CallEnd::HungUp,
     };
     let remotes: Vec<PeerId> = peer.calls.keys().copied().collect();
@@ -308,7 +321,11 @@ impl Peer {
     }
 
     fn next_answer_deadline(&self) -> Option<tokio::time::Instant> {
-        self.calls.values().filter_map(|c| c.answer_deadline).min()
+        self.calls
+            .values()
+            .flat_map(|c| [c.answer_deadline, c.connect_deadline])
+            .flatten()
+            .min()
     }
 
     async fn new_connection(&self, remote: PeerId) -> Result<Connection, String> {
@@ -329,6 +346,7 @@ impl Peer {
             remote_description_set: false,
             pending_candidates: Vec::new(),
             answer_deadline: None,
+            connect_deadline: None,
             sending: None,
             prepared_video: None,
             ice_connected: false,
@@ -407,7 +425,7 @@ impl Peer {
             Ok(offer) => match client
                 .send(&Signal::Offer {
                     to: remote,
-                    sdp: offer.sdp,
+                    sdp: self.config.misbehave.outgoing_sdp(offer.sdp),
                 })
                 .await
             {
@@ -450,6 +468,7 @@ impl Peer {
         };
         call.answer_deadline = Some(tokio::time::Instant::now() + self.config.answer_timeout);
         self.calls.insert(to, call);
+        let sdp = self.config.misbehave.outgoing_sdp(sdp);
         match client.send(&Signal::Offer { to, sdp }).await {
             Ok(()) => self.emit(PeerEventKind::OfferSent { remote: to }),
             Err(error) => {
@@ -537,9 +556,10 @@ impl Peer {
                         self.end_call(client, remote, end).await;
                     }
                     // Candidates trailing an offer the server refused, or
-                    // a hangup to a peer already gone: nothing is wrong.
+                    // a hangup to a peer already gone or a call the other
+                    // side already ended: nothing is wrong.
                     Some(remote)
-                        if reply.code == ErrorCode::UnknownPeer
+                        if matches!(reply.code, ErrorCode::UnknownPeer | ErrorCode::NoCall)
                             && !self.calls.contains_key(&remote) =>
                     {
                         tracing::debug!(%remote, %reply, "unknown peer, for a call that has ended");
@@ -559,6 +579,9 @@ impl Peer {
     ) {
         self.emit_at(at, PeerEventKind::OfferReceived { remote });
         let renegotiation = self.calls.contains_key(&remote);
+        if self.config.misbehave.ignores_offers && !renegotiation {
+            return;
+        }
         if !renegotiation {
             match self.new_connection(remote).await {
                 Ok(connection) => {
@@ -588,12 +611,13 @@ impl Peer {
                 match client
                     .send(&Signal::Answer {
                         to: remote,
-                        sdp: answer.sdp,
+                        sdp: self.config.misbehave.outgoing_sdp(answer.sdp),
                     })
                     .await
                 {
                     Ok(()) => {
                         self.emit(PeerEventKind::AnswerSent { remote });
+                        self.expect_connection(remote);
                         self.prepare_media(remote).await;
                     }
                     Err(error) => {
@@ -637,6 +661,7 @@ impl Peer {
                 for candidate in pending {
                     self.on_remote_candidate(remote, candidate).await;
                 }
+                self.expect_connection(remote);
                 self.prepare_media(remote).await;
             }
             Err(error) => {
@@ -710,6 +735,7 @@ impl Peer {
                 self.emit_at(at, PeerEventKind::Connected { remote });
                 if let Some(call) = self.calls.get_mut(&remote) {
                     call.connected = true;
+                    call.connect_deadline = None;
                     if let Some(sending) = &call.sending {
                         sending.connected.cancel();
                     }
@@ -848,17 +874,45 @@ impl Peer {
         }
     }
 
+    /// The call is negotiated: its connection has the connect bound to
+    /// come up (once; a renegotiation of a connected call has none).
+    fn expect_connection(&mut self, remote: PeerId) {
+        let bound = self.config.connect_timeout;
+        if let Some(call) = self.calls.get_mut(&remote)
+            && !call.connected
+        {
+            call.connect_deadline
+                .get_or_insert(tokio::time::Instant::now() + bound);
+        }
+    }
+
+    /// Fails the calls whose answer, or connection, is overdue.
     async fn expire_unanswered(&mut self, client: &mut SignalingClient) {
         let now = tokio::time::Instant::now();
-        let expired: Vec<PeerId> = self
+        let due = |deadline: Option<tokio::time::Instant>| deadline.is_some_and(|d| d <= now);
+        let expired: Vec<(PeerId, CallFailure)> = self
             .calls
             .iter()
-            .filter(|(_, call)| call.answer_deadline.is_some_and(|d| d <= now))
-            .map(|(id, _)| *id)
+            .filter_map(|(id, call)| {
+                let failure = if due(call.answer_deadline) {
+                    CallFailure::NoAnswer(self.config.answer_timeout)
+                } else if due(call.connect_deadline) && call.ice_connected {
+                    CallFailure::DtlsFailed(format!(
+                        "not connected {} after ICE connected (the handshake, or the \
+                         certificate fingerprint check, failed)",
+                        humantime::format_duration(self.config.connect_timeout)
+                    ))
+                } else if due(call.connect_deadline) {
+                    CallFailure::IceTimeout(self.config.connect_timeout)
+                } else {
+                    return None;
+                };
+                Some((*id, failure))
+            })
             .collect();
-        for remote in expired {
-            let end = CallEnd::Failed(CallFailure::NoAnswer(self.config.answer_timeout));
-            self.end_call(client, remote, end).await;
+        for (remote, failure) in expired {
+            self.end_call(client, remote, CallEnd::Failed(failure))
+                .await;
         }
     }
 

@@ -102,6 +102,7 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
                     }
                 }
             }
+            receiver.flush(since_epoch());
             Some(TrackVerdict::Video {
                 verdict: receiver.verdict(None),
                 keyframe_requests: receiver.keyframe_requests(),
@@ -133,7 +134,7 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
                     tell(TrackNews::FirstAudio);
                 }
             }
-            Some(TrackVerdict::Audio(receiver.finish()))
+            Some(TrackVerdict::Audio(receiver.finish(since_epoch())))
         }
         _ => None,
     }

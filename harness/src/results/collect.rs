@@ -180,6 +180,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
                     Verb::Impair { peer, .. } => ("impair", peer, None),
                     Verb::Restore { peer } => ("restore", peer, None),
                     Verb::Media { peer, fault } => (fault.name(), peer, None),
+                    Verb::DropSignaling { peer } => ("drop-signaling", peer, None),
                 };
                 ActionRecord {
                     at_ms: ms(*at),
@@ -484,9 +485,9 @@ fn call_end(commanded: Instant, reports: [Option<(Instant, &CallReport)>; 2]) ->
         .expect("the commanded end is always there")
 }
 
-/// Why a call failed, if it did: a typed failure at either side, an end
-/// before anything the scenario commanded (a hangup, a departure, the end
-/// of the run), or a side that never reported on it.
+/// Why a call failed, if it did: a typed failure at either side, or an
+/// end, before anything the scenario commanded (a hangup, a departure, the
+/// end of the run); or a side that never reported on it.
 fn failure(
     input: &Collected<'_>,
     (a, b): (usize, usize),
@@ -496,11 +497,14 @@ fn failure(
     let name = |i: usize| input.scenario.peers[i].name.as_str();
     for (side, report) in [a, b].into_iter().zip(reports) {
         match report {
-            Some((_, report)) => {
+            // After the scenario ended the call (a departure, say), how it
+            // ended is the fault's to measure.
+            Some((at, report)) if at < commanded => {
                 if let CallEnd::Failed(why) = &report.end {
                     return Some(format!("{}: {why}", name(side)));
                 }
             }
+            Some(_) => {}
             None => {
                 return Some(format!(
                     "{} never reported on the call (its task did not end it within the teardown bound)",
@@ -526,18 +530,22 @@ fn failure(
         })
 }
 
-/// The declared faults on one direction's path: an impairment of the
-/// receiver's inbound or the sender's outbound traffic (to its restore,
-/// or open-ended), and a move of either (until media comes back).
+/// The declared faults on one direction's path: an impairment that can
+/// lose media, of the receiver's inbound or the sender's outbound traffic
+/// (to its restore, or open-ended), and a move of either (until media
+/// comes back). Delay, jitter, reordering and duplication excuse nothing.
 fn fault_windows(input: &Collected<'_>, receiver: usize, sender: usize) -> Vec<FaultWindow> {
     let on_peer_clock = |at: Instant| signed_ms(at, input.epoch);
     let mut windows = Vec::new();
     for (k, (at, action)) in input.actions.iter().enumerate() {
         match action.verb {
             Verb::Impair {
-                peer, direction, ..
-            } if (peer == receiver && direction.includes_in())
-                || (peer == sender && direction.includes_out()) =>
+                peer,
+                direction,
+                ref impairment,
+            } if impairment.loses_media()
+                && ((peer == receiver && direction.includes_in())
+                    || (peer == sender && direction.includes_out())) =>
             {
                 let restored = input.actions[k + 1..].iter().find_map(|(when, a)| {
                     matches!(a.verb, Verb::Restore { peer: p } if p == peer).then_some(*when)

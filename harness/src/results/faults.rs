@@ -132,6 +132,7 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
             Verb::Leave { peer } => ("leave", peer),
             Verb::Crash { peer } => ("crash", peer),
             Verb::Vanish { peer } => ("vanish", peer),
+            Verb::DropSignaling { peer } => ("drop-signaling", peer),
             Verb::Move { peer, .. } => ("move", peer),
             Verb::Impair { peer, .. } => ("impair", peer),
             // A media fault is not excused: the verdicts must catch it.
@@ -151,7 +152,10 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
             path_after: None,
         };
         match &action.verb {
-            Verb::Leave { .. } | Verb::Crash { .. } | Verb::Vanish { .. } => {
+            Verb::Leave { .. }
+            | Verb::Crash { .. }
+            | Verb::Vanish { .. }
+            | Verb::DropSignaling { .. } => {
                 result.departures = departures(input, peer, *at);
             }
             Verb::Move { .. } => {

@@ -109,6 +109,9 @@ pub(crate) struct TimeoutsSpec {
     /// How long a caller waits for an answer before the call fails.
     #[serde(default, with = "human_duration::option")]
     pub(crate) answer: Option<Duration>,
+    /// How long a negotiated call may take to connect (ICE and DTLS).
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) connect: Option<Duration>,
 }
 
 /// One peer, or a group of `count` peers named `name-1` … `name-N`.
@@ -122,6 +125,10 @@ pub(crate) struct PeerSpec {
     pub(crate) kind: super::PeerKind,
     /// This peer's (or group's) own video settings, over `[media.video]`.
     pub(crate) video: Option<VideoSpec>,
+    /// Protocol faults it commits on purpose: `no-answer`,
+    /// `wrong-fingerprint`.
+    #[serde(default)]
+    pub(crate) misbehave: Vec<String>,
 }
 
 /// Calls that start with the run (or at `at`): one pair, or a topology over
@@ -201,6 +208,9 @@ pub(crate) struct EventSpec {
     pub(crate) restore: Option<String>,
     /// A peer's camera or microphone goes wrong from now on.
     pub(crate) media: Option<MediaFaultSpec>,
+    /// A peer's signaling connection drops mid-call (its media goes on).
+    #[serde(rename = "drop-signaling")]
+    pub(crate) drop_signaling: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,6 +258,11 @@ pub(crate) struct ImpairSpec {
     pub(crate) rate: Option<String>,
     #[serde(default)]
     pub(crate) blackhole: bool,
+    /// A share of datagrams delivered twice, like `"5%"`.
+    pub(crate) duplicate: Option<String>,
+    /// Every this many datagrams, one overtakes the delay queue (with
+    /// `delay`: reordering by up to the delay).
+    pub(crate) reorder: Option<u32>,
 }
 
 /// ICE's detection timers for every peer; a preset, then any overrides.

@@ -39,6 +39,8 @@ pub struct Scenario {
     pub server: ServerPlan,
     pub media: MediaPlan,
     pub answer_timeout: Duration,
+    /// A negotiated call not connected (ICE and DTLS) after this fails.
+    pub connect_timeout: Duration,
     pub detection: Detection,
     /// When the harness counts itself overloaded.
     pub load_bounds: LoadBounds,
@@ -83,6 +85,8 @@ pub struct PeerPlan {
     pub kind: PeerKind,
     /// For a browser: the size and rate asked of its fake camera.
     pub video: VideoSettings,
+    /// How it breaks the protocol on purpose (`misbehave`).
+    pub misbehave: crate::peer::Misbehaviour,
 }
 
 /// What a peer is.
@@ -184,6 +188,10 @@ pub enum Verb {
     Restore {
         peer: usize,
     },
+    /// The peer's signaling connection drops; its calls fail.
+    DropSignaling {
+        peer: usize,
+    },
     /// The peer's camera or microphone goes wrong (to the end of the run).
     Media {
         peer: usize,
@@ -202,6 +210,7 @@ impl Verb {
             | Verb::Move { peer, .. }
             | Verb::Impair { peer, .. }
             | Verb::Restore { peer }
+            | Verb::DropSignaling { peer }
             | Verb::Media { peer, .. } => peer,
         }
     }
@@ -210,7 +219,10 @@ impl Verb {
     pub fn ends_peer(&self) -> bool {
         matches!(
             self,
-            Verb::Leave { .. } | Verb::Crash { .. } | Verb::Vanish { .. }
+            Verb::Leave { .. }
+                | Verb::Crash { .. }
+                | Verb::Vanish { .. }
+                | Verb::DropSignaling { .. }
         )
     }
 }

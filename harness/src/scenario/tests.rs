@@ -430,6 +430,8 @@ crash = \"bob\"
                     jitter: Duration::from_millis(10),
                     rate_bps: Some(500_000),
                     blackhole: false,
+                    duplicate: None,
+                    reorder_every: None,
                 },
             },
             Verb::Restore { peer: 0 },

@@ -20,7 +20,7 @@ use crate::media::h264::VideoSettings;
 use crate::media::pattern::Pattern;
 use crate::metrics::Metric;
 use crate::net::{Impairment, Loss};
-use crate::peer::MediaFault;
+use crate::peer::{MediaFault, Misbehaviour};
 use crate::threshold::Threshold;
 
 /// Checks added to every scenario with calls, unless the file sets its own
@@ -40,6 +40,8 @@ pub(crate) const DEFAULT_THRESHOLDS: &[(Metric, &str)] = &[
 ];
 
 const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// ICE and DTLS take tens of ms on loopback and seconds on bad networks.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Stamps carry the sender as 16 bits, and the shared clip uses the last value.
 const MAX_PEERS: usize = u16::MAX as usize - 1;
 
@@ -90,6 +92,7 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
         server,
         media,
         answer_timeout: file.timeouts.answer.unwrap_or(DEFAULT_ANSWER_TIMEOUT),
+        connect_timeout: file.timeouts.connect.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         detection,
         load_bounds,
         peers,
@@ -400,11 +403,30 @@ impl Checker<'_> {
                     "a browser sends its camera and reads frames on screen: it needs media mode = \"live\"",
                 );
             }
+            let mut misbehave = Misbehaviour::default();
+            for (j, name) in spec.misbehave.iter().enumerate() {
+                if !misbehave.add(name) {
+                    self.problem(
+                        at.clone().key("misbehave").index(j),
+                        format!(
+                            "unknown misbehaviour `{name}`; known: {}",
+                            Misbehaviour::NAMES.join(", ")
+                        ),
+                    );
+                }
+            }
+            if misbehave != Misbehaviour::default() && spec.kind == PeerKind::Browser {
+                self.problem(
+                    at.clone().key("misbehave"),
+                    "a browser follows its own page's protocol: `misbehave` is for synthetic peers",
+                );
+            }
             peers.extend(names.into_iter().map(|name| PeerPlan {
                 name,
                 group: spec.name.trim().to_owned(),
                 kind: spec.kind,
                 video: video.clone(),
+                misbehave,
             }));
         }
         if peers.len() > MAX_PEERS {
@@ -730,6 +752,7 @@ impl Checker<'_> {
             spec.impair.is_some(),
             spec.restore.is_some(),
             spec.media.is_some(),
+            spec.drop_signaling.is_some(),
         ]
         .into_iter()
         .filter(|v| *v)
@@ -739,7 +762,7 @@ impl Checker<'_> {
                 field,
                 format!(
                     "an event has exactly one verb (call, hangup, leave, crash, vanish, move, \
-                     impair, restore or media); this one has {count}"
+                     impair, restore, media or drop-signaling); this one has {count}"
                 ),
             );
             return None;
@@ -749,6 +772,7 @@ impl Checker<'_> {
             ("crash", &spec.crash),
             ("vanish", &spec.vanish),
             ("restore", &spec.restore),
+            ("drop-signaling", &spec.drop_signaling),
         ]
         .into_iter()
         .find_map(|(verb, name)| name.as_ref().map(|name| (verb, name)));
@@ -758,6 +782,7 @@ impl Checker<'_> {
                 "leave" => Verb::Leave { peer },
                 "crash" => Verb::Crash { peer },
                 "vanish" => Verb::Vanish { peer },
+                "drop-signaling" => Verb::DropSignaling { peer },
                 _ => Verb::Restore { peer },
             }
         } else if let Some(spec) = &spec.move_to {
@@ -906,7 +931,10 @@ impl Checker<'_> {
                         );
                     }
                 }
-                Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
+                Verb::Leave { peer }
+                | Verb::Crash { peer }
+                | Verb::Vanish { peer }
+                | Verb::DropSignaling { peer } => {
                     up.retain(|&(a, b), _| a != peer && b != peer);
                     left.insert(peer, &action.origin);
                 }
@@ -988,7 +1016,32 @@ impl Checker<'_> {
             }
             rate
         });
+        let duplicate = spec.duplicate.as_deref().and_then(|text| {
+            let share = parse_share(text).map(|share| share as f32);
+            if share.is_none() {
+                self.problem(
+                    at.clone().key("duplicate"),
+                    format!("`{text}` is not a share from 0% to 100% (write it like \"5%\")"),
+                );
+            }
+            share
+        });
+        if let Some(every) = spec.reorder {
+            if every < 2 {
+                self.problem(
+                    at.clone().key("reorder"),
+                    "every `reorder`-th datagram overtakes the others: at least 2",
+                );
+            } else if spec.delay.unwrap_or_default().is_zero() {
+                self.problem(
+                    at.clone().key("reorder"),
+                    "a datagram overtakes the delay queue: give a `delay` to reorder by",
+                );
+            }
+        }
         let impairment = Impairment {
+            duplicate,
+            reorder_every: spec.reorder,
             loss: ratio.map(|ratio| match spec.burst {
                 Some(mean_burst) => Loss::Bursty { ratio, mean_burst },
                 None => Loss::Random { ratio },
@@ -1007,7 +1060,7 @@ impl Checker<'_> {
         if self.problems.len() == before && impairment.is_clear() {
             self.problem(
                 at,
-                "impairs nothing: give loss, delay, jitter, rate or blackhole (or use `restore`)",
+                "impairs nothing: give loss, delay, jitter, rate, blackhole, duplicate or reorder (or use `restore`)",
             );
         }
         (self.problems.len() == before).then_some(impairment)
