@@ -85,11 +85,12 @@ metrics! {
     VideoFps => "video.fps", Track, "verified frames per second over the call's span (from the sender's first frame to the call's end, less what was still in flight)";
     VideoCoverage => "video.coverage", Track, "share of the call's span, outside declared fault windows, covered by verified frames (0 to 1): a gap longer than a freeze is uncovered, to the span's end";
     VideoFramesVerified => "video.frames_verified", Track, "frames verified by their stamp (a browser: grabs whose stamp read as the sender's)";
+    VideoFramesDecoded => "video.frames_decoded", Track, "a browser receiver only: the frames its decoder says it decoded (getStats framesDecoded; no stamp checked)";
     VideoFramesLost => "video.frames_lost", Track, "frames sent within the call's span that never verified";
     VideoFramesDuplicated => "video.frames_duplicated", Track, "a frame shown again (never counted as verified: a freeze)";
     VideoFramesCorrupt => "video.frames_corrupt", Track, "frames decoded with a damaged stamp";
     VideoFramesWrongSender => "video.frames_wrong_sender", Track, "frames stamped by a sender other than the caller's partner";
-    VideoVerifiedRatio => "video.verified_ratio", Track, "verified frames over frames expected (0 to 1)";
+    VideoVerifiedRatio => "video.verified_ratio", Track, "verified frames over frames expected (0 to 1); a browser receiver: grabs whose stamp verified as a new frame over grabs taken";
     VideoFreezes => "video.freezes", Track, "gaps over the span (from its start, between frames, to its end) longer than max(150 ms, 3 frame intervals)";
     VideoFreezeMs => "video.freeze_ms", Track, "total time frozen";
     VideoLongestFreeze => "video.longest_freeze_ms", Track, "the longest freeze over the span";

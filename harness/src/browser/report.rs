@@ -144,7 +144,8 @@ fn video_verdict(
     let decoded = video.frames_decoded.unwrap_or(0);
     let mut verdict = VideoVerdict {
         received: video.frames_received.unwrap_or(0),
-        verified: decoded,
+        frames_decoded: Some(decoded),
+        grabs: Some(readings.len() as u64),
         freezes: video.freeze_count.unwrap_or(0),
         freeze_ms: video.total_freezes_duration.unwrap_or(0.0) * 1e3,
         ..VideoVerdict::default()
@@ -172,6 +173,10 @@ fn video_verdict(
                         Some(h) if stamp.frame < h => verdict.reordered += 1,
                         _ => {}
                     }
+                    if highest.is_none_or(|h| stamp.frame > h) {
+                        // Evidence of a frame not seen before: verified.
+                        verdict.verified += 1;
+                    }
                     highest = Some(highest.map_or(stamp.frame, |h| h.max(stamp.frame)));
                     verdict.first_frame_number.get_or_insert(stamp.frame);
                     let latency_ms = arrival_ms - stamp.capture_us as f64 / 1e3;
@@ -189,6 +194,8 @@ fn video_verdict(
             _ => {
                 if previous.is_some_and(|p| p.hash == reading.hash) {
                     verdict.duplicated += 1;
+                } else {
+                    verdict.verified += 1;
                 }
                 verdict.frames.push(FrameTime {
                     number: n as u32,
@@ -355,8 +362,10 @@ mod tests {
         let video = report.video.unwrap();
         assert_eq!(
             (video.verified, video.corrupted, video.wrong_sender),
-            (90, 0, 0)
+            (3, 0, 0),
+            "three grabs, each a new stamped frame"
         );
+        assert_eq!((video.frames_decoded, video.grabs), (Some(90), Some(3)));
         assert_eq!(video.lost, 5, "30 frames numbered, 25 decoded");
         assert!((video.fps - 30.0).abs() < 1e-9);
         assert_eq!(video.latency.count, 3);

@@ -51,6 +51,10 @@ pub struct VideoReceiver {
     damaged: bool,
     /// A reference picture was lost: frames are suspect until a keyframe.
     broken: bool,
+    /// A packet or a frame was lost (not merely damaged) since the last
+    /// verified frame: the decoder conceals from what it has, so a stamp
+    /// that does not read is loss, not corruption.
+    concealing: bool,
     last_sequence: Option<u16>,
     /// Whether an access unit has been completed yet. The first one may
     /// have lost its leading packets unseen (sent before this side held the
@@ -122,6 +126,7 @@ impl VideoReceiver {
             access_unit: BytesMut::new(),
             damaged: false,
             broken: false,
+            concealing: false,
             last_sequence: None,
             completed_one: false,
             last_request: None,
@@ -176,6 +181,7 @@ impl VideoReceiver {
                 // suspect until a keyframe (the stamps will tell).
                 self.damaged |= !self.access_unit.is_empty();
                 self.broken = self.decodes();
+                self.concealing = self.broken;
             }
         }
         self.last_sequence = Some(sequence);
@@ -239,7 +245,7 @@ impl VideoReceiver {
         // the decoder conceals from what it has.
         let first = !std::mem::replace(&mut self.completed_one, true);
         let outcome = match outcome {
-            FrameOutcome::Decoded(Err(_)) if first || self.broken => FrameOutcome::Undecodable,
+            FrameOutcome::Decoded(Err(_)) if first || self.concealing => FrameOutcome::Undecodable,
             outcome => outcome,
         };
         let Verifier::Stamped(verifier) = &mut self.verifier else {
@@ -249,9 +255,18 @@ impl VideoReceiver {
         match (verified, outcome) {
             // A clean picture after a loss can only come from a keyframe
             // (or from frames that never needed the lost one).
-            (Some(_), _) => self.broken = false,
+            (Some(_), _) => {
+                self.broken = false;
+                self.concealing = false;
+            }
             (None, FrameOutcome::Decoded(Ok(_))) => {} // a duplicate or a wrong sender
-            (None, _) => self.broken = self.decodes(),
+            // A damaged stamp asks for a keyframe too, but is no loss:
+            // the next damaged one is corrupt again.
+            (None, FrameOutcome::Decoded(Err(_))) => self.broken = self.decodes(),
+            (None, FrameOutcome::Undecodable) => {
+                self.broken = self.decodes();
+                self.concealing = self.broken;
+            }
         }
         request_keyframe |= self.broken && self.request_due(arrival);
         VideoReport {

@@ -747,14 +747,18 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult,
         add(Metric::VideoFramesLost, track.frames_lost as f64);
         add(Metric::VideoFramesCorrupt, video.corrupted as f64);
         add(Metric::VideoFramesWrongSender, video.wrong_sender as f64);
-        add(
-            Metric::VideoVerifiedRatio,
-            if expected == 0 {
-                0.0
-            } else {
-                video.verified as f64 / expected as f64
-            },
-        );
+        let ratio = match video.grabs {
+            // A browser shows frames and we sample them: the evidence is
+            // the share of grabs that verified.
+            Some(grabs) if grabs > 0 => video.verified as f64 / grabs as f64,
+            Some(_) => 0.0,
+            None if expected == 0 => 0.0,
+            None => video.verified as f64 / expected as f64,
+        };
+        add(Metric::VideoVerifiedRatio, ratio);
+        if let Some(decoded) = video.frames_decoded {
+            add(Metric::VideoFramesDecoded, decoded as f64);
+        }
         add(Metric::VideoFreezes, video.freezes as f64);
         add(Metric::VideoFreezeMs, video.freeze_ms);
         add(Metric::VideoFramesDuplicated, video.duplicated as f64);

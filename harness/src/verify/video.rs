@@ -50,6 +50,13 @@ pub struct VideoVerdict {
     pub first_frame_at: Option<Duration>,
     /// The lowest frame number verified: frames before it never arrived.
     pub first_frame_number: Option<u32>,
+    /// A browser receiver: the frames its decoder says it decoded
+    /// (`framesDecoded`), and the grabs taken of what it showed. Its
+    /// `verified` counts only the grabs whose stamp verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames_decoded: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grabs: Option<u64>,
     /// Every verified frame: when it arrived and its latency, in arrival
     /// order (for time series and per-frame statistics; too bulky for
     /// reports).
