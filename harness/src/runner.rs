@@ -37,8 +37,11 @@ const STARTUP_BASE: Duration = Duration::from_secs(10);
 const BROWSER_STARTUP: Duration = Duration::from_secs(30);
 /// How often a browser call's stats are read and its video grabbed.
 const BROWSER_SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
-/// Bound on closing one peer (hang up, close connections, end its task).
+/// Bound on closing one peer (hang up, close connections, end its task):
+/// over the peer's own teardown bound, so a peer is aborted only when it
+/// is stuck, not when it is slow.
 const CLOSE_BOUND: Duration = Duration::from_secs(10);
+const _: () = assert!(crate::peer::PEER_CLOSE.as_secs() < CLOSE_BOUND.as_secs());
 /// The shared clip loops over this many seconds of video.
 const SHARED_CLIP_SECONDS: u32 = 10;
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);

@@ -28,5 +28,7 @@ pub use events::{
     PeerCommand, PeerEvent, PeerEventKind, Role,
 };
 pub use receive::{AudioReceiveError, AudioReceiver, VideoReceiver, VideoReport};
+pub use reorder::{Reorder, StartsStream};
 pub use send::{MediaSettings, SendCounters, SendError, SentSpan};
+pub(crate) use task::PEER_CLOSE;
 pub use task::{Directory, PeerConfig, PeerGone, PeerHandle, spawn_peer};

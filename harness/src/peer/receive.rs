@@ -139,10 +139,10 @@ impl VideoReceiver {
 
     /// One RTP packet, `arrival` on the same clock as the stamps. It is
     /// judged once the packets before it are in (or given up as lost).
-    pub fn on_rtp(&mut self, packet: &rtp::Packet, arrival: Duration) -> VideoReport {
+    pub fn on_rtp(&mut self, packet: rtp::Packet, arrival: Duration) -> VideoReport {
         self.first_rtp.get_or_insert(arrival);
         let mut ready = std::mem::take(&mut self.ready);
-        self.reorder.push(packet.clone(), arrival, &mut ready);
+        self.reorder.push(packet, arrival, &mut ready);
         let report = self.judge_all(&mut ready, arrival);
         self.ready = ready;
         report
@@ -436,10 +436,10 @@ impl AudioReceiver {
 
     /// One RTP packet (one Opus packet, RFC 7587), heard once the packets
     /// before it are in (or given up as lost).
-    pub fn on_rtp(&mut self, packet: &rtp::Packet, arrival: Duration) {
+    pub fn on_rtp(&mut self, packet: rtp::Packet, arrival: Duration) {
         self.first_rtp.get_or_insert(arrival);
         let mut ready = std::mem::take(&mut self.ready);
-        self.reorder.push(packet.clone(), arrival, &mut ready);
+        self.reorder.push(packet, arrival, &mut ready);
         for packet in ready.drain(..) {
             self.hear(&packet, arrival);
         }
@@ -579,7 +579,7 @@ mod tests {
         let mut receiver = VideoReceiver::new(SENDER).unwrap();
         for n in 0..90 {
             for packet in sender.next_frame() {
-                let report = receiver.on_rtp(&packet, FRAME * n + Duration::from_millis(2));
+                let report = receiver.on_rtp(packet, FRAME * n + Duration::from_millis(2));
                 assert!(!report.request_keyframe);
             }
         }
@@ -635,12 +635,12 @@ mod tests {
         let first = packets(0, false);
         assert!(first.len() > 2, "frame 0 spans several packets");
         for packet in &first[first.len() / 2..] {
-            receiver.on_rtp(packet, Duration::from_millis(2));
+            receiver.on_rtp(packet.clone(), Duration::from_millis(2));
         }
         for n in 1..20 {
             let garble = n == 10;
             for packet in packets(n, garble) {
-                receiver.on_rtp(&packet, FRAME * n + Duration::from_millis(2));
+                receiver.on_rtp(packet, FRAME * n + Duration::from_millis(2));
             }
         }
         let verdict = receiver.verdict(Some(20));
@@ -666,7 +666,7 @@ mod tests {
             }
             let mut asked = false;
             for packet in &packets {
-                let report = receiver.on_rtp(packet, FRAME * n);
+                let report = receiver.on_rtp(packet.clone(), FRAME * n);
                 asked |= report.request_keyframe;
                 if n > 20 && report.verified.is_some() && recovered_at.is_none() {
                     recovered_at = Some(n);
@@ -713,7 +713,7 @@ mod tests {
                 packets.clear(); // a whole frame lost, and nobody answers
             }
             for packet in &packets {
-                if receiver.on_rtp(packet, FRAME * n).request_keyframe {
+                if receiver.on_rtp(packet.clone(), FRAME * n).request_keyframe {
                     requests.push(n);
                 }
             }
@@ -753,7 +753,7 @@ mod tests {
                 },
                 payload,
             };
-            receiver.on_rtp(&packet, Duration::from_millis(20) * u32::from(n));
+            receiver.on_rtp(packet, Duration::from_millis(20) * u32::from(n));
         }
         let verdict = receiver.finish(Duration::from_secs(1));
         assert!(verdict.tone_matches(), "{verdict:?}");

@@ -28,11 +28,11 @@ pub(super) const HOLD: Duration = Duration::from_millis(60);
 const MAX_HELD: usize = 512;
 
 /// Whether a stream may start at this packet (see [`Reorder::starting_at`]).
-pub(super) type StartsStream = fn(&rtp::Packet) -> bool;
+pub type StartsStream = fn(&rtp::Packet) -> bool;
 
 /// One track's packets, in sequence order.
 #[derive(Debug, Default)]
-pub(super) struct Reorder {
+pub struct Reorder {
     /// Where the stream may start; `None`: at its first packet.
     starts: Option<StartsStream>,
     /// Until the stream has started: when its first packet arrived.
@@ -54,7 +54,7 @@ impl Reorder {
     /// (a packet that begins a keyframe), or, if none comes within the
     /// hold, at the lowest held: so packets of the first frame that
     /// overtook its start do not leave the start behind as late.
-    pub(super) fn starting_at(starts: StartsStream) -> Self {
+    pub fn starting_at(starts: StartsStream) -> Self {
         Reorder {
             starts: Some(starts),
             ..Reorder::default()
@@ -63,12 +63,7 @@ impl Reorder {
 
     /// Takes one packet that arrived at `arrival`; appends to `out` what can
     /// be handed on now, in order (a gap shows as a jump in sequence).
-    pub(super) fn push(
-        &mut self,
-        packet: rtp::Packet,
-        arrival: Duration,
-        out: &mut Vec<rtp::Packet>,
-    ) {
+    pub fn push(&mut self, packet: rtp::Packet, arrival: Duration, out: &mut Vec<rtp::Packet>) {
         let sequence = self.extend(packet.header.sequence_number);
         if self.next.is_none() && self.starts.is_some() {
             return self.start(sequence, packet, arrival, out);
@@ -134,7 +129,7 @@ impl Reorder {
     }
 
     /// Hands on everything held, gaps and all (the track has ended).
-    pub(super) fn flush(&mut self, out: &mut Vec<rtp::Packet>) {
+    pub fn flush(&mut self, out: &mut Vec<rtp::Packet>) {
         while let Some((sequence, (_, packet))) = self.held.pop_first() {
             self.next = Some(sequence + 1);
             out.push(packet);

@@ -11,7 +11,7 @@ use callprobe_server::protocol::{ErrorCode, PeerId};
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::{
     RTCIceCandidateInit, RTCIceConnectionState, RTCPeerConnectionState, RTCSessionDescription,
@@ -51,8 +51,13 @@ pub(crate) fn source_of(directory: &Directory, id: PeerId) -> Option<MediaSource
         .copied()
 }
 
-/// Bound on closing one connection or stopping one media task.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on ending one call mid-run: its media tasks stopping and its
+/// connection closing, together.
+const CALL_CLOSE: Duration = Duration::from_secs(4);
+/// Bound on a peer's whole teardown, every call at once: inside the
+/// runner's bound on closing a peer (`runner::CLOSE_BOUND`, 10 s), so a
+/// slow close is reported as one, never as a peer that said nothing.
+pub(crate) const PEER_CLOSE: Duration = Duration::from_secs(7);
 
 #[derive(Clone, Debug)]
 pub struct PeerConfig {
@@ -171,6 +176,8 @@ struct Call {
 
 struct Peer {
     config: PeerConfig,
+    /// Set at teardown: every call ends by then.
+    closing_by: Option<tokio::time::Instant>,
     calls: HashMap<PeerId, Call>,
     /// Cut off from the network (vanished): signaling is neither read nor
     /// written, and nothing is said to anyone.
@@ -190,6 +197,7 @@ async fn run(
 
     let mut peer = Peer {
         config,
+        closing_by: None,
         calls: HashMap::new(),
         offline: false,
         events,
@@ -267,6 +275,15 @@ async fn run(
         (true, None) => CallEnd::Abandoned,
         (false, None) => CallEnd::HungUp,
     };
+    // Stop every call's media at once, then collect each within the one
+    // teardown bound.
+    peer.closing_by = Some(tokio::time::Instant::now() + PEER_CLOSE);
+    for call in peer.calls.values() {
+        if let Some(sending) = &call.sending {
+            sending.stop.cancel();
+        }
+        call.tracks_stop.cancel();
+    }
     let remotes: Vec<PeerId> = peer.calls.keys().copied().collect();
     for remote in remotes {
         peer.end_call(&mut client, remote, end.clone()).await;
@@ -458,7 +475,7 @@ impl Peer {
         let sdp = match offer {
             Ok(offer) => offer.sdp,
             Err(error) => {
-                close_connection(&call.connection).await;
+                close_connection(&call.connection, self.close_deadline()).await;
                 return self.fail_before_call(
                     to,
                     Role::Caller,
@@ -916,6 +933,13 @@ impl Peer {
         }
     }
 
+    /// When a call being ended now must be done: the teardown's bound, or
+    /// one call's.
+    fn close_deadline(&self) -> tokio::time::Instant {
+        self.closing_by
+            .unwrap_or_else(|| tokio::time::Instant::now() + CALL_CLOSE)
+    }
+
     /// Ends a call: tells the other side (when we are the ones ending it),
     /// stops media, closes the connection and reports what was received.
     async fn end_call(&mut self, client: &mut SignalingClient, remote: PeerId, end: CallEnd) {
@@ -928,9 +952,11 @@ impl Peer {
             let _ = client.send(&Signal::Hangup { to: remote }).await;
         }
         let mut report = CallReport::new(remote, call.role, end);
+        // One bound for the whole call: media tasks and connection together.
+        let deadline = self.close_deadline();
         if let Some(sending) = call.sending {
             sending.stop.cancel();
-            match timeout(CLOSE_TIMEOUT, sending.task).await {
+            match timeout_at(deadline, sending.task).await {
                 Ok(Ok(Err(error))) => self.error(Some(remote), format!("sending media: {error}")),
                 Ok(_) => {}
                 Err(_) => self.error(Some(remote), "the media sender did not stop".into()),
@@ -946,7 +972,7 @@ impl Peer {
         }
         call.tracks_stop.cancel();
         for track in call.tracks {
-            match timeout(CLOSE_TIMEOUT, track).await {
+            match timeout_at(deadline, track).await {
                 Ok(Ok(Some(TrackVerdict::Video {
                     verdict,
                     keyframe_requests,
@@ -959,17 +985,17 @@ impl Peer {
                 Err(_) => self.error(Some(remote), "a track reader did not stop".into()),
             }
         }
-        close_connection(&call.connection).await;
+        close_connection(&call.connection, deadline).await;
         self.emit(PeerEventKind::CallEnded(Box::new(report)));
     }
 }
 
 /// Closes a connection (never just drops it: its driver task would live on).
-async fn close_connection(connection: &Connection) {
-    match timeout(CLOSE_TIMEOUT, connection.pc.close()).await {
+async fn close_connection(connection: &Connection, deadline: tokio::time::Instant) {
+    match timeout_at(deadline, connection.pc.close()).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::debug!(%error, "closing a peer connection"),
-        Err(_) => tracing::warn!("a peer connection did not close within {CLOSE_TIMEOUT:?}"),
+        Err(_) => tracing::warn!("a peer connection did not close within its bound"),
     }
 }
 

@@ -87,7 +87,8 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
                 if receiver.first_rtp().is_none() {
                     tell(TrackNews::FirstRtp(MediaKind::Video));
                 }
-                let report = receiver.on_rtp(&packet, since_epoch());
+                let ssrc = packet.header.ssrc;
+                let report = receiver.on_rtp(packet, since_epoch());
                 if let (Some(stamp), false) = (report.verified, first_frame) {
                     first_frame = true;
                     tell(TrackNews::FirstFrame(stamp));
@@ -95,7 +96,7 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
                 if report.request_keyframe {
                     let pli = PictureLossIndication {
                         sender_ssrc: 0,
-                        media_ssrc: packet.header.ssrc,
+                        media_ssrc: ssrc,
                     };
                     if let Err(error) = track.write_rtcp(vec![Box::new(pli)]).await {
                         tracing::debug!(%error, "PLI not sent");
@@ -128,7 +129,7 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
                 if receiver.first_rtp().is_none() {
                     tell(TrackNews::FirstRtp(MediaKind::Audio));
                 }
-                receiver.on_rtp(&packet, since_epoch());
+                receiver.on_rtp(packet, since_epoch());
                 if !heard && receiver.first_tone_at().is_some() {
                     heard = true;
                     tell(TrackNews::FirstAudio);

@@ -934,6 +934,37 @@ fn event_record(
 mod tests {
     use super::*;
 
+    fn failed(metric: &str) -> ThresholdResult {
+        ThresholdResult {
+            metric: metric.to_owned(),
+            expression: "max == 0".to_owned(),
+            passed: false,
+            measured: Some(3.0),
+            default: true,
+        }
+    }
+
+    /// Load explains late or lost media; it never explains a frame from
+    /// the wrong sender or a damaged stamp.
+    #[test]
+    fn only_failures_load_cannot_cause_survive_an_overload() {
+        let explained = [failed("video.coverage"), failed("call.failed")];
+        assert!(unexplained_by_load(&explained, &[]).is_empty());
+        let crossed = [
+            failed("video.coverage"),
+            failed("video.frames_wrong_sender"),
+        ];
+        assert_eq!(
+            unexplained_by_load(&crossed, &[]),
+            ["video.frames_wrong_sender max == 0"]
+        );
+        let passed = ThresholdResult {
+            passed: true,
+            ..failed("video.frames_corrupt")
+        };
+        assert!(unexplained_by_load(&[passed], &[]).is_empty());
+    }
+
     #[test]
     fn the_series_is_per_second_of_the_timeline_and_skips_slivers() {
         // The peers' clock runs 700 ms ahead of the timeline's; a frame every
