@@ -5,6 +5,7 @@
 //! the moment the timeline started (every peer up); peer start-up comes
 //! before it, so those are negative.
 
+mod calls;
 mod collect;
 mod faults;
 mod growth;

@@ -1,0 +1,484 @@
+//! Which call is which, and what each direction got: every call the
+//! runner commanded matched with its events, its setup phases, how it
+//! ended (and whether that was a failure), and both tracks judged over the
+//! call's span (`span.rs`).
+
+use std::time::Instant;
+
+use super::collect::{Collected, signed_ms};
+use super::span::{self, FaultWindow, Span};
+use super::{CallResult, SeriesPoint, TrackResult};
+use crate::peer::{CallEnd, CallReport, PeerEventKind};
+use crate::scenario::{Scenario, Verb};
+use crate::timeline::SetupTimeline;
+use crate::verify::video::{FrameTime, VideoVerdict};
+use callprobe_server::protocol::PeerId;
+
+/// Each call the runner made, matched with its events. Calls between the
+/// same pair never overlap (validation sees to that), so the n-th call
+/// command between them owns the events up to the next one.
+pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
+    let scenario = input.scenario;
+    let commanded: Vec<(Instant, usize, usize, bool)> = input
+        .actions
+        .iter()
+        .filter_map(|(at, action)| match action.verb {
+            Verb::Call {
+                from,
+                to,
+                expect_failure,
+            } => Some((*at, from, to, expect_failure)),
+            _ => None,
+        })
+        .collect();
+    let pair = |a: usize, b: usize| (a.min(b), a.max(b));
+    commanded
+        .iter()
+        .enumerate()
+        .map(|(k, &(at, from, to, expect_failure))| {
+            let before = commanded[k + 1..]
+                .iter()
+                .find(|(_, f, t, _)| pair(*f, *t) == pair(from, to))
+                .map(|(at, ..)| *at);
+            let ids = (input.ids[from], input.ids[to]);
+            let (caller, callee) = (scenario.peers[from].name.clone(), scenario.peers[to].name.clone());
+            let (Some(from_id), Some(to_id)) = ids else {
+                return CallResult {
+                    caller,
+                    callee,
+                    started_at_ms: signed_ms(at, input.started),
+                    ended_at_ms: None,
+                    end: "a peer never started".to_owned(),
+                    setup: SetupTimeline::default(),
+                    verified: false,
+                    expect_failure,
+                    failed_after_ms: None,
+                    failure: Some("a peer never started".to_owned()),
+                    failure_load_independent: false,
+                    tracks: Vec::new(),
+                };
+            };
+            let (caller_index, callee_index) = (from as u16, to as u16);
+            let setup = SetupTimeline::of_call_within(
+                input.events,
+                (caller_index, from_id),
+                (callee_index, to_id),
+                Some(at),
+                before,
+            )
+            .unwrap_or_default();
+            let started = input
+                .events
+                .iter()
+                .find(|e| {
+                    e.peer == caller_index
+                        && e.at >= at
+                        && matches!(e.kind, PeerEventKind::CallCommanded { remote } if remote == to_id)
+                })
+                .map_or(at, |e| e.at);
+            let report = |peer: u16, remote: PeerId| {
+                input.events.iter().find_map(|e| match &e.kind {
+                    PeerEventKind::CallEnded(report)
+                        if e.peer == peer
+                            && report.remote == remote
+                            && e.at >= started
+                            && before.is_none_or(|b| e.at < b) =>
+                    {
+                        Some((e.at, report.as_ref()))
+                    }
+                    _ => None,
+                })
+            };
+            let caller_report = report(caller_index, to_id);
+            let callee_report = report(callee_index, from_id);
+            let shared = scenario.media.shared;
+            let clock = Clock {
+                offset_ms: input.started.saturating_duration_since(input.epoch).as_secs_f64() * 1e3,
+                end_ms: signed_ms(input.ended, input.started),
+            };
+            let reports = [caller_report, callee_report];
+            let commanded = commanded_end(input, (from, to), started, before);
+            let end = call_end(commanded, reports);
+            let failure = failure(input, (from, to), commanded, reports);
+            let failure_load_independent = reports.iter().flatten().any(|(_, r)| {
+                matches!(&r.end, CallEnd::Failed(why) if why.load_independent())
+            });
+            let span_of = |receiver: usize, sender: usize| SpanContext {
+                end_ms: signed_ms(end, input.epoch),
+                windows: fault_windows(input, receiver, sender),
+                frame_interval_ms: 1e3 / f64::from(sender_fps(scenario, sender).max(1)),
+            };
+            let mut tracks = vec![
+                track(
+                    &caller,
+                    &callee,
+                    caller_report.map(|r| r.1),
+                    callee_report.map(|r| r.1),
+                    shared,
+                    &span_of(from, to),
+                ),
+                track(
+                    &callee,
+                    &caller,
+                    callee_report.map(|r| r.1),
+                    caller_report.map(|r| r.1),
+                    shared,
+                    &span_of(to, from),
+                ),
+            ];
+            for track in &mut tracks {
+                track.series = series(track.video.as_ref(), clock);
+            }
+            let verified = tracks.iter().all(|t| {
+                t.video.as_ref().is_some_and(|v| v.verified > 0) && t.tone_match
+            });
+            CallResult {
+                caller,
+                callee,
+                started_at_ms: signed_ms(started, input.started),
+                ended_at_ms: caller_report.map(|(at, _)| signed_ms(at, input.started)),
+                end: caller_report.map_or_else(|| "no report".to_owned(), |(_, r)| end_text(&r.end)),
+                setup,
+                verified,
+                expect_failure,
+                failure,
+                failure_load_independent,
+                failed_after_ms: caller_report.and_then(|(at, report)| {
+                    matches!(report.end, CallEnd::Failed(_))
+                        .then(|| at.saturating_duration_since(started).as_secs_f64() * 1e3)
+                }),
+                tracks,
+            }
+        })
+        .collect()
+}
+
+/// From the peers' clock (ms since their epoch) to the report's (ms since
+/// the timeline started), and where the report's clock stops.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    offset_ms: f64,
+    end_ms: f64,
+}
+
+/// Verified frames per second and mean latency, per second of the timeline.
+fn series(video: Option<&VideoVerdict>, clock: Clock) -> Vec<SeriesPoint> {
+    let Some(video) = video else {
+        return Vec::new();
+    };
+    // (frames, latency sum, frames with a latency): live video has none.
+    let mut buckets: Vec<(u32, f64, u32)> = Vec::new();
+    for frame in &video.frames {
+        let at = frame.arrival_ms - clock.offset_ms;
+        // Frames still arriving while peers close count in the totals but
+        // are past the end of the timeline.
+        if at < 0.0 || at >= clock.end_ms {
+            continue;
+        }
+        let second = (at / 1e3).floor() as usize;
+        if buckets.len() <= second {
+            buckets.resize(second + 1, (0, 0.0, 0));
+        }
+        buckets[second].0 += 1;
+        if frame.latency_ms.is_finite() {
+            buckets[second].1 += frame.latency_ms;
+            buckets[second].2 += 1;
+        }
+    }
+    buckets
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (frames, _, _))| *frames > 0)
+        // The last second may be cut short by the end of the run: a rate
+        // over a sliver of a second says nothing, so it needs half of one.
+        .filter_map(|(second, bucket)| {
+            let covered = (clock.end_ms / 1e3 - second as f64).min(1.0);
+            (covered >= 0.5).then_some((second, bucket, covered))
+        })
+        .map(|(second, (frames, latency, timed), covered)| {
+            let start = second as f64;
+            SeriesPoint {
+                t_s: start,
+                fps: f64::from(frames) / covered,
+                // NaN (JSON null) when nothing in the second had a latency.
+                latency_ms: latency / f64::from(timed),
+            }
+        })
+        .collect()
+}
+
+pub(super) fn end_text(end: &CallEnd) -> String {
+    match end {
+        CallEnd::HungUp => "hung up".to_owned(),
+        CallEnd::RemoteHungUp => "remote hung up".to_owned(),
+        CallEnd::PeerLeft => "peer left".to_owned(),
+        CallEnd::Failed(why) => format!("failed: {why}"),
+        CallEnd::Abandoned => "abandoned (our side crashed or vanished)".to_owned(),
+    }
+}
+
+/// The frame rate a peer sends at: the scenario's, or a browser's own.
+fn sender_fps(scenario: &Scenario, sender: usize) -> u32 {
+    match scenario.peers[sender].kind {
+        crate::scenario::PeerKind::Browser => scenario.peers[sender].video.fps,
+        _ => scenario.media.video.fps,
+    }
+}
+
+/// When the scenario ends a call: the first of its hangup, a declared
+/// departure of either peer, or the end of the run.
+fn commanded_end(
+    input: &Collected<'_>,
+    (a, b): (usize, usize),
+    started: Instant,
+    before: Option<Instant>,
+) -> Instant {
+    let within = |at: Instant| at >= started && before.is_none_or(|b| at < b);
+    input
+        .actions
+        .iter()
+        .filter_map(|(at, action)| {
+            let ends = match action.verb {
+                Verb::Hangup { from, to } => (from, to) == (a, b) || (from, to) == (b, a),
+                Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
+                    peer == a || peer == b
+                }
+                _ => false,
+            };
+            (ends && within(*at)).then_some(*at)
+        })
+        .chain([input.ended])
+        .min()
+        .expect("the run's end is always there")
+}
+
+/// When a call's span ends: when the scenario ended it, or either side
+/// did, whichever came first.
+fn call_end(commanded: Instant, reports: [Option<(Instant, &CallReport)>; 2]) -> Instant {
+    reports
+        .into_iter()
+        .flatten()
+        .map(|(at, _)| at)
+        .chain([commanded])
+        .min()
+        .expect("the commanded end is always there")
+}
+
+/// Why a call failed, if it did: a typed failure at either side, or an
+/// end, before anything the scenario commanded (a hangup, a departure, the
+/// end of the run); or a side that never reported on it.
+fn failure(
+    input: &Collected<'_>,
+    (a, b): (usize, usize),
+    commanded: Instant,
+    reports: [Option<(Instant, &CallReport)>; 2],
+) -> Option<String> {
+    let name = |i: usize| input.scenario.peers[i].name.as_str();
+    for (side, report) in [a, b].into_iter().zip(reports) {
+        match report {
+            // After the scenario ended the call (a departure, say), how it
+            // ended is the fault's to measure.
+            Some((at, report)) if at < commanded => {
+                if let CallEnd::Failed(why) = &report.end {
+                    return Some(format!("{}: {why}", name(side)));
+                }
+            }
+            Some(_) => {}
+            None => {
+                return Some(format!(
+                    "{} never reported on the call (its task did not end it within the teardown bound)",
+                    name(side)
+                ));
+            }
+        }
+    }
+    // Neither failed; did one end the call before anything said to?
+    [a, b]
+        .into_iter()
+        .zip(reports)
+        .filter_map(|(side, report)| report.map(|(at, r)| (side, at, r)))
+        .filter(|(_, at, _)| *at < commanded)
+        .min_by_key(|(_, at, _)| *at)
+        .map(|(side, at, report)| {
+            format!(
+                "{} ended the call ({}) at {:.0} ms, before the scenario said to",
+                name(side),
+                end_text(&report.end),
+                signed_ms(at, input.started)
+            )
+        })
+}
+
+/// The declared faults on one direction's path: an impairment that can
+/// lose media, of the receiver's inbound or the sender's outbound traffic
+/// (to its restore, or open-ended), and a move of either (until media
+/// comes back). Delay, jitter, reordering and duplication excuse nothing.
+fn fault_windows(input: &Collected<'_>, receiver: usize, sender: usize) -> Vec<FaultWindow> {
+    let on_peer_clock = |at: Instant| signed_ms(at, input.epoch);
+    let mut windows = Vec::new();
+    for (k, (at, action)) in input.actions.iter().enumerate() {
+        match action.verb {
+            Verb::Impair {
+                peer,
+                direction,
+                ref impairment,
+            } if impairment.loses_media()
+                && ((peer == receiver && direction.includes_in())
+                    || (peer == sender && direction.includes_out())) =>
+            {
+                let restored = input.actions[k + 1..].iter().find_map(|(when, a)| {
+                    matches!(a.verb, Verb::Restore { peer: p } if p == peer).then_some(*when)
+                });
+                windows.push(FaultWindow {
+                    start_ms: on_peer_clock(*at),
+                    end_ms: restored.map(on_peer_clock),
+                });
+            }
+            Verb::Move { peer, .. } if peer == receiver || peer == sender => {
+                windows.push(FaultWindow {
+                    start_ms: on_peer_clock(*at),
+                    end_ms: Some(on_peer_clock(*at)),
+                });
+            }
+            _ => {}
+        }
+    }
+    windows
+}
+
+/// What a track is judged over, besides its own media.
+struct SpanContext {
+    /// The call's end, on the peers' clock.
+    end_ms: f64,
+    windows: Vec<FaultWindow>,
+    frame_interval_ms: f64,
+}
+
+/// One direction: what `receiver` reported of `sender`'s media, judged
+/// over the call's span.
+fn track(
+    receiver: &str,
+    sender: &str,
+    received: Option<&CallReport>,
+    sent: Option<&CallReport>,
+    shared: bool,
+    context: &SpanContext,
+) -> TrackResult {
+    let frames_sent = sent.map_or(0, |r| r.frames_sent);
+    let mut video = received.and_then(|r| r.video.clone());
+    let audio = received.and_then(|r| r.audio.clone());
+    let mut frames_lost = match &video {
+        Some(v) if v.verified > 0 => v.lost + u64::from(v.first_frame_number.unwrap_or(0)),
+        _ => u64::from(frames_sent),
+    };
+    let tone_match = audio.as_ref().is_some_and(|a| {
+        if shared {
+            a.packets > 0 && a.foreign_packets == 0
+        } else {
+            a.tone_matches()
+        }
+    });
+    // A browser samples what it shows (a grab every so often), so its
+    // frames are judged at the sampling interval; ours see every frame.
+    let sampled = received.is_some_and(|r| r.browser.is_some());
+    let frames = video.as_ref().map_or(&[][..], |v| &v.frames[..]);
+    let latency_p50 = video.as_ref().map_or(f64::NAN, |v| v.latency.p50_ms);
+    let allowance = span::in_flight_allowance_ms(latency_p50, context.frame_interval_ms);
+    let end_ms = context.end_ms - allowance;
+    let video_start = sent
+        .and_then(|r| r.video_sent)
+        .map(|s| s.first_ms)
+        .or_else(|| frames.iter().map(|f| f.arrival_ms).reduce(f64::min));
+    let video_span = video_start
+        .map(|start_ms| Span { start_ms, end_ms })
+        .filter(|span| span.end_ms > span.start_ms)
+        .map(|span| {
+            let interval = if sampled {
+                mean_interval(frames).unwrap_or(context.frame_interval_ms)
+            } else {
+                context.frame_interval_ms
+            };
+            let mut judged = span::judge_video(frames, span, &context.windows, interval);
+            if let (Some(sent_span), false) = (sent.and_then(|r| r.video_sent), sampled) {
+                let (expected, lost) = span::frames_lost(frames, frames_sent, sent_span, end_ms);
+                judged.frames_expected = Some(expected);
+                judged.frames_lost = Some(lost);
+            }
+            judged
+        });
+    if let (Some(judged), Some(video)) = (&video_span, &mut video) {
+        if let Some(lost) = judged.frames_lost {
+            frames_lost = lost;
+            video.lost = lost;
+        }
+        if !sampled {
+            video.fps = judged.fps;
+            video.freezes = judged.freezes;
+            video.freeze_ms = judged.freeze_ms;
+        }
+    }
+    let audio_span = sent
+        .and_then(|r| r.audio_sent)
+        .map(|s| Span {
+            start_ms: s.first_ms,
+            end_ms,
+        })
+        .filter(|span| span.end_ms > span.start_ms)
+        .map(|span| {
+            let (heard, window) = audio.as_ref().map_or((&[][..], 0.0), |a| {
+                (&a.tone_windows_ms[..], a.tone_window_len_ms)
+            });
+            span::judge_audio(heard, window, span, &context.windows)
+        });
+    TrackResult {
+        receiver: receiver.to_owned(),
+        sender: sender.to_owned(),
+        frames_sent,
+        frames_lost,
+        video,
+        audio,
+        video_span,
+        audio_span,
+        tone_match,
+        series: Vec::new(),
+    }
+}
+
+/// The mean time between frames seen, if two were.
+fn mean_interval(frames: &[FrameTime]) -> Option<f64> {
+    let first = frames.iter().map(|f| f.arrival_ms).reduce(f64::min)?;
+    let last = frames.iter().map(|f| f.arrival_ms).reduce(f64::max)?;
+    (frames.len() >= 2 && last > first).then(|| (last - first) / (frames.len() - 1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_series_is_per_second_of_the_timeline_and_skips_slivers() {
+        // The peers' clock runs 700 ms ahead of the timeline's; a frame every
+        // 1/30 s from the timeline's start to just past its 3.01 s end.
+        let offset_ms = 700.0;
+        let frames = (0..91)
+            .map(|n| FrameTime {
+                number: n,
+                arrival_ms: offset_ms + f64::from(n) * 1000.0 / 30.0 + 0.5,
+                latency_ms: 4.0,
+            })
+            .collect();
+        let video = VideoVerdict {
+            frames,
+            ..VideoVerdict::default()
+        };
+        let clock = Clock {
+            offset_ms,
+            end_ms: 3010.0,
+        };
+        let points = series(Some(&video), clock);
+        let seconds: Vec<(f64, f64)> = points.iter().map(|p| (p.t_s, p.fps)).collect();
+        assert_eq!(seconds, [(0.0, 30.0), (1.0, 30.0), (2.0, 30.0)]);
+        assert!(points.iter().all(|p| (p.latency_ms - 4.0).abs() < 1e-9));
+        assert!(series(None, clock).is_empty());
+    }
+}
