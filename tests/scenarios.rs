@@ -64,6 +64,19 @@ fn report(result: ScenarioResult) -> String {
 /// (skipped, saying so, where none can be made: not root).
 #[rstest]
 fn every_scenario_file_passes(#[files("scenarios/*.toml")] path: PathBuf) {
+    file_passes(path);
+}
+
+/// The must-pass set: calls through benign network behaviour (duplicated,
+/// reordered within the receive buffer's hold, delayed, jittered packets)
+/// pass the defaults and their own strict bounds: no false alarm.
+#[rstest]
+fn every_must_pass_file_passes(#[files("tests/fixtures/must-pass/*.toml")] path: PathBuf) {
+    file_passes(path);
+}
+
+/// Loads, runs and judges one file; it must pass.
+fn file_passes(path: PathBuf) {
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let what = path.display().to_string();
     if scenario.has_browsers() {
@@ -76,20 +89,6 @@ fn every_scenario_file_passes(#[files("scenarios/*.toml")] path: PathBuf) {
             .expect("a runtime")
             .block_on(scenario_passes(path, scenario));
     }
-}
-
-/// The must-pass set: calls through benign network behaviour (duplicated,
-/// reordered within the receive buffer's hold, delayed, jittered packets)
-/// pass the defaults and their own strict bounds: no false alarm.
-#[rstest]
-fn every_must_pass_file_passes(#[files("tests/fixtures/must-pass/*.toml")] path: PathBuf) {
-    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(scenario_passes(path, scenario));
 }
 
 async fn scenario_passes(path: PathBuf, scenario: Scenario) {
