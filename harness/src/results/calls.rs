@@ -32,6 +32,15 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
         })
         .collect();
     let pair = |a: usize, b: usize| (a.min(b), a.max(b));
+    let shared = scenario.media.shared;
+    let clock = Clock {
+        offset_ms: input
+            .started
+            .saturating_duration_since(input.epoch)
+            .as_secs_f64()
+            * 1e3,
+        end_ms: signed_ms(input.ended, input.started),
+    };
     commanded
         .iter()
         .enumerate()
@@ -91,18 +100,11 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
             };
             let caller_report = report(caller_index, to_id);
             let callee_report = report(callee_index, from_id);
-            let shared = scenario.media.shared;
-            let clock = Clock {
-                offset_ms: input.started.saturating_duration_since(input.epoch).as_secs_f64() * 1e3,
-                end_ms: signed_ms(input.ended, input.started),
-            };
             let reports = [caller_report, callee_report];
             let commanded = commanded_end(input, (from, to), started, before);
             let end = call_end(commanded, reports);
-            let failure = failure(input, (from, to), commanded, reports);
-            let failure_load_independent = reports.iter().flatten().any(|(_, r)| {
-                matches!(&r.end, CallEnd::Failed(why) if why.load_independent())
-            });
+            let (failure, failure_load_independent) =
+                failure(input, (from, to), commanded, reports).unzip();
             let span_of = |receiver: usize, sender: usize| SpanContext {
                 end_ms: signed_ms(end, input.epoch),
                 windows: fault_windows(input, receiver, sender),
@@ -142,7 +144,7 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 verified,
                 expect_failure,
                 failure,
-                failure_load_independent,
+                failure_load_independent: failure_load_independent.unwrap_or(false),
                 failed_after_ms: caller_report.and_then(|(at, report)| {
                     matches!(report.end, CallEnd::Failed(_))
                         .then(|| at.saturating_duration_since(started).as_secs_f64() * 1e3)
@@ -266,13 +268,14 @@ fn call_end(commanded: Instant, reports: [Option<(Instant, &CallReport)>; 2]) ->
 
 /// Why a call failed, if it did: a typed failure at either side, or an
 /// end, before anything the scenario commanded (a hangup, a departure, the
-/// end of the run); or a side that never reported on it.
+/// end of the run); or a side that never reported on it. With it, whether
+/// that failure is one load cannot cause.
 fn failure(
     input: &Collected<'_>,
     (a, b): (usize, usize),
     commanded: Instant,
     reports: [Option<(Instant, &CallReport)>; 2],
-) -> Option<String> {
+) -> Option<(String, bool)> {
     let name = |i: usize| input.scenario.peers[i].name.as_str();
     for (side, report) in [a, b].into_iter().zip(reports) {
         match report {
@@ -280,14 +283,17 @@ fn failure(
             // ended is the fault's to measure.
             Some((at, report)) if at < commanded => {
                 if let CallEnd::Failed(why) = &report.end {
-                    return Some(format!("{}: {why}", name(side)));
+                    return Some((format!("{}: {why}", name(side)), why.load_independent()));
                 }
             }
             Some(_) => {}
             None => {
-                return Some(format!(
-                    "{} never reported on the call (its task did not end it within the teardown bound)",
-                    name(side)
+                return Some((
+                    format!(
+                        "{} never reported on the call (its task did not end it within the teardown bound)",
+                        name(side)
+                    ),
+                    false,
                 ));
             }
         }
@@ -300,12 +306,13 @@ fn failure(
         .filter(|(_, at, _)| *at < commanded)
         .min_by_key(|(_, at, _)| *at)
         .map(|(side, at, report)| {
-            format!(
+            let text = format!(
                 "{} ended the call ({}) at {:.0} ms, before the scenario said to",
                 name(side),
                 end_text(&report.end),
                 signed_ms(at, input.started)
-            )
+            );
+            (text, false)
         })
 }
 

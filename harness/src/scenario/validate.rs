@@ -981,18 +981,22 @@ impl Checker<'_> {
         }
     }
 
+    /// A share like "5%" as 0.05, or a problem at `at` saying how to write it.
+    fn share(&mut self, text: Option<&str>, at: FieldPath) -> Option<f32> {
+        let text = text?;
+        let share = parse_share(text).map(|share| share as f32);
+        if share.is_none() {
+            self.problem(
+                at,
+                format!("`{text}` is not a share from 0% to 100% (write it like \"5%\")"),
+            );
+        }
+        share
+    }
+
     fn impairment(&mut self, spec: &ImpairSpec, at: FieldPath) -> Option<Impairment> {
         let before = self.problems.len();
-        let ratio = spec.loss.as_deref().and_then(|text| {
-            let ratio = parse_share(text).map(|share| share as f32);
-            if ratio.is_none() {
-                self.problem(
-                    at.clone().key("loss"),
-                    format!("`{text}` is not a share from 0% to 100% (write it like \"5%\")"),
-                );
-            }
-            ratio
-        });
+        let ratio = self.share(spec.loss.as_deref(), at.clone().key("loss"));
         if let Some(burst) = spec.burst {
             if spec.loss.is_none() {
                 self.problem(
@@ -1016,16 +1020,7 @@ impl Checker<'_> {
             }
             rate
         });
-        let duplicate = spec.duplicate.as_deref().and_then(|text| {
-            let share = parse_share(text).map(|share| share as f32);
-            if share.is_none() {
-                self.problem(
-                    at.clone().key("duplicate"),
-                    format!("`{text}` is not a share from 0% to 100% (write it like \"5%\")"),
-                );
-            }
-            share
-        });
+        let duplicate = self.share(spec.duplicate.as_deref(), at.clone().key("duplicate"));
         if let Some(every) = spec.reorder {
             if every < 2 {
                 self.problem(
