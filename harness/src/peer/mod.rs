@@ -16,6 +16,7 @@ mod keyframe;
 mod receive;
 mod reorder;
 mod send;
+mod source;
 pub(crate) mod task;
 mod track;
 
