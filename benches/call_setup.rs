@@ -19,7 +19,7 @@
 mod harness;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use callprobe_harness::media::h264::VideoSettings;
 use callprobe_harness::media::shared::SharedClip;
@@ -66,7 +66,7 @@ fn assert_verified(receiver: &CallReport, what: &str) {
 async fn one_call(run: &mut TestRun) -> SetupTimeline {
     run.events.clear();
     let callee = run.ids[1];
-    run.command(0, PeerCommand::Call { to: callee });
+    run.call(0, 1);
     run.wait_for_media(&[(0, 1)], true).await;
     run.command(0, PeerCommand::Hangup { to: callee });
     let at_caller = run.call_report(0, 1).await;
@@ -149,7 +149,7 @@ async fn crowd(calls: u16) -> TestRun {
 async fn connect_all(run: &mut TestRun, calls: u16) -> Duration {
     run.events.clear();
     let pairs: Vec<(u16, u16)> = (0..calls).map(|i| (2 * i, 2 * i + 1)).collect();
-    let start = Instant::now();
+    let start = callprobe_harness::clock::RunTime::now(run.epoch);
     run.call_pairs(&pairs);
     run.wait_for_media(&pairs, false).await;
     let last = run
@@ -164,7 +164,7 @@ async fn connect_all(run: &mut TestRun, calls: u16) -> Duration {
         assert_verified(&run.call_report(caller, callee).await, "caller");
         assert_verified(&run.call_report(callee, caller).await, "callee");
     }
-    last - start
+    last.duration_since(start)
 }
 
 fn connect_all_calls(c: &mut Criterion) {

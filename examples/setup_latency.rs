@@ -34,7 +34,7 @@ async fn main() {
     let mut names = Vec::new();
     for _ in 0..calls {
         run.events.clear();
-        run.command(0, PeerCommand::Call { to: bob });
+        run.call(0, 1);
         run.wait_for_media(&[(0, 1)], true).await;
         run.command(0, PeerCommand::Hangup { to: bob });
         run.call_report(0, 1).await;

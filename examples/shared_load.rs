@@ -67,12 +67,7 @@ async fn main() {
     let started = Instant::now();
     run.start_peers(2 * pairs).await;
     for pair in 0..pairs {
-        run.command(
-            2 * pair,
-            PeerCommand::Call {
-                to: run.ids[usize::from(2 * pair + 1)],
-            },
-        );
+        run.call(2 * pair, 2 * pair + 1);
     }
     for peer in 0..2 * pairs {
         run.wait_for("first verified frame", |e| {

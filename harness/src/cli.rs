@@ -1,5 +1,5 @@
-//! The `callprobe` command line: `run`, `validate`, `serve`. The binary's
-//! edge: errors become messages and exit codes here.
+//! The `callprobe` command line: `run`, `judge`, `validate`, `serve`. The
+//! binary's edge: errors become messages and exit codes here.
 //!
 //! Exit codes: 0 every scenario passed (or was skipped); 1 a threshold
 //! failed or a scenario could not run; 2 invalid input (a scenario file, or
@@ -15,10 +15,14 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
+use crate::record::{RunLog, read_log, write_log};
 use crate::report::{self, Formats};
-use crate::results::{RunReport, Status};
-use crate::runner::{Progress, RunOptions, run_scenario};
+use crate::results::{RunReport, Status, judge_record};
+use crate::runner::{Progress, RunOptions, record_scenario};
 use crate::scenario::Scenario;
+
+/// The run's record, beside its reports.
+const RECORD_FILE: &str = "events.jsonl";
 
 /// Without RUST_LOG: warnings, except the `webrtc` stack's routine ones
 /// (ICE checks and SRTP packets that arrive a moment before their keys,
@@ -47,6 +51,9 @@ struct Cli {
 enum Command {
     /// Run scenario files; exit 0 only if every threshold passed.
     Run(RunArgs),
+    /// Judge a saved run again, without any network: its record
+    /// (DIR/events.jsonl) against its scenarios' thresholds, or FILE's.
+    Judge(JudgeArgs),
     /// Check scenario files without running them.
     Validate {
         #[arg(required = true)]
@@ -90,6 +97,22 @@ struct RunArgs {
     host_network: bool,
 }
 
+#[derive(Debug, clap::Args)]
+struct JudgeArgs {
+    /// A report directory a run wrote (it holds events.jsonl).
+    dir: PathBuf,
+    /// Judge with these thresholds instead (a `thresholds` table, as in a
+    /// scenario file), for each metric it names.
+    #[arg(long)]
+    thresholds: Option<PathBuf>,
+    /// Where the reports go (default: DIR, rewritten).
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
+    /// No summary; only the exit code and errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -125,6 +148,7 @@ pub fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run(args, scenarios).await,
+            Command::Judge(args) => judge(&args),
             Command::Validate { files } => validate(&files),
             Command::Serve(args) => match serve_until_stopped(args.config()).await {
                 Ok(()) => 0,
@@ -258,13 +282,18 @@ async fn run(args: RunArgs, scenarios: Vec<Scenario>) -> u8 {
         started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         scenarios: Vec::new(),
     };
+    let mut log = RunLog {
+        callprobe_version: report.callprobe_version.to_owned(),
+        started_at: report.started_at.clone(),
+        scenarios: Vec::new(),
+    };
     for scenario in &scenarios {
         if options.cancel.is_cancelled() {
             break;
         }
-        report
-            .scenarios
-            .push(run_scenario(scenario, &options, &progress).await);
+        let record = record_scenario(scenario, &options, &progress).await;
+        report.scenarios.push(judge_record(scenario, &record));
+        log.scenarios.push(record);
     }
     progress.bar.finish_and_clear();
     ctrl_c.abort();
@@ -283,24 +312,101 @@ async fn run(args: RunArgs, scenarios: Vec<Scenario>) -> u8 {
         let dir = args
             .report_dir
             .unwrap_or_else(|| PathBuf::from("callprobe-report"));
-        match report::write(&report, &dir, formats) {
-            Ok(files) if !args.quiet => {
-                for file in files {
-                    out(&format!("wrote {}\n", file.display()));
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("callprobe: {e}");
-                return EXIT_FAILED;
-            }
+        if let Err(code) = write_reports(&report, Some(&log), &dir, formats, args.quiet) {
+            return code;
         }
     }
+    exit_code(&report, options.cancel.is_cancelled())
+}
+
+/// Writes the reports (and the record, when given) into `dir`.
+fn write_reports(
+    report: &RunReport,
+    log: Option<&RunLog>,
+    dir: &std::path::Path,
+    formats: Formats,
+    quiet: bool,
+) -> Result<(), u8> {
+    let mut files = report::write(report, dir, formats).map_err(|e| {
+        eprintln!("callprobe: {e}");
+        EXIT_FAILED
+    })?;
+    if let Some(log) = log {
+        let path = dir.join(RECORD_FILE);
+        write_log(&path, log).map_err(|e| {
+            eprintln!("callprobe: writing the run's record: {e}");
+            EXIT_FAILED
+        })?;
+        files.push(path);
+    }
+    if !quiet {
+        for file in files {
+            out(&format!("wrote {}\n", file.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Re-judges a saved run: its record read back, each scenario validated
+/// again from the text it ran, judged, reported.
+fn judge(args: &JudgeArgs) -> u8 {
+    let log = match read_log(&args.dir.join(RECORD_FILE)) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("callprobe judge: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    if log.callprobe_version != env!("CARGO_PKG_VERSION") {
+        tracing::warn!(
+            recorded_by = %log.callprobe_version,
+            "the record was written by another callprobe; it is judged by this one's rules"
+        );
+    }
+    let overrides = match &args.thresholds {
+        Some(path) => match Scenario::load_thresholds(path) {
+            Ok(thresholds) => thresholds,
+            Err(e) => {
+                eprintln!("{e}");
+                return EXIT_INVALID;
+            }
+        },
+        None => Vec::new(),
+    };
+    let mut report = RunReport {
+        callprobe_version: env!("CARGO_PKG_VERSION"),
+        started_at: log.started_at.clone(),
+        scenarios: Vec::new(),
+    };
+    for record in &log.scenarios {
+        let scenario = match record.scenario.scenario() {
+            Ok(scenario) => scenario.with_thresholds(&overrides),
+            Err(e) => {
+                eprintln!("callprobe judge: the recorded scenario no longer validates:\n{e}");
+                return EXIT_INVALID;
+            }
+        };
+        report.scenarios.push(judge_record(&scenario, record));
+    }
+    if !args.quiet {
+        out(&report::terminal(&report));
+    }
+    let dir = args.report_dir.as_ref().unwrap_or(&args.dir);
+    // A new directory gets the record too, so it can be judged again.
+    let copy = (dir != &args.dir).then_some(&log);
+    if let Err(code) = write_reports(&report, copy, dir, Formats::ALL, args.quiet) {
+        return code;
+    }
+    exit_code(&report, false)
+}
+
+/// The exit code a run's results call for.
+fn exit_code(report: &RunReport, cancelled: bool) -> u8 {
     if report
         .scenarios
         .iter()
         .any(|s| s.status == Status::Interrupted)
-        || options.cancel.is_cancelled()
+        || cancelled
     {
         EXIT_INTERRUPTED
     } else if report.passed() {

@@ -7,12 +7,14 @@
 //! |---|---|
 //! | [`browser`] | browser peers: headless Chromium on our page, driven over DevTools |
 //! | [`cli`] | the `callprobe` command line: run, validate, serve |
+//! | [`clock`] | the run's clock, on which everything is recorded |
 //! | [`load`] | the harness watching itself: event-loop lag, sender pacing, CPU, memory |
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
 //! | [`metrics`] | the names of what a run measures |
 //! | [`net`] | the in-process network under every peer: silence, moves, impairments |
 //! | [`netns`] | a loopback-only network namespace for runs with browser peers |
 //! | [`peer`] | synthetic peers on the `webrtc` crate |
+//! | [`record`] | the run as a record: `events.jsonl`, judged again by `callprobe judge` |
 //! | [`report`] | terminal, JSON, JUnit XML and HTML reports |
 //! | [`results`] | what a run found: the model reports read, and the collector |
 //! | [`runner`] | one scenario: server, peers, timeline, clean stop |
@@ -27,12 +29,14 @@
 
 pub mod browser;
 pub mod cli;
+pub mod clock;
 pub mod load;
 pub mod media;
 pub mod metrics;
 pub mod net;
 pub mod netns;
 pub mod peer;
+pub mod record;
 pub mod report;
 pub mod results;
 pub mod runner;

@@ -1,9 +1,10 @@
 //! Running one scenario (DESIGN §1, "Runner"): the server (in-process or
 //! external), the peers, the timeline on a monotonic clock, and a clean
-//! stop: every peer closed, every task ended, the server shut down. The
-//! peers' events are logged as they come and handed to the collector.
+//! stop: every peer closed, every task ended, the server shut down. What
+//! happened is kept as the run's record (`record`), which the collector
+//! judges: the same record `callprobe judge` reads back from disk.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,14 +20,16 @@ use tokio_util::sync::CancellationToken;
 use crate::browser::{
     BrowserError, BrowserPeerConfig, find_chromium, page_url_for, spawn_browser_peer,
 };
+use crate::clock::RunTime;
 use crate::load::{LagProbe, PacingLog};
 use crate::media::shared::SharedClip;
 use crate::net::{Direction, Link, Network};
 use crate::peer::{
-    ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig, PeerEvent,
-    PeerEventKind, PeerHandle, spawn_peer,
+    CallId, ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig, PeerEvent,
+    PeerEventKind, PeerHandle, book_call, spawn_peer,
 };
-use crate::results::{Collected, LinkSnapshot, LoadObserved, ScenarioResult, Status, collect};
+use crate::record::{ActionDone, CutShort, ScenarioAsRun, ScenarioRecord};
+use crate::results::{LinkSnapshot, LoadObserved, ScenarioResult, Status, judge_record};
 use crate::scenario::{Action, PeerKind, RestartBy, Scenario, ServerPlan, Verb};
 use crate::signaling::ClientConfig;
 
@@ -72,31 +75,45 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
 }
 
-/// Runs `scenario` to its end (or until cancelled) and collects the results.
-/// Never panics on the system under test misbehaving: that is a result.
+/// Runs `scenario` to its end (or until cancelled) and judges its record.
 pub async fn run_scenario(
     scenario: &Scenario,
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> ScenarioResult {
+    judge_record(
+        scenario,
+        &record_scenario(scenario, options, progress).await,
+    )
+}
+
+/// Runs `scenario` to its end (or until cancelled) and hands over its
+/// record. Never panics on the system under test misbehaving: that is a
+/// result.
+pub async fn record_scenario(
+    scenario: &Scenario,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> ScenarioRecord {
+    let as_run = ScenarioAsRun::of(scenario, options.server.clone());
     let chromium = find_chromium();
     if scenario.has_browsers() && chromium.is_none() {
-        return ScenarioResult::not_run(
-            scenario,
+        return ScenarioRecord::not_run(
+            as_run,
             Status::Skipped,
             format!("{}", BrowserError::NotFound),
         );
     }
     let server = match start_server(scenario, options).await {
         Ok(server) => server,
-        Err((status, reason)) => return ScenarioResult::not_run(scenario, status, reason),
+        Err((status, reason)) => return ScenarioRecord::not_run(as_run, status, reason),
     };
     let pacing = Arc::new(PacingLog::default());
     let media = match media(scenario, &pacing).await {
         Ok(media) => media,
         Err(reason) => {
             server.stop().await;
-            return ScenarioResult::not_run(scenario, Status::Error, reason);
+            return ScenarioRecord::not_run(as_run, Status::Error, reason);
         }
     };
     progress.starting(scenario);
@@ -104,7 +121,7 @@ pub async fn run_scenario(
     // baseline that per-peer memory is counted from.
     let epoch = Instant::now();
     let mut run = Run::new(scenario, &server, media, epoch);
-    let probe = LagProbe::start(Arc::clone(&run.record_bytes));
+    let probe = LagProbe::start(Arc::clone(&run.record_bytes), epoch);
     run.chromium = chromium;
     let startup = run.start_peers(&options.cancel).await;
     let started = Instant::now();
@@ -121,22 +138,21 @@ pub async fn run_scenario(
         pacing: pacing.snapshot(),
     };
     progress.finishing();
-    let (ids, actions, events, links) = run.finish().await;
+    let (actions, events, links) = run.finish().await;
     let url = server.url.clone();
     server.stop().await;
-    collect(Collected {
-        scenario,
+    ScenarioRecord {
+        scenario: as_run,
         server: url,
-        epoch,
-        started,
-        ended,
-        cut_short,
-        ids: &ids,
-        actions: &actions,
-        events: &events,
-        links: &links,
-        load: Some(&load),
-    })
+        started: RunTime::of(started, epoch),
+        ended: RunTime::of(ended, epoch),
+        cut_short: cut_short.map(|(status, reason)| CutShort { status, reason }),
+        ran: true,
+        actions,
+        events,
+        links,
+        load: Some(load),
+    }
 }
 
 /// A browser peer in the place of a synthetic one: the same name, index,
@@ -267,8 +283,15 @@ struct Run<'a> {
     /// Pairs in a call by the timeline so far (for ICE restarts by the
     /// partners of a peer that moved).
     in_call: HashSet<(usize, usize)>,
+    /// The call going on between each pair, for the hangup that ends it.
+    calls: HashMap<(usize, usize), CallId>,
+    next_call: u32,
+    /// Where callees find the id of the call they are offered.
+    directory: Directory,
     ids: Vec<Option<PeerId>>,
-    actions: Vec<(Instant, Action)>,
+    /// The run's clock origin.
+    epoch: Instant,
+    actions: Vec<ActionDone>,
     events: Vec<PeerEvent>,
     /// What the logged events hold beyond the log itself, and the whole
     /// record's size for the load probe (memory kept on purpose).
@@ -287,6 +310,7 @@ impl<'a> Run<'a> {
     ) -> Self {
         let (outbox, inbox) = mpsc::unbounded_channel();
         let directory: Directory = Arc::new(RwLock::new(Default::default()));
+        let book = directory.clone();
         let client = ClientConfig {
             trust_pem: server.trust_pem.clone(),
             ..ClientConfig::default()
@@ -338,7 +362,11 @@ impl<'a> Run<'a> {
             peers: Vec::new(),
             links,
             in_call: HashSet::new(),
+            calls: HashMap::new(),
+            next_call: 0,
+            directory: book,
             ids: vec![None; scenario.peers.len()],
+            epoch,
             actions: Vec::new(),
             events: Vec::new(),
             event_heap: 0,
@@ -445,9 +473,9 @@ impl<'a> Run<'a> {
         let end = start + self.scenario.duration;
         let mut next_tick = start;
         let mut first_frames = 0;
-        let mut pending = self.scenario.actions.iter().peekable();
+        let mut pending = self.scenario.actions.iter().enumerate().peekable();
         loop {
-            let next_action = pending.peek().map(|a| start + a.at);
+            let next_action = pending.peek().map(|(_, a)| start + a.at);
             let wake = next_action.unwrap_or(end).min(end).min(next_tick);
             tokio::select! {
                 biased;
@@ -461,8 +489,8 @@ impl<'a> Run<'a> {
                 }
                 () = tokio::time::sleep_until(wake) => {
                     let now = tokio::time::Instant::now();
-                    while let Some(action) = pending.next_if(|a| start + a.at <= now) {
-                        self.act(action);
+                    while let Some((index, action)) = pending.next_if(|(_, a)| start + a.at <= now) {
+                        self.act(index, action);
                     }
                     if now >= next_tick {
                         progress.tick(now - start, first_frames);
@@ -476,18 +504,27 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn act(&mut self, action: &Action) {
+    fn act(&mut self, index: usize, action: &Action) {
         tracing::debug!(origin = %action.origin, verb = ?action.verb, "action");
-        self.actions.push((Instant::now(), action.clone()));
+        let at = RunTime::now(self.epoch);
         let pair = |a: usize, b: usize| (a.min(b), a.max(b));
         let mut commands = Vec::new();
+        let mut call_of_action = None;
         match action.verb {
             Verb::Call { from, to, .. } => {
+                let call = CallId(self.next_call);
+                self.next_call += 1;
+                call_of_action = Some(call);
                 self.in_call.insert(pair(from, to));
-                commands.push((from, self.ids[to].map(|to| PeerCommand::Call { to })));
+                self.calls.insert(pair(from, to), call);
+                if let (Some(caller), Some(callee)) = (self.ids[from], self.ids[to]) {
+                    book_call(&self.directory, caller, callee, call);
+                }
+                commands.push((from, self.ids[to].map(|to| PeerCommand::Call { to, call })));
             }
             Verb::Hangup { from, to } => {
                 self.in_call.remove(&pair(from, to));
+                call_of_action = self.calls.remove(&pair(from, to));
                 commands.push((from, self.ids[to].map(|to| PeerCommand::Hangup { to })));
             }
             Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
@@ -532,6 +569,11 @@ impl<'a> Run<'a> {
                 commands.push((peer, Some(PeerCommand::DropSignaling)));
             }
         }
+        self.actions.push(ActionDone {
+            at,
+            index,
+            call: call_of_action,
+        });
         for (peer, command) in commands {
             match command {
                 Some(command) => {
@@ -548,15 +590,8 @@ impl<'a> Run<'a> {
     }
 
     /// Closes every peer (bounded), drains the last events, and hands over
-    /// (ids, actions carried out, events, what each link saw).
-    async fn finish(
-        mut self,
-    ) -> (
-        Vec<Option<PeerId>>,
-        Vec<(Instant, Action)>,
-        Vec<PeerEvent>,
-        Vec<LinkSnapshot>,
-    ) {
+    /// (actions carried out, events, what each link saw).
+    async fn finish(mut self) -> (Vec<ActionDone>, Vec<PeerEvent>, Vec<LinkSnapshot>) {
         drop(self.outbox.take());
         let peers = std::mem::take(&mut self.peers);
         let closing = join_all(peers.into_iter().map(|peer| peer.close(CLOSE_BOUND)));
@@ -576,8 +611,8 @@ impl<'a> Run<'a> {
         let links = self
             .links
             .iter()
-            .map(|link| LinkSnapshot::of(link))
+            .map(|link| LinkSnapshot::of(link, self.epoch))
             .collect();
-        (self.ids, self.actions, self.events, links)
+        (self.actions, self.events, links)
     }
 }

@@ -5,10 +5,7 @@
 //! DTLS (connection `connected`), the first RTP, the first verified frame
 //! and the first 100 ms of the callee's tone. All on one monotonic clock.
 
-use std::time::Instant;
-
-use callprobe_server::protocol::PeerId;
-
+use crate::clock::RunTime;
 use crate::peer::{MediaKind, PeerEvent, PeerEventKind};
 
 /// Milliseconds from the call command; `None` where the phase never came.
@@ -46,70 +43,40 @@ impl SetupTimeline {
         all_present && video_path.windows(2).all(|pair| pair[0] <= pair[1])
     }
 
-    /// The timeline of the call `caller` made to `callee`, identified by
-    /// peer index and id. Uses the first call command between them.
-    pub fn of_call(
-        events: &[PeerEvent],
-        caller: (u16, PeerId),
-        callee: (u16, PeerId),
-    ) -> Option<SetupTimeline> {
-        SetupTimeline::of_call_within(events, caller, callee, None, None)
-    }
-
-    /// The same, for the first call command at or after `after`, counting
-    /// only events before `before` (the next call between the same pair).
-    pub fn of_call_within(
-        events: &[PeerEvent],
-        caller: (u16, PeerId),
-        callee: (u16, PeerId),
-        after: Option<Instant>,
-        before: Option<Instant>,
-    ) -> Option<SetupTimeline> {
-        let (caller_index, caller_id) = caller;
-        let (callee_index, callee_id) = callee;
-        let t0 = events.iter().find_map(|e| match e.kind {
-            PeerEventKind::CallCommanded { remote }
-                if e.peer == caller_index
-                    && remote == callee_id
-                    && after.is_none_or(|after| e.at >= after) =>
-            {
-                Some(e.at)
-            }
-            _ => None,
-        })?;
-        let since = |at: Instant| at.saturating_duration_since(t0).as_secs_f64() * 1e3;
+    /// The timeline of one call from its events (those filed under its
+    /// id): `caller` and `callee` are the peers' indices.
+    pub fn of_call(events: &[&PeerEvent], caller: u16, callee: u16) -> Option<SetupTimeline> {
+        let t0 = events
+            .iter()
+            .find(|e| e.peer == caller && matches!(e.kind, PeerEventKind::CallCommanded { .. }))?
+            .at;
+        let since = |at: RunTime| at.saturating_duration_since(t0).as_secs_f64() * 1e3;
         let first = |peer: u16, want: &dyn Fn(&PeerEventKind) -> bool| {
             events
                 .iter()
-                .filter(|e| e.peer == peer && e.at >= t0 && before.is_none_or(|b| e.at < b))
-                .filter(|e| want(&e.kind))
+                .filter(|e| e.peer == peer && e.at >= t0)
+                .find(|e| want(&e.kind))
                 .map(|e| since(e.at))
-                .next()
         };
-        let at_caller = |want: &dyn Fn(&PeerEventKind) -> bool| first(caller_index, want);
+        let at_caller = |want: &dyn Fn(&PeerEventKind) -> bool| first(caller, want);
         Some(SetupTimeline {
-            signaling_ms: first(
-                callee_index,
-                &|k| matches!(k, PeerEventKind::OfferReceived { remote } if *remote == caller_id),
-            ),
-            answer_ms: at_caller(
-                &|k| matches!(k, PeerEventKind::AnswerReceived { remote } if *remote == callee_id),
-            ),
-            ice_connected_ms: at_caller(
-                &|k| matches!(k, PeerEventKind::IceConnected { remote } if *remote == callee_id),
-            ),
-            dtls_connected_ms: at_caller(
-                &|k| matches!(k, PeerEventKind::Connected { remote } if *remote == callee_id),
-            ),
-            first_rtp_ms: at_caller(
-                &|k| matches!(k, PeerEventKind::FirstRtp { remote, kind: MediaKind::Video } if *remote == callee_id),
-            ),
-            first_frame_ms: at_caller(
-                &|k| matches!(k, PeerEventKind::FirstFrame { remote, .. } if *remote == callee_id),
-            ),
-            first_audio_ms: at_caller(
-                &|k| matches!(k, PeerEventKind::FirstAudio { remote } if *remote == callee_id),
-            ),
+            signaling_ms: first(callee, &|k| {
+                matches!(k, PeerEventKind::OfferReceived { .. })
+            }),
+            answer_ms: at_caller(&|k| matches!(k, PeerEventKind::AnswerReceived { .. })),
+            ice_connected_ms: at_caller(&|k| matches!(k, PeerEventKind::IceConnected { .. })),
+            dtls_connected_ms: at_caller(&|k| matches!(k, PeerEventKind::Connected { .. })),
+            first_rtp_ms: at_caller(&|k| {
+                matches!(
+                    k,
+                    PeerEventKind::FirstRtp {
+                        kind: MediaKind::Video,
+                        ..
+                    }
+                )
+            }),
+            first_frame_ms: at_caller(&|k| matches!(k, PeerEventKind::FirstFrame { .. })),
+            first_audio_ms: at_caller(&|k| matches!(k, PeerEventKind::FirstAudio { .. })),
         })
     }
 }
@@ -118,14 +85,20 @@ impl SetupTimeline {
 mod tests {
     use super::*;
     use crate::media::stamp::Stamp;
+    use callprobe_server::protocol::PeerId;
     use std::time::Duration;
 
     #[test]
     fn phases_are_measured_from_the_call_command_on_the_right_sides() {
         let (a, b) = (PeerId::random(), PeerId::random());
-        let t0 = Instant::now();
+        let t0 = RunTime::from_micros(5_000);
         let ms = |n: u64| t0 + Duration::from_millis(n);
-        let event = |peer, at, kind| PeerEvent { peer, at, kind };
+        let event = |peer, at, kind| PeerEvent {
+            peer,
+            at,
+            call: None,
+            kind,
+        };
         let stamp = Stamp {
             sender: 1,
             frame: 0,
@@ -166,7 +139,8 @@ mod tests {
             ),
             event(0, ms(120), PeerEventKind::FirstAudio { remote: b }),
         ];
-        let timeline = SetupTimeline::of_call(&events, (0, a), (1, b)).unwrap();
+        let events: Vec<&PeerEvent> = events.iter().collect();
+        let timeline = SetupTimeline::of_call(&events, 0, 1).unwrap();
         assert_eq!(
             timeline.phases().map(|(_, at)| at),
             [
@@ -184,18 +158,16 @@ mod tests {
 
     #[test]
     fn a_missing_phase_makes_the_timeline_incomplete() {
-        let (a, b) = (PeerId::random(), PeerId::random());
-        let events = vec![PeerEvent {
+        let b = PeerId::random();
+        let commanded = PeerEvent {
             peer: 0,
-            at: Instant::now(),
+            at: RunTime::ZERO,
+            call: None,
             kind: PeerEventKind::CallCommanded { remote: b },
-        }];
-        let timeline = SetupTimeline::of_call(&events, (0, a), (1, b)).unwrap();
+        };
+        let events = [&commanded];
+        let timeline = SetupTimeline::of_call(&events, 0, 1).unwrap();
         assert!(!timeline.complete_and_ordered());
-        assert_eq!(
-            SetupTimeline::of_call(&events, (1, b), (0, a)),
-            None,
-            "no such call"
-        );
+        assert_eq!(SetupTimeline::of_call(&events, 1, 0), None, "no such call");
     }
 }

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use callprobe_harness::peer::{
-    CallReport, ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig, PeerEvent,
-    PeerEventKind, PeerHandle, spawn_peer,
+    CallId, CallReport, ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig,
+    PeerEvent, PeerEventKind, PeerHandle, book_call, spawn_peer,
 };
 use callprobe_harness::signaling::ClientConfig;
 use callprobe_harness::timeline::SetupTimeline;
@@ -28,6 +28,8 @@ pub(crate) struct TestRun {
     pub(crate) outbox: mpsc::UnboundedSender<PeerEvent>,
     pub(crate) peers: Vec<PeerHandle>,
     pub(crate) ids: Vec<PeerId>,
+    /// Every call commanded: (caller, callee, its id).
+    calls: Vec<(u16, u16, CallId)>,
     /// Set before `start_peers` to change how long callers wait for answers.
     pub(crate) answer_timeout: Duration,
     /// Set before `start_peers` to change the peers' connection timers.
@@ -58,6 +60,7 @@ impl TestRun {
             outbox,
             peers: Vec::new(),
             ids: Vec::new(),
+            calls: Vec::new(),
             answer_timeout: Duration::from_secs(10),
             connection: ConnectionSettings::default(),
             media: MediaSettings::default(),
@@ -105,11 +108,21 @@ impl TestRun {
         self.peers[usize::from(peer)].command(command).unwrap();
     }
 
+    /// `caller` calls `callee`, as the runner would: the call gets an id,
+    /// filed where the callee finds it.
+    pub(crate) fn call(&mut self, caller: u16, callee: u16) -> CallId {
+        let call = CallId(self.calls.len() as u32);
+        let (from, to) = (self.ids[usize::from(caller)], self.ids[usize::from(callee)]);
+        book_call(&self.directory, from, to, call);
+        self.calls.push((caller, callee, call));
+        self.command(caller, PeerCommand::Call { to, call });
+        call
+    }
+
     /// Each pair's first peer calls its second.
-    pub(crate) fn call_pairs(&self, pairs: &[(u16, u16)]) {
+    pub(crate) fn call_pairs(&mut self, pairs: &[(u16, u16)]) {
         for &(caller, callee) in pairs {
-            let to = self.ids[usize::from(callee)];
-            self.command(caller, PeerCommand::Call { to });
+            self.call(caller, callee);
         }
     }
 
@@ -196,10 +209,21 @@ impl TestRun {
         *report
     }
 
+    /// The setup of the latest call `caller` made to `callee`.
     pub(crate) fn timeline(&self, caller: u16, callee: u16) -> SetupTimeline {
-        let id = |i: u16| (i, self.ids[usize::from(i)]);
-        SetupTimeline::of_call(&self.events, id(caller), id(callee))
-            .expect("the call was commanded")
+        let call = self
+            .calls
+            .iter()
+            .rev()
+            .find(|(a, b, _)| (*a, *b) == (caller, callee))
+            .map(|(_, _, call)| *call)
+            .expect("the call was commanded");
+        let events: Vec<&PeerEvent> = self
+            .events
+            .iter()
+            .filter(|e| e.call == Some(call))
+            .collect();
+        SetupTimeline::of_call(&events, caller, callee).expect("the call was commanded")
     }
 
     pub(crate) fn errors(&self) -> Vec<String> {

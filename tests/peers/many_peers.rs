@@ -47,7 +47,7 @@ async fn peers_complete_a_verified_call_through_a_tutorial_style_server() {
     let mut run = TestRun::new(None, server.url()).await;
     run.start_peers(2).await;
     let bob = run.ids[1];
-    run.command(0, PeerCommand::Call { to: bob });
+    run.call(0, 1);
     run.wait_for_media(&[(0, 1)], false).await;
     run.log_for(Duration::from_secs(1)).await;
     run.command(0, PeerCommand::Hangup { to: bob });
@@ -65,13 +65,12 @@ async fn peers_complete_a_verified_call_through_a_tutorial_style_server() {
 /// Peer 0 calls peer 1 after peer 1 has closed; returns why the call failed.
 async fn call_a_departed_peer(mut run: TestRun) -> String {
     run.start_peers(2).await;
-    let bob = run.ids[1];
     run.peers.remove(1).close(WAIT).await;
     run.wait_for("bob closed", |e| {
         e.peer == 1 && e.kind == PeerEventKind::Closed
     })
     .await;
-    run.command(0, PeerCommand::Call { to: bob });
+    run.call(0, 1);
     let report = run.call_report(0, 1).await;
     run.finish().await;
     match report.end {

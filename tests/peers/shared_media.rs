@@ -69,12 +69,7 @@ async fn four_peers_in_shared_media_mode_verify_each_frame_by_stamp_and_hash() {
     run.start_peers(4).await;
     let pairs = [(0u16, 1u16), (2, 3)];
     for (caller, callee) in pairs {
-        run.command(
-            caller,
-            PeerCommand::Call {
-                to: run.ids[usize::from(callee)],
-            },
-        );
+        run.call(caller, callee);
     }
     run.wait_for_media(&pairs, false).await;
     // Past the end of the 2 s clip, so the loop back to its start is checked too.

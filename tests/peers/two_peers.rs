@@ -11,7 +11,7 @@ async fn a_two_peer_call_verifies_media_both_ways_with_every_setup_phase_in_orde
     let mut run = TestRun::with_our_server().await;
     run.start_peers(2).await;
     let bob = run.ids[1];
-    run.command(0, PeerCommand::Call { to: bob });
+    run.call(0, 1);
     run.wait_for_media(&[(0, 1)], true).await;
     run.log_for(Duration::from_secs(2)).await;
     run.command(0, PeerCommand::Hangup { to: bob });

@@ -16,7 +16,9 @@ use super::grab::{Grab, GrabError, GrabReading, read_grab};
 use super::page::{PageEvent, PeerPage};
 use super::report::{BrowserCallSamples, Sample, call_report};
 use super::stats::PageStats;
-use crate::peer::task::{register, source_of};
+use crate::clock::RunTime;
+use crate::peer::events::CallIds;
+use crate::peer::task::{booked_call, register, source_of};
 use crate::peer::{
     CallEnd, CallFailure, CallReport, Directory, MediaSource, PeerCommand, PeerEvent,
     PeerEventKind, PeerHandle, Role,
@@ -120,6 +122,9 @@ struct BrowserPeer {
     page: PeerPage,
     page_events: mpsc::UnboundedReceiver<PageEvent>,
     calls: HashMap<PeerId, Call>,
+    /// The server's id for this peer.
+    id: PeerId,
+    call_ids: CallIds,
 }
 
 async fn run(
@@ -130,7 +135,8 @@ async fn run(
     let emit = |kind| {
         let _ = events.send(PeerEvent {
             peer: config.index,
-            at: Instant::now(),
+            at: RunTime::now(config.epoch),
+            call: None,
             kind,
         });
     };
@@ -209,7 +215,7 @@ impl BrowserPeer {
             .and_then(PeerId::parse)
             .ok_or_else(|| BrowserError::Page(format!("a start without an id: {started:?}")))?;
         register(&config.directory, id, MediaSource::Browser);
-        let peer = BrowserPeer {
+        let mut peer = BrowserPeer {
             config,
             events,
             clock,
@@ -217,20 +223,20 @@ impl BrowserPeer {
             page,
             page_events,
             calls: HashMap::new(),
+            id,
+            call_ids: CallIds::default(),
         };
         peer.emit_at(clock.instant(started.at), PeerEventKind::Started { id });
         Ok(peer)
     }
 
-    fn emit_at(&self, at: Instant, kind: PeerEventKind) {
-        let _ = self.events.send(PeerEvent {
-            peer: self.config.index,
-            at,
-            kind,
-        });
+    fn emit_at(&mut self, at: Instant, kind: PeerEventKind) {
+        let at = RunTime::of(at, self.config.epoch);
+        let event = self.call_ids.event(self.config.index, at, kind);
+        let _ = self.events.send(event);
     }
 
-    fn error(&self, remote: Option<PeerId>, message: String) {
+    fn error(&mut self, remote: Option<PeerId>, message: String) {
         tracing::debug!(peer = self.config.index, ?remote, %message, "browser peer error");
         self.emit_at(Instant::now(), PeerEventKind::Error { remote, message });
     }
@@ -241,7 +247,8 @@ impl BrowserPeer {
 
     async fn command(&mut self, command: PeerCommand) {
         match command {
-            PeerCommand::Call { to } => {
+            PeerCommand::Call { to, call } => {
+                self.call_ids.open(to, Some(call));
                 self.emit_at(Instant::now(), PeerEventKind::CallCommanded { remote: to });
                 self.calls.insert(to, Call::new(Role::Caller));
                 if let Err(error) = self.page.call_with_id::<()>("call", to.as_str()).await {
@@ -270,6 +277,8 @@ impl BrowserPeer {
             ("offerReceived", Some(remote)) => {
                 if event.detail.is_none() {
                     self.calls.insert(remote, Call::new(Role::Callee));
+                    let call = booked_call(&self.config.directory, remote, self.id);
+                    self.call_ids.open(remote, call);
                 }
                 PeerEventKind::OfferReceived { remote }
             }
@@ -509,13 +518,10 @@ impl BrowserPeer {
 
     /// Calls end unheard: our side is going away.
     fn abandon_calls(&mut self) {
-        for (remote, call) in self.calls.drain() {
-            let report = CallReport::new(remote, call.role, CallEnd::Abandoned);
-            let _ = self.events.send(PeerEvent {
-                peer: self.config.index,
-                at: Instant::now(),
-                kind: PeerEventKind::CallEnded(Box::new(report)),
-            });
+        let calls: Vec<(PeerId, Role)> = self.calls.drain().map(|(r, c)| (r, c.role)).collect();
+        for (remote, role) in calls {
+            let report = CallReport::new(remote, role, CallEnd::Abandoned);
+            self.emit_at(Instant::now(), PeerEventKind::CallEnded(Box::new(report)));
         }
     }
 

@@ -51,7 +51,7 @@ impl BrowserCallSamples {
 }
 
 /// What the browser said of a call beyond the verdicts.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BrowserCallStats {
     /// The last `getStats` (tones left out).
     pub stats: PageStats,
@@ -67,7 +67,7 @@ pub struct BrowserCallStats {
 const MAX_MISSES: usize = 20;
 
 /// One grab that did not show all eight colour bars.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GrabMiss {
     /// On the run's clock.
     pub at_ms: f64,

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
+
+use crate::clock::RunTime;
 use tokio_util::sync::CancellationToken;
 
 use super::process::ProcessSample;
@@ -18,11 +20,11 @@ const PROBE_EVERY: Duration = Duration::from_millis(10);
 /// How often it reads the process's CPU time and memory.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
-/// What the probe saw, from its start to its stop.
-#[derive(Clone, Debug, Default)]
+/// What the probe saw, from its start to its stop, on the run's clock.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Watched {
-    /// (when, on the probe's clock; lag in ms) per wake-up.
-    pub lag: Vec<(Instant, f64)>,
+    /// (when; lag in ms) per wake-up.
+    pub lag: Vec<(RunTime, f64)>,
     /// Process samples, the first at the probe's start.
     pub process: Vec<ProcessSample>,
 }
@@ -36,10 +38,11 @@ pub struct LagProbe {
 
 impl LagProbe {
     /// Starts probing; `record` is the heap the caller's own record holds
-    /// (see [`ProcessSample::record_bytes`]), read at every sample.
-    pub fn start(record: Arc<AtomicU64>) -> Self {
+    /// (see [`ProcessSample::record_bytes`]), read at every sample; times
+    /// are on the clock that started at `epoch`.
+    pub fn start(record: Arc<AtomicU64>, epoch: Instant) -> Self {
         let stop = CancellationToken::new();
-        let task = tokio::spawn(probe(stop.clone(), record));
+        let task = tokio::spawn(probe(stop.clone(), record, epoch));
         LagProbe { stop, task }
     }
 
@@ -55,11 +58,11 @@ impl LagProbe {
     }
 }
 
-async fn probe(stop: CancellationToken, record: Arc<AtomicU64>) -> Watched {
+async fn probe(stop: CancellationToken, record: Arc<AtomicU64>, epoch: Instant) -> Watched {
     let mut watched = Watched::default();
     let sample = |watched: &Watched| {
-        ProcessSample::now().map(|mut sample| {
-            let own = watched.lag.capacity() * std::mem::size_of::<(Instant, f64)>()
+        ProcessSample::now(epoch).map(|mut sample| {
+            let own = watched.lag.capacity() * std::mem::size_of::<(RunTime, f64)>()
                 + watched.process.capacity() * std::mem::size_of::<ProcessSample>();
             sample.record_bytes = Some(record.load(Ordering::Relaxed) + own as u64);
             sample
@@ -75,7 +78,9 @@ async fn probe(stop: CancellationToken, record: Arc<AtomicU64>) -> Watched {
         }
         let now = tokio::time::Instant::now();
         let lag = now.saturating_duration_since(due);
-        watched.lag.push((now.into_std(), lag.as_secs_f64() * 1e3));
+        watched
+            .lag
+            .push((RunTime::of(now.into_std(), epoch), lag.as_secs_f64() * 1e3));
         // After a long stall, the next wake is a period from now, not a
         // burst of catch-up wakes that would each count the same stall.
         due = due.max(now) + PROBE_EVERY;
@@ -98,7 +103,7 @@ mod tests {
     /// single-threaded runtime where the probe has nowhere else to run.
     #[tokio::test(flavor = "current_thread")]
     async fn a_blocked_worker_shows_as_lag() {
-        let probe = LagProbe::start(Arc::default());
+        let probe = LagProbe::start(Arc::default(), Instant::now());
         // Let the probe take its first sample and wake a few times.
         tokio::time::sleep(PROBE_EVERY * 5).await;
         #[allow(clippy::disallowed_methods)] // blocking the worker is the point

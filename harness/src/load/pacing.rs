@@ -18,17 +18,20 @@ pub struct PacingLog {
 }
 
 /// The log's counts at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct PacingSnapshot {
     /// Frame slots that came due.
     pub frames_due: u64,
     /// Slots served more than half a frame interval late, or skipped.
     pub frames_late: u64,
     /// `frames_late / frames_due` (0 with no slots).
+    #[serde(deserialize_with = "crate::clock::f64_or_nan")]
     pub late_ratio: f64,
     /// How late the latest-served frame was.
+    #[serde(deserialize_with = "crate::clock::f64_or_nan")]
     pub max_late_ms: f64,
     /// Mean lateness over served frames.
+    #[serde(deserialize_with = "crate::clock::f64_or_nan")]
     pub mean_late_ms: f64,
 }
 

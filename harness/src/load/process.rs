@@ -4,13 +4,15 @@
 
 use std::time::Instant;
 
+use crate::clock::RunTime;
+
 /// Clock ticks per second for `/proc/<pid>/stat` times; 100 on every Linux
 /// we run on (`getconf CLK_TCK`), and reading it needs libc.
 const TICKS_PER_SECOND: f64 = 100.0;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProcessSample {
-    pub at: Instant,
+    pub at: RunTime,
     /// User plus system CPU time since the process started.
     pub cpu_seconds: f64,
     /// Resident set size.
@@ -27,11 +29,11 @@ pub struct ProcessSample {
 
 impl ProcessSample {
     /// `None` where `/proc/self` cannot be read.
-    pub fn now() -> Option<ProcessSample> {
+    pub fn now(epoch: Instant) -> Option<ProcessSample> {
         let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         Some(ProcessSample {
-            at: Instant::now(),
+            at: RunTime::now(epoch),
             cpu_seconds: cpu_seconds(&stat)?,
             rss_bytes: rss_bytes(&status)?,
             open_fds: std::fs::read_dir("/proc/self/fd")
@@ -87,7 +89,7 @@ mod tests {
     #[test]
     fn this_process_can_be_sampled_on_linux() {
         if cfg!(target_os = "linux") {
-            let sample = ProcessSample::now().expect("/proc/self readable");
+            let sample = ProcessSample::now(Instant::now()).expect("/proc/self readable");
             assert!(sample.rss_bytes > 1024 * 1024);
             assert!(sample.open_fds.is_some_and(|fds| fds >= 3), "{sample:?}");
             assert_eq!(sample.tasks, None, "no runtime here");

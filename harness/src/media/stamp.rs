@@ -20,7 +20,7 @@ const AMBIGUOUS: std::ops::RangeInclusive<u8> = 70..=180;
 const MAX_AMBIGUOUS_CELLS: usize = 8;
 
 /// What a frame says about itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Stamp {
     /// The sending peer's index in the run.
     pub sender: u16,

@@ -60,7 +60,7 @@ impl Datagram {
 
 /// Original media datagrams seen and lost per flow, by their index in the
 /// flow: the replayable part of a loss pattern.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FlowLosses {
     pub originals: u64,
     /// Indices of the lost ones (the first `LOSS_LOG_LIMIT`).

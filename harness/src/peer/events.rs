@@ -1,20 +1,34 @@
 //! What flows in and out of a peer task: commands in, timestamped events out.
 
 use std::net::IpAddr;
-use std::time::Instant;
 
 use callprobe_server::protocol::PeerId;
+use serde::{Deserialize, Serialize};
 
 use super::send::SentSpan;
+use crate::clock::RunTime;
 use crate::media::stamp::Stamp;
 use crate::verify::audio::AudioVerdict;
 use crate::verify::video::VideoVerdict;
+
+/// A call of the run, numbered by the runner when it commands it: every
+/// event either side reports about the call carries it, and so does the
+/// call's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallId(pub u32);
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "call {}", self.0)
+    }
+}
 
 /// What the harness tells a peer to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerCommand {
     /// Call this peer: offer, trickle candidates, send media once connected.
-    Call { to: PeerId },
+    Call { to: PeerId, call: CallId },
     /// End the call with this peer (signaling `hangup`, then close).
     Hangup { to: PeerId },
     /// Hang up every call, close everything and end the task.
@@ -88,7 +102,7 @@ impl Misbehaviour {
 
 /// What can go wrong with what a peer sends: the faults a verdict must
 /// catch. Each lasts to the end of the run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MediaFault {
     /// The camera freezes: the last frame is sent again and again.
     VideoFreeze,
@@ -167,20 +181,20 @@ pub enum MediaSource {
 }
 
 /// Which side of a call a peer is on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
     Caller,
     Callee,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MediaKind {
     Video,
     Audio,
 }
 
 /// Why a call ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CallEnd {
     /// We hung up (a command, or the peer closing).
     HungUp,
@@ -195,7 +209,7 @@ pub enum CallEnd {
 }
 
 /// Why a call failed, in words a tester acts on.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum CallFailure {
     #[error("no answer within {}", humantime::format_duration(*.0))]
@@ -257,7 +271,7 @@ impl PeerEvent {
 }
 
 /// A peer's account of one call, when it ends.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CallReport {
     pub remote: PeerId,
     pub role: Role,
@@ -300,16 +314,22 @@ impl CallReport {
     }
 }
 
-/// Something that happened at a peer, and when (monotonic clock).
-#[derive(Clone, Debug, PartialEq)]
+/// Something that happened at a peer, and when (on the run's clock): one
+/// line of a run's record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PeerEvent {
     /// The peer's index in the run.
     pub peer: u16,
-    pub at: Instant,
+    pub at: RunTime,
+    /// The call it is about, if it is about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallId>,
+    #[serde(flatten)]
     pub kind: PeerEventKind,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum PeerEventKind {
     Started {
         id: PeerId,
@@ -380,4 +400,61 @@ pub enum PeerEventKind {
     },
     /// The task has ended; nothing follows.
     Closed,
+}
+
+impl PeerEventKind {
+    /// The other peer of the call the event is about, if it is about one.
+    pub fn remote(&self) -> Option<PeerId> {
+        use PeerEventKind as K;
+        match self {
+            K::CallCommanded { remote }
+            | K::OfferSent { remote }
+            | K::OfferReceived { remote }
+            | K::AnswerSent { remote }
+            | K::AnswerReceived { remote }
+            | K::IceConnected { remote }
+            | K::IceDisconnected { remote }
+            | K::IceFailed { remote }
+            | K::Connected { remote }
+            | K::FirstRtp { remote, .. }
+            | K::FirstFrame { remote, .. }
+            | K::FirstAudio { remote }
+            | K::PeerLeft { remote }
+            | K::IceRestartSent { remote } => Some(*remote),
+            K::CallEnded(report) => Some(report.remote),
+            K::Error { remote, .. } => *remote,
+            K::Started { .. } | K::Crashed | K::Vanished | K::Moved { .. } | K::Closed => None,
+        }
+    }
+}
+
+/// Which call each remote's events belong to, at one peer: opened when the
+/// call is commanded (caller) or its first offer arrives (callee), closed
+/// once the call's end has been reported.
+#[derive(Debug, Default)]
+pub(crate) struct CallIds(std::collections::HashMap<PeerId, CallId>);
+
+impl CallIds {
+    pub(crate) fn open(&mut self, remote: PeerId, call: Option<CallId>) {
+        match call {
+            Some(call) => self.0.insert(remote, call),
+            None => self.0.remove(&remote),
+        };
+    }
+
+    /// The event as the peer reports it, with its call; a call's end closes
+    /// the call.
+    pub(crate) fn event(&mut self, peer: u16, at: RunTime, kind: PeerEventKind) -> PeerEvent {
+        let remote = kind.remote();
+        let call = remote.and_then(|r| self.0.get(&r).copied());
+        if let (PeerEventKind::CallEnded(_), Some(remote)) = (&kind, remote) {
+            self.0.remove(&remote);
+        }
+        PeerEvent {
+            peer,
+            at,
+            call,
+            kind,
+        }
+    }
 }

@@ -11,7 +11,7 @@
 //! | `events` | commands in, timestamped events out |
 
 mod connection;
-mod events;
+pub(crate) mod events;
 mod keyframe;
 mod receive;
 mod reorder;
@@ -25,11 +25,11 @@ pub use connection::{
     PAYLOAD_TYPE_H264, PAYLOAD_TYPE_OPUS, build_connection, h264_codec, opus_codec,
 };
 pub use events::{
-    CallEnd, CallFailure, CallReport, MediaFault, MediaKind, MediaSource, Misbehaviour,
+    CallEnd, CallFailure, CallId, CallReport, MediaFault, MediaKind, MediaSource, Misbehaviour,
     PeerCommand, PeerEvent, PeerEventKind, Role,
 };
 pub use receive::{AudioReceiveError, AudioReceiver, VideoReceiver, VideoReport};
 pub use reorder::{Reorder, StartsStream};
 pub use send::{MediaSettings, SendCounters, SendError, SentSpan};
 pub(crate) use task::PEER_CLOSE;
-pub use task::{Directory, PeerConfig, PeerGone, PeerHandle, spawn_peer};
+pub use task::{Directory, PeerConfig, PeerGone, PeerHandle, Roster, book_call, spawn_peer};

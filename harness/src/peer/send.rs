@@ -142,7 +142,7 @@ impl SentClock {
 }
 
 /// When a sender's media started and stopped, ms on the run's clock.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SentSpan {
     pub first_ms: f64,
     pub last_ms: f64,

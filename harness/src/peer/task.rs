@@ -20,25 +20,35 @@ use webrtc::rtp_transceiver::RtpSender;
 
 use super::connection::{Connection, ConnectionEvent, ConnectionSettings, build_connection};
 use super::events::{
-    CallEnd, CallFailure, CallReport, MediaKind, MediaSource, Misbehaviour, PeerCommand, PeerEvent,
-    PeerEventKind, Role,
+    CallEnd, CallFailure, CallId, CallIds, CallReport, MediaKind, MediaSource, Misbehaviour,
+    PeerCommand, PeerEvent, PeerEventKind, Role,
 };
 use super::receive::VideoReceiver;
 use super::send::{MediaSettings, Outgoing, SendCounters, SendError, send};
 use super::track::{TrackNews, TrackVerdict, receive};
+use crate::clock::RunTime;
 use crate::media::h264::CodecError;
 use crate::signaling::{
     CandidateInit, ClientConfig, Incoming, Outgoing as Signal, Received, SignalingClient,
 };
 
-/// Every peer of a run, by id: whose stamps and tone a receiver expects.
-pub type Directory = Arc<RwLock<HashMap<PeerId, MediaSource>>>;
+/// Every peer of a run, by id (whose stamps and tone a receiver expects),
+/// and the id of every call the runner has commanded, by (caller, callee),
+/// so a callee files its events under the call the caller was told to make.
+pub type Directory = Arc<RwLock<Roster>>;
+
+#[derive(Debug, Default)]
+pub struct Roster {
+    sources: HashMap<PeerId, MediaSource>,
+    calls: HashMap<(PeerId, PeerId), CallId>,
+}
 
 /// Enters a started peer in the run's directory.
 pub(crate) fn register(directory: &Directory, id: PeerId, source: MediaSource) {
     directory
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .sources
         .insert(id, source);
 }
 
@@ -47,7 +57,27 @@ pub(crate) fn source_of(directory: &Directory, id: PeerId) -> Option<MediaSource
     directory
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .sources
         .get(&id)
+        .copied()
+}
+
+/// Files the call the runner is about to command (before it does).
+pub fn book_call(directory: &Directory, caller: PeerId, callee: PeerId, call: CallId) {
+    directory
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .calls
+        .insert((caller, callee), call);
+}
+
+/// The latest call `caller` was told to make to `callee`.
+pub(crate) fn booked_call(directory: &Directory, caller: PeerId, callee: PeerId) -> Option<CallId> {
+    directory
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .calls
+        .get(&(caller, callee))
         .copied()
 }
 
@@ -179,6 +209,11 @@ struct Peer {
     /// Set at teardown: every call ends by then.
     closing_by: Option<tokio::time::Instant>,
     calls: HashMap<PeerId, Call>,
+    /// The id the server gave us.
+    id: Option<PeerId>,
+    /// Which call each remote's events are about (kept apart from `calls`:
+    /// a call's end is reported after it has left them).
+    call_ids: std::sync::Mutex<CallIds>,
     /// Cut off from the network (vanished): signaling is neither read nor
     /// written, and nothing is said to anyone.
     offline: bool,
@@ -199,6 +234,8 @@ async fn run(
         config,
         closing_by: None,
         calls: HashMap::new(),
+        id: None,
+        call_ids: Default::default(),
         offline: false,
         events,
         connection_events,
@@ -228,7 +265,7 @@ async fn run(
                 Some(command) if peer.offline => {
                     peer.error(None, format!("{command:?}: the peer is cut off from the network"));
                 }
-                Some(PeerCommand::Call { to }) => peer.call(&mut client, to).await,
+                Some(PeerCommand::Call { to, call }) => peer.call(&mut client, to, call).await,
                 Some(PeerCommand::Hangup { to }) => {
                     if peer.calls.contains_key(&to) {
                         peer.end_call(&mut client, to, CallEnd::HungUp).await;
@@ -309,11 +346,13 @@ impl Peer {
     }
 
     fn emit_at(&self, at: Instant, kind: PeerEventKind) {
-        let _ = self.events.send(PeerEvent {
-            peer: self.config.index,
-            at,
-            kind,
-        });
+        let at = RunTime::of(at, self.config.epoch);
+        let event = self
+            .call_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .event(self.config.index, at, kind);
+        let _ = self.events.send(event);
     }
 
     fn error(&self, remote: Option<PeerId>, message: String) {
@@ -321,13 +360,14 @@ impl Peer {
         self.emit(PeerEventKind::Error { remote, message });
     }
 
-    async fn connect(&self) -> Result<SignalingClient, String> {
+    async fn connect(&mut self) -> Result<SignalingClient, String> {
         let config = &self.config;
         let mut client = SignalingClient::connect(&config.signaling_url, config.client.clone())
             .await
             .map_err(|e| e.to_string())?;
         let id = client.start().await.map_err(|e| e.to_string())?;
         register(&config.directory, id, MediaSource::Pattern(config.index));
+        self.id = Some(id);
         self.emit(PeerEventKind::Started { id });
         Ok(client)
     }
@@ -455,12 +495,31 @@ impl Peer {
         }
     }
 
-    async fn call(&mut self, client: &mut SignalingClient, to: PeerId) {
-        self.emit(PeerEventKind::CallCommanded { remote: to });
+    async fn call(&mut self, client: &mut SignalingClient, to: PeerId, id: CallId) {
         if self.calls.contains_key(&to) {
-            self.error(Some(to), "call: already in a call with this peer".into());
+            // Filed under the call asked for, not the one going on.
+            let at = RunTime::now(self.config.epoch);
+            for kind in [
+                PeerEventKind::CallCommanded { remote: to },
+                PeerEventKind::Error {
+                    remote: Some(to),
+                    message: "call: already in a call with this peer".into(),
+                },
+            ] {
+                let _ = self.events.send(PeerEvent {
+                    peer: self.config.index,
+                    at,
+                    call: Some(id),
+                    kind,
+                });
+            }
             return;
         }
+        self.call_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .open(to, Some(id));
+        self.emit(PeerEventKind::CallCommanded { remote: to });
         let connection = match self.new_connection(to).await {
             Ok(connection) => connection,
             Err(message) => return self.fail_before_call(to, Role::Caller, message),
@@ -594,8 +653,17 @@ impl Peer {
         sdp: String,
         at: Instant,
     ) {
-        self.emit_at(at, PeerEventKind::OfferReceived { remote });
         let renegotiation = self.calls.contains_key(&remote);
+        if !renegotiation {
+            let call = self
+                .id
+                .and_then(|me| booked_call(&self.config.directory, remote, me));
+            self.call_ids
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .open(remote, call);
+        }
+        self.emit_at(at, PeerEventKind::OfferReceived { remote });
         if self.config.misbehave.ignores_offers && !renegotiation {
             return;
         }

@@ -3,52 +3,50 @@
 //! ended (and whether that was a failure), and both tracks judged over the
 //! call's span (`span.rs`).
 
-use std::time::Instant;
+use crate::clock::RunTime;
 
 use super::collect::{Collected, signed_ms};
 use super::span::{self, FaultWindow, Span};
 use super::{CallResult, SeriesPoint, TrackResult};
-use crate::peer::{CallEnd, CallReport, PeerEventKind};
+use crate::peer::{CallEnd, CallId, CallReport, PeerEvent, PeerEventKind};
 use crate::scenario::{Scenario, Verb};
 use crate::timeline::SetupTimeline;
 use crate::verify::video::{FrameTime, VideoVerdict};
 use callprobe_server::protocol::PeerId;
 
-/// Each call the runner made, matched with its events. Calls between the
-/// same pair never overlap (validation sees to that), so the n-th call
-/// command between them owns the events up to the next one.
+/// Each call the runner made, with its events: those both peers filed
+/// under the id the runner gave the call.
 pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
     let scenario = input.scenario;
-    let commanded: Vec<(Instant, usize, usize, bool)> = input
+    let commanded: Vec<(RunTime, usize, usize, bool, Option<CallId>)> = input
         .actions
         .iter()
-        .filter_map(|(at, action)| match action.verb {
+        .filter_map(|(at, action, call)| match action.verb {
             Verb::Call {
                 from,
                 to,
                 expect_failure,
-            } => Some((*at, from, to, expect_failure)),
+            } => Some((*at, from, to, expect_failure, *call)),
             _ => None,
         })
         .collect();
-    let pair = |a: usize, b: usize| (a.min(b), a.max(b));
     let shared = scenario.media.shared;
     let clock = Clock {
         offset_ms: input
             .started
-            .saturating_duration_since(input.epoch)
+            .saturating_duration_since(RunTime::ZERO)
             .as_secs_f64()
             * 1e3,
         end_ms: signed_ms(input.ended, input.started),
     };
     commanded
         .iter()
-        .enumerate()
-        .map(|(k, &(at, from, to, expect_failure))| {
-            let before = commanded[k + 1..]
+        .map(|&(at, from, to, expect_failure, call)| {
+            let of_call: Vec<&PeerEvent> = input
+                .events
                 .iter()
-                .find(|(_, f, t, _)| pair(*f, *t) == pair(from, to))
-                .map(|(at, ..)| *at);
+                .filter(|e| call.is_some() && e.call == call)
+                .collect();
             let ids = (input.ids[from], input.ids[to]);
             let (caller, callee) = (scenario.peers[from].name.clone(), scenario.peers[to].name.clone());
             let (Some(from_id), Some(to_id)) = ids else {
@@ -68,31 +66,18 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 };
             };
             let (caller_index, callee_index) = (from as u16, to as u16);
-            let setup = SetupTimeline::of_call_within(
-                input.events,
-                (caller_index, from_id),
-                (callee_index, to_id),
-                Some(at),
-                before,
-            )
-            .unwrap_or_default();
-            let started = input
-                .events
+            let setup =
+                SetupTimeline::of_call(&of_call, caller_index, callee_index).unwrap_or_default();
+            let started = of_call
                 .iter()
                 .find(|e| {
                     e.peer == caller_index
-                        && e.at >= at
                         && matches!(e.kind, PeerEventKind::CallCommanded { remote } if remote == to_id)
                 })
                 .map_or(at, |e| e.at);
             let report = |peer: u16, remote: PeerId| {
-                input.events.iter().find_map(|e| match &e.kind {
-                    PeerEventKind::CallEnded(report)
-                        if e.peer == peer
-                            && report.remote == remote
-                            && e.at >= started
-                            && before.is_none_or(|b| e.at < b) =>
-                    {
+                of_call.iter().find_map(|e| match &e.kind {
+                    PeerEventKind::CallEnded(report) if e.peer == peer && report.remote == remote => {
                         Some((e.at, report.as_ref()))
                     }
                     _ => None,
@@ -101,12 +86,12 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
             let caller_report = report(caller_index, to_id);
             let callee_report = report(callee_index, from_id);
             let reports = [caller_report, callee_report];
-            let commanded = commanded_end(input, (from, to), started, before);
+            let commanded = commanded_end(input, (from, to), call, started);
             let end = call_end(commanded, reports);
             let (failure, failure_load_independent) =
                 failure(input, (from, to), commanded, reports).unzip();
             let span_of = |receiver: usize, sender: usize| SpanContext {
-                end_ms: signed_ms(end, input.epoch),
+                end_ms: signed_ms(end, RunTime::ZERO),
                 windows: fault_windows(input, receiver, sender),
                 frame_interval_ms: 1e3 / f64::from(sender_fps(scenario, sender).max(1)),
             };
@@ -228,26 +213,25 @@ fn sender_fps(scenario: &Scenario, sender: usize) -> u32 {
 }
 
 /// When the scenario ends a call: the first of its hangup, a declared
-/// departure of either peer, or the end of the run.
+/// departure of either peer after it started, or the end of the run.
 fn commanded_end(
     input: &Collected<'_>,
     (a, b): (usize, usize),
-    started: Instant,
-    before: Option<Instant>,
-) -> Instant {
-    let within = |at: Instant| at >= started && before.is_none_or(|b| at < b);
+    call: Option<CallId>,
+    started: RunTime,
+) -> RunTime {
     input
         .actions
         .iter()
-        .filter_map(|(at, action)| {
+        .filter_map(|(at, action, ended)| {
             let ends = match action.verb {
-                Verb::Hangup { from, to } => (from, to) == (a, b) || (from, to) == (b, a),
+                Verb::Hangup { .. } => call.is_some() && *ended == call,
                 Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
-                    peer == a || peer == b
+                    (peer == a || peer == b) && *at >= started
                 }
                 _ => false,
             };
-            (ends && within(*at)).then_some(*at)
+            ends.then_some(*at)
         })
         .chain([input.ended])
         .min()
@@ -256,7 +240,7 @@ fn commanded_end(
 
 /// When a call's span ends: when the scenario ended it, or either side
 /// did, whichever came first.
-fn call_end(commanded: Instant, reports: [Option<(Instant, &CallReport)>; 2]) -> Instant {
+fn call_end(commanded: RunTime, reports: [Option<(RunTime, &CallReport)>; 2]) -> RunTime {
     reports
         .into_iter()
         .flatten()
@@ -273,8 +257,8 @@ fn call_end(commanded: Instant, reports: [Option<(Instant, &CallReport)>; 2]) ->
 fn failure(
     input: &Collected<'_>,
     (a, b): (usize, usize),
-    commanded: Instant,
-    reports: [Option<(Instant, &CallReport)>; 2],
+    commanded: RunTime,
+    reports: [Option<(RunTime, &CallReport)>; 2],
 ) -> Option<(String, bool)> {
     let name = |i: usize| input.scenario.peers[i].name.as_str();
     for (side, report) in [a, b].into_iter().zip(reports) {
@@ -321,9 +305,9 @@ fn failure(
 /// (to its restore, or open-ended), and a move of either (until media
 /// comes back). Delay, jitter, reordering and duplication excuse nothing.
 fn fault_windows(input: &Collected<'_>, receiver: usize, sender: usize) -> Vec<FaultWindow> {
-    let on_peer_clock = |at: Instant| signed_ms(at, input.epoch);
+    let on_peer_clock = |at: RunTime| signed_ms(at, RunTime::ZERO);
     let mut windows = Vec::new();
-    for (k, (at, action)) in input.actions.iter().enumerate() {
+    for (k, (at, action, _)) in input.actions.iter().enumerate() {
         match action.verb {
             Verb::Impair {
                 peer,
@@ -333,7 +317,7 @@ fn fault_windows(input: &Collected<'_>, receiver: usize, sender: usize) -> Vec<F
                 && ((peer == receiver && direction.includes_in())
                     || (peer == sender && direction.includes_out())) =>
             {
-                let restored = input.actions[k + 1..].iter().find_map(|(when, a)| {
+                let restored = input.actions[k + 1..].iter().find_map(|(when, a, _)| {
                     matches!(a.verb, Verb::Restore { peer: p } if p == peer).then_some(*when)
                 });
                 windows.push(FaultWindow {

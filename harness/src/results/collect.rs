@@ -3,8 +3,8 @@
 //! judged on them. A plain function of its inputs, so it is tested without
 //! sockets.
 
+use crate::clock::RunTime;
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
 
 use callprobe_server::protocol::PeerId;
 
@@ -16,7 +16,8 @@ use super::{
     ScenarioResult, Status, ThresholdResult,
 };
 use crate::metrics::{Metric, Per};
-use crate::peer::{PeerEvent, PeerEventKind};
+use crate::peer::{CallId, PeerEvent, PeerEventKind};
+use crate::record::ScenarioRecord;
 use crate::scenario::{Action, Scenario, Verb};
 use crate::threshold::{Stat, statistic};
 
@@ -25,18 +26,16 @@ use crate::threshold::{Stat, statistic};
 pub struct Collected<'a> {
     pub scenario: &'a Scenario,
     pub server: String,
-    /// The peers' clock origin (their stamps and series count from it).
-    pub epoch: Instant,
     /// When the timeline started (0 on the report's clock) and ended.
-    pub started: Instant,
-    pub ended: Instant,
+    pub started: RunTime,
+    pub ended: RunTime,
     /// Set when the run was cut short: `Interrupted` (Ctrl-C) or `Error`
     /// (peers did not start), with why.
     pub cut_short: Option<(Status, String)>,
     /// Each peer's id, by index; `None` for a peer that never started.
     pub ids: &'a [Option<PeerId>],
     /// The actions carried out, with when the runner carried them out.
-    pub actions: &'a [(Instant, Action)],
+    pub actions: &'a [(RunTime, Action, Option<CallId>)],
     pub events: &'a [PeerEvent],
     /// What each peer's network link saw, by index (empty: not known).
     pub links: &'a [LinkSnapshot],
@@ -44,9 +43,43 @@ pub struct Collected<'a> {
     pub load: Option<&'a LoadObserved>,
 }
 
+/// The result of one scenario's run, judged from its record: the same
+/// for the live run and for `callprobe judge` on its saved record.
+pub fn judge_record(scenario: &Scenario, record: &ScenarioRecord) -> ScenarioResult {
+    let cut_short = record
+        .cut_short
+        .as_ref()
+        .map(|c| (c.status, c.reason.clone()));
+    if !record.ran {
+        let (status, reason) = cut_short.unwrap_or((Status::Error, "did not run".into()));
+        return ScenarioResult::not_run(scenario, status, reason);
+    }
+    let actions: Vec<(RunTime, Action, Option<CallId>)> = record
+        .actions
+        .iter()
+        .filter_map(|done| {
+            let action = scenario.actions.get(done.index)?;
+            Some((done.at, action.clone(), done.call))
+        })
+        .collect();
+    let ids = record.ids(scenario.peers.len());
+    collect(Collected {
+        scenario,
+        server: record.server.clone(),
+        started: record.started,
+        ended: record.ended,
+        cut_short,
+        ids: &ids,
+        actions: &actions,
+        events: &record.events,
+        links: &record.links,
+        load: record.load.as_ref(),
+    })
+}
+
 pub fn collect(input: Collected<'_>) -> ScenarioResult {
     let scenario = input.scenario;
-    let ms = |at: Instant| signed_ms(at, input.started);
+    let ms = |at: RunTime| signed_ms(at, input.started);
     let name = |index: usize| scenario.peers[index].name.clone();
     let by_id: HashMap<PeerId, usize> = input
         .ids
@@ -68,7 +101,6 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
         links: input.links,
         calls: &calls,
         started: input.started,
-        epoch: input.epoch,
         ended: input.ended,
     });
     for fault in &faults {
@@ -167,7 +199,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
         actions: input
             .actions
             .iter()
-            .map(|(at, action)| {
+            .map(|(at, action, _)| {
                 let (verb, from, to) = match action.verb {
                     Verb::Call { from, to, .. } => ("call", from, Some(to)),
                     Verb::Hangup { from, to } => ("hangup", from, Some(to)),
@@ -226,7 +258,7 @@ fn unexplained_by_load(thresholds: &[ThresholdResult], calls: &[CallResult]) -> 
 }
 
 /// Milliseconds from `origin`, negative before it.
-pub(super) fn signed_ms(at: Instant, origin: Instant) -> f64 {
+pub(super) fn signed_ms(at: RunTime, origin: RunTime) -> f64 {
     match at.checked_duration_since(origin) {
         Some(after) => after.as_secs_f64() * 1e3,
         None => -(origin.duration_since(at).as_secs_f64() * 1e3),

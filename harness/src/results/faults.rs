@@ -8,34 +8,80 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use callprobe_server::protocol::PeerId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::collect::signed_ms;
 use super::{CallResult, TrackResult};
-use crate::net::{FlowLosses, Link, MediaPath};
+use crate::clock::RunTime;
+use crate::net::{FlowLosses, Link};
 use crate::peer::{CallEnd, PeerEvent, PeerEventKind};
 use crate::scenario::Verb;
 use crate::verify::video::FrameTime;
 
 /// What a peer's network link saw by the end of a run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinkSnapshot {
-    pub media_paths: Vec<MediaPath>,
+    pub media_paths: Vec<PathSeen>,
     /// Datagrams the impairments dropped, (inbound, outbound).
     pub impairment_drops: (u64, u64),
     /// Datagrams dropped because the peer was silent or its address gone.
     pub silenced: u64,
-    pub losses: BTreeMap<&'static str, BTreeMap<u8, FlowLosses>>,
+    /// Per direction ("in", "out") and payload type.
+    #[serde(deserialize_with = "payload_types_from_text")]
+    pub losses: BTreeMap<String, BTreeMap<u8, FlowLosses>>,
+}
+
+/// Reads the payload-type keys JSON writes as text ("102") back as numbers
+/// (a record's lines reach this through serde's buffering, where a key is
+/// only ever a string).
+fn payload_types_from_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, BTreeMap<u8, FlowLosses>>, D::Error> {
+    let text: BTreeMap<String, BTreeMap<String, FlowLosses>> = Deserialize::deserialize(d)?;
+    text.into_iter()
+        .map(|(direction, flows)| {
+            let flows = flows
+                .into_iter()
+                .map(|(pt, losses)| {
+                    pt.parse::<u8>()
+                        .map(|pt| (pt, losses))
+                        .map_err(|_| serde::de::Error::custom(format!("payload type {pt:?}")))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok((direction, flows))
+        })
+        .collect()
+}
+
+/// Addresses media arrived on, from a time on the run's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathSeen {
+    pub since: RunTime,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
 }
 
 impl LinkSnapshot {
-    pub fn of(link: &Link) -> Self {
+    /// The link's counters now; times on the clock that started at `epoch`.
+    pub fn of(link: &Link, epoch: Instant) -> Self {
         use std::sync::atomic::Ordering::Relaxed;
         LinkSnapshot {
-            media_paths: link.media_paths(),
+            media_paths: link
+                .media_paths()
+                .into_iter()
+                .map(|p| PathSeen {
+                    since: RunTime::of(p.since, epoch),
+                    local: p.local,
+                    remote: p.remote,
+                })
+                .collect(),
             impairment_drops: link.impairment_drops(),
             silenced: link.counters.silenced.load(Relaxed),
-            losses: link.losses(),
+            losses: link
+                .losses()
+                .into_iter()
+                .map(|(direction, flows)| (direction.to_owned(), flows))
+                .collect(),
         }
     }
 }
@@ -113,21 +159,23 @@ pub struct PathRecord {
 pub(super) struct FaultInput<'a> {
     pub names: &'a [String],
     pub ids: &'a [Option<PeerId>],
-    pub actions: &'a [(Instant, crate::scenario::Action)],
+    pub actions: &'a [(
+        RunTime,
+        crate::scenario::Action,
+        Option<crate::peer::CallId>,
+    )],
     pub events: &'a [PeerEvent],
     pub links: &'a [LinkSnapshot],
     pub calls: &'a [CallResult],
     /// The report's clock origin.
-    pub started: Instant,
-    /// The peers' clock origin (frame arrival times count from it).
-    pub epoch: Instant,
-    pub ended: Instant,
+    pub started: RunTime,
+    pub ended: RunTime,
 }
 
 pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
-    let ms = |at: Instant| signed_ms(at, input.started);
+    let ms = |at: RunTime| signed_ms(at, input.started);
     let mut results = Vec::new();
-    for (k, (at, action)) in input.actions.iter().enumerate() {
+    for (k, (at, action, _)) in input.actions.iter().enumerate() {
         let (verb, peer) = match action.verb {
             Verb::Leave { peer } => ("leave", peer),
             Verb::Crash { peer } => ("crash", peer),
@@ -161,7 +209,7 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
             Verb::Move { .. } => {
                 result.tracks = impacts(input, peer, *at, *at, |_| true);
                 let paths = &input.links[peer].media_paths;
-                let path = |p: &MediaPath| PathRecord {
+                let path = |p: &PathSeen| PathRecord {
                     local: p.local,
                     remote: p.remote,
                     since_ms: ms(p.since),
@@ -171,7 +219,7 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
                 result.ice_reconnected_ms = ice_reconnected(input, peer, *at);
             }
             Verb::Impair { direction, .. } => {
-                let restored = input.actions[k + 1..].iter().find_map(|(when, a)| {
+                let restored = input.actions[k + 1..].iter().find_map(|(when, a, _)| {
                     matches!(a.verb, Verb::Restore { peer: p } if p == peer).then_some(*when)
                 });
                 result.until_ms = restored.map(ms);
@@ -190,7 +238,7 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
 }
 
 /// How each partner of `departed` in a call at `at` learned of it.
-fn departures(input: &FaultInput<'_>, departed: usize, at: Instant) -> Vec<DepartureSeen> {
+fn departures(input: &FaultInput<'_>, departed: usize, at: RunTime) -> Vec<DepartureSeen> {
     let Some(departed_id) = input.ids[departed] else {
         return Vec::new();
     };
@@ -246,7 +294,7 @@ fn departures(input: &FaultInput<'_>, departed: usize, at: Instant) -> Vec<Depar
             .find(|t| &t.sender == departed_name)
             .and_then(|t| t.video.as_ref())
             .and_then(|v| v.frames.iter().map(|f| f.arrival_ms).reduce(f64::max))
-            .map(|arrival| arrival - signed_ms(at, input.epoch));
+            .map(|arrival| arrival - signed_ms(at, RunTime::ZERO));
         if !seen
             .iter()
             .any(|s: &DepartureSeen| s.partner == record.partner)
@@ -259,7 +307,7 @@ fn departures(input: &FaultInput<'_>, departed: usize, at: Instant) -> Vec<Depar
 
 /// The move at `at` to ICE connected again on the last of `peer`'s calls
 /// that were up; `None` if one never reconnected.
-fn ice_reconnected(input: &FaultInput<'_>, peer: usize, at: Instant) -> Option<f64> {
+fn ice_reconnected(input: &FaultInput<'_>, peer: usize, at: RunTime) -> Option<f64> {
     let at_ms = signed_ms(at, input.started);
     let name = &input.names[peer];
     let partners: Vec<PeerId> = input
@@ -301,13 +349,13 @@ fn ice_reconnected(input: &FaultInput<'_>, peer: usize, at: Instant) -> Option<f
 fn impacts(
     input: &FaultInput<'_>,
     peer: usize,
-    start: Instant,
-    end: Instant,
+    start: RunTime,
+    end: RunTime,
     touched: impl Fn(&TrackResult) -> bool,
 ) -> Vec<TrackImpact> {
     let name = &input.names[peer];
     let start_ms = signed_ms(start, input.started);
-    let on_peer_clock = |at: Instant| signed_ms(at, input.epoch);
+    let on_peer_clock = |at: RunTime| signed_ms(at, RunTime::ZERO);
     input
         .calls
         .iter()

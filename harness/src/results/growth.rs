@@ -5,7 +5,8 @@
 //! per minute: a leak of one socket per call is hundreds per minute, while
 //! calls opening and closing only scatter the samples around a level line.
 
-use std::time::{Duration, Instant};
+use crate::clock::RunTime;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -44,8 +45,8 @@ pub struct Growth {
 /// [`MIN_SAMPLES`] seconds after the warm-up).
 pub(super) fn growth(
     process: &[ProcessSample],
-    started: Instant,
-    ended: Instant,
+    started: RunTime,
+    ended: RunTime,
 ) -> Option<Growth> {
     let timeline = ended.checked_duration_since(started)?;
     let from = started + (timeline / 10).max(WARM_UP);
@@ -106,7 +107,7 @@ mod tests {
     use super::*;
 
     /// Ten minutes of samples, one a second, with the given values.
-    fn samples(t0: Instant, value: impl Fn(u64) -> (f64, u64, u64)) -> Vec<ProcessSample> {
+    fn samples(t0: RunTime, value: impl Fn(u64) -> (f64, u64, u64)) -> Vec<ProcessSample> {
         (0..=600)
             .map(|s| {
                 let (rss_mb, fds, tasks) = value(s);
@@ -124,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_socket_leaked_per_call_shows_as_growth_and_churn_alone_does_not() {
-        let t0 = Instant::now();
+        let t0 = RunTime::ZERO;
         let end = t0 + Duration::from_secs(600);
         // Calls come and go: fds and tasks scatter by +-10 around a level,
         // memory fills in the first seconds and then grows only with the
@@ -167,7 +168,7 @@ mod tests {
 
     #[test]
     fn a_short_run_has_no_trend() {
-        let t0 = Instant::now();
+        let t0 = RunTime::ZERO;
         let short = samples(t0, |_| (50.0, 10, 10));
         assert_eq!(growth(&short[..35], t0, t0 + Duration::from_secs(35)), None);
     }

@@ -3,7 +3,7 @@
 //! connected, and whether the harness was overloaded, which makes the run
 //! invalid instead of judged.
 
-use std::time::Instant;
+use crate::clock::RunTime;
 
 use serde::Serialize;
 
@@ -12,7 +12,7 @@ use crate::load::{LoadBounds, PacingSnapshot, ProcessSample, Watched};
 use crate::threshold::{Stat, statistic};
 
 /// What the runner watched of itself, handed to the collector.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct LoadObserved {
     pub watched: Watched,
     pub pacing: PacingSnapshot,
@@ -94,10 +94,10 @@ pub(super) fn harness_load(
     bounds: &LoadBounds,
     peers: usize,
     calls: &[CallResult],
-    started: Instant,
-    ended: Instant,
+    started: RunTime,
+    ended: RunTime,
 ) -> HarnessLoad {
-    let on_clock = |at: Instant| super::collect::signed_ms(at, started);
+    let on_clock = |at: RunTime| super::collect::signed_ms(at, started);
     let lag: Vec<f64> = timeline_lag(&observed.watched, started, ended);
     let stat = |s| statistic(s, &lag);
     let ramp = ramp(calls);
@@ -127,7 +127,7 @@ pub(super) fn harness_load(
 }
 
 /// Lag samples taken while the timeline ran.
-pub(super) fn timeline_lag(watched: &Watched, started: Instant, ended: Instant) -> Vec<f64> {
+pub(super) fn timeline_lag(watched: &Watched, started: RunTime, ended: RunTime) -> Vec<f64> {
     watched
         .lag
         .iter()
@@ -201,17 +201,17 @@ fn cores(from: &ProcessSample, to: &ProcessSample) -> Option<f64> {
 }
 
 /// The sample nearest to `at`.
-fn nearest(process: &[ProcessSample], at: Instant) -> Option<&ProcessSample> {
+fn nearest(process: &[ProcessSample], at: RunTime) -> Option<&ProcessSample> {
     process
         .iter()
-        .min_by_key(|s| if s.at > at { s.at - at } else { at - s.at })
+        .min_by_key(|s| s.at.duration_since(at).max(at.duration_since(s.at)))
 }
 
 fn cpu(
     process: &[ProcessSample],
-    started: Instant,
-    ended: Instant,
-    connected_at: Option<Instant>,
+    started: RunTime,
+    ended: RunTime,
+    connected_at: Option<RunTime>,
     peers: usize,
 ) -> Option<CpuUse> {
     let start = nearest(process, started)?;
@@ -244,9 +244,9 @@ fn memory(process: &[ProcessSample], peers: usize) -> Option<MemoryUse> {
 fn series(
     observed: &LoadObserved,
     calls: &[CallResult],
-    started: Instant,
-    ended: Instant,
-    on_clock: &dyn Fn(Instant) -> f64,
+    started: RunTime,
+    ended: RunTime,
+    on_clock: &dyn Fn(RunTime) -> f64,
 ) -> Vec<LoadPoint> {
     let process = &observed.watched.process;
     let connected = connections(calls);
@@ -287,7 +287,7 @@ mod tests {
 
     use super::*;
 
-    fn sample(at: Instant, cpu_seconds: f64, rss_mb: f64) -> ProcessSample {
+    fn sample(at: RunTime, cpu_seconds: f64, rss_mb: f64) -> ProcessSample {
         ProcessSample {
             at,
             cpu_seconds,
@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn cpu_and_memory_per_peer_come_from_the_steady_window_and_the_peak() {
-        let t0 = Instant::now();
+        let t0 = RunTime::ZERO;
         let s = |secs: u64, cpu: f64, rss: f64| sample(t0 + Duration::from_secs(secs), cpu, rss);
         // Before peers: 10 MB. Ramp (0-2 s) burns 1.5 cores, then 0.5.
         let process = vec![

@@ -17,8 +17,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use collect::{Collected, collect};
-pub use faults::{DepartureSeen, FaultResult, LinkSnapshot, PathRecord, TrackImpact};
+pub use collect::{Collected, collect, judge_record};
+pub use faults::{DepartureSeen, FaultResult, LinkSnapshot, PathRecord, PathSeen, TrackImpact};
 pub use growth::Growth;
 pub use load::{CpuUse, HarnessLoad, LoadObserved, LoadPoint, MemoryUse, Ramp};
 pub use span::{AudioSpan, RECOVERY_GRACE_MS, VideoSpan};
@@ -47,7 +47,7 @@ impl RunReport {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Ran to the end; every threshold passed.
@@ -187,7 +187,7 @@ pub struct PeerNetwork {
     pub silenced: u64,
     /// Per direction ("in", "out") and RTP payload type: original media
     /// datagrams seen by an impairment and the indices of those it lost.
-    pub media_losses: BTreeMap<&'static str, BTreeMap<u8, FlowLosses>>,
+    pub media_losses: BTreeMap<String, BTreeMap<u8, FlowLosses>>,
 }
 
 /// One call, from its call command to its end.
@@ -228,7 +228,9 @@ pub struct TrackResult {
     /// still in flight when the call ended are not counted: see
     /// [`span::in_flight_allowance_ms`].)
     pub frames_lost: u64,
+    #[serde(serialize_with = "lean_video")]
     pub video: Option<VideoVerdict>,
+    #[serde(serialize_with = "lean_audio")]
     pub audio: Option<AudioVerdict>,
     /// Each kind judged over the call's span (`None`: the call was too
     /// short to judge, or nothing was due).
@@ -239,6 +241,14 @@ pub struct TrackResult {
     /// Verified frames and their mean latency, second by second of the
     /// timeline.
     pub series: Vec<SeriesPoint>,
+}
+
+fn lean_video<S: serde::Serializer>(v: &Option<VideoVerdict>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_ref().map(VideoVerdict::lean).serialize(s)
+}
+
+fn lean_audio<S: serde::Serializer>(a: &Option<AudioVerdict>, s: S) -> Result<S::Ok, S::Error> {
+    a.as_ref().map(AudioVerdict::lean).serialize(s)
 }
 
 /// One second of a received video track, on the report's clock.

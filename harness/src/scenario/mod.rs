@@ -34,6 +34,8 @@ pub struct Scenario {
     pub name: String,
     pub description: String,
     pub file: PathBuf,
+    /// The file as written (a run's record keeps it).
+    pub text: String,
     pub duration: Duration,
     pub seed: u64,
     pub server: ServerPlan,
@@ -262,6 +264,25 @@ impl Scenario {
     /// Validates a scenario from text already read.
     pub fn parse(source: &Source) -> Result<Scenario, ScenarioError> {
         validate::validate(source).map_err(|problems| ScenarioError::Invalid { problems })
+    }
+
+    /// Reads a thresholds file: a `thresholds` table, as in a scenario.
+    pub fn load_thresholds(path: &Path) -> Result<Vec<MetricThresholds>, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        validate::validate_thresholds(&Source::new(path, text))
+            .map_err(|problems| ScenarioError::Invalid { problems })
+    }
+
+    /// The scenario judged by `overrides` instead, for each metric they name
+    /// (the thresholds of every other metric stay).
+    pub fn with_thresholds(mut self, overrides: &[MetricThresholds]) -> Scenario {
+        self.thresholds
+            .retain(|t| !overrides.iter().any(|o| o.metric == t.metric));
+        self.thresholds.extend(overrides.iter().cloned());
+        self
     }
 
     /// Calls the scenario makes (at the start or later), for progress.

@@ -87,6 +87,7 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
         name: file.name,
         description: file.description,
         file: source.path.clone(),
+        text: source.text.clone(),
         duration: file.duration,
         seed: file.seed,
         server,
@@ -99,6 +100,28 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
         actions: actions.into_iter().map(|(action, _)| action).collect(),
         thresholds,
     })
+}
+
+/// A thresholds file (`callprobe judge --thresholds`): a `thresholds`
+/// table written as in a scenario, and nothing else.
+pub(super) fn validate_thresholds(source: &Source) -> Result<Vec<MetricThresholds>, Vec<Problem>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ThresholdsFile {
+        thresholds: BTreeMap<String, Vec<String>>,
+    }
+    let file: ThresholdsFile = source.deserialize().map_err(|p| vec![p])?;
+    let mut check = Checker {
+        source,
+        problems: Vec::new(),
+        moves: 0,
+    };
+    let thresholds = check.thresholds(&file.thresholds, false);
+    if check.problems.is_empty() {
+        Ok(thresholds)
+    } else {
+        Err(check.problems)
+    }
 }
 
 struct Checker<'a> {

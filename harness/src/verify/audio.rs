@@ -133,7 +133,7 @@ fn zero_crossing_hz(samples: &[f32], rms: f32) -> Option<f32> {
 }
 
 /// What one received audio track amounted to.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AudioVerdict {
     pub packets: u64,
     /// Packets missing by RTP sequence number.
@@ -151,21 +151,33 @@ pub struct AudioVerdict {
     /// Median dominant frequency over the windows of full-level sound.
     pub tone_hz: Option<f32>,
     /// The end time of the first window that held the expected tone.
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_tone_at: Option<Duration>,
     /// When each window of the expected tone ended (ms on the run's clock;
     /// shared media: each 100 ms of the clip's packets), for judging the
     /// call's span.
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tone_windows_ms: Vec<f64>,
     /// How much sound each of those stands for (a browser samples its
     /// analyser every 200 ms).
-    #[serde(skip)]
+    #[serde(default)]
     pub tone_window_len_ms: f64,
     /// A browser's fake microphone: its beeps. The window counts then count
     /// beeps: expected = on cadence, wrong = off cadence, silent = missed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub beeps: Option<BeepSummary>,
+}
+
+impl AudioVerdict {
+    /// The verdict as reports show it, without the window times the run's
+    /// record keeps.
+    pub fn lean(&self) -> AudioVerdict {
+        AudioVerdict {
+            first_tone_at: None,
+            tone_windows_ms: Vec::new(),
+            ..self.clone()
+        }
+    }
 }
 
 impl AudioVerdict {

@@ -34,7 +34,7 @@ pub struct Beep {
 }
 
 /// What the beeps of one track add up to.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BeepSummary {
     pub beeps: usize,
     /// Beeps one period after the previous one and at the beep frequency
@@ -47,6 +47,7 @@ pub struct BeepSummary {
     /// Median beep frequency.
     pub hz: Option<f32>,
     /// Beeps per second over the stream.
+    #[serde(deserialize_with = "crate::clock::f64_or_nan")]
     pub per_second: f64,
     #[serde(skip)]
     pub first_at: Option<Duration>,

@@ -11,12 +11,16 @@ use std::time::Duration;
 use crate::threshold::percentile;
 
 /// Count, percentiles and maximum of a set of durations.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub count: usize,
+    #[serde(deserialize_with = "crate::clock::f64_or_nan")]
     pub min_ms: f64,
+    #[serde(deserialize_with = "crate::clock::f64_or_nan")]
     pub p50_ms: f64,
+    #[serde(deserialize_with = "crate::clock::f64_or_nan")]
     pub p95_ms: f64,
+    #[serde(deserialize_with = "crate::clock::f64_or_nan")]
     pub max_ms: f64,
 }
 

@@ -25,7 +25,7 @@ pub enum FrameOutcome {
 }
 
 /// The counts a receiver reports for one video track.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VideoVerdict {
     /// Access units handed to the decoder.
     pub received: u64,
@@ -41,38 +41,52 @@ pub struct VideoVerdict {
     /// A good stamp from a sender other than the expected one.
     pub wrong_sender: u64,
     pub freezes: u64,
+    #[serde(deserialize_with = "crate::clock::f64_or_nan")]
     pub freeze_ms: f64,
     /// Verified frames per second between the first and last.
+    #[serde(deserialize_with = "crate::clock::f64_or_nan")]
     pub fps: f64,
     /// Capture (sender's stamp) to verified (receiver), same clock.
     pub latency: Summary,
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_frame_at: Option<Duration>,
     /// The lowest frame number verified: frames before it never arrived.
     pub first_frame_number: Option<u32>,
     /// A browser receiver: the frames its decoder says it decoded
     /// (`framesDecoded`), and the grabs taken of what it showed. Its
     /// `verified` counts only the grabs whose stamp verified.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frames_decoded: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grabs: Option<u64>,
     /// Every verified frame: when it arrived and its latency, in arrival
     /// order (for time series and per-frame statistics; too bulky for
-    /// reports).
-    #[serde(skip)]
+    /// reports: see [`VideoVerdict::lean`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<FrameTime>,
 }
 
 /// One verified frame's arrival (ms on the run's clock) and latency.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FrameTime {
     pub number: u32,
     pub arrival_ms: f64,
+    /// NaN for live video (no stamp, no capture time).
+    #[serde(deserialize_with = "crate::clock::f64_or_nan")]
     pub latency_ms: f64,
 }
 
 impl VideoVerdict {
+    /// The verdict as reports show it: the counts, without the per-frame
+    /// times the run's record keeps.
+    pub fn lean(&self) -> VideoVerdict {
+        VideoVerdict {
+            frames: Vec::new(),
+            first_frame_at: None,
+            ..self.clone()
+        }
+    }
+
     /// Verified frames as a share of the frames that should have arrived.
     pub fn verified_ratio(&self) -> f64 {
         let expected = self.verified + self.lost;
