@@ -12,9 +12,10 @@ mod tutorial_server;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use callprobe_harness::report::terminal;
-use callprobe_harness::results::{RunReport, ScenarioResult, Status};
-use callprobe_harness::runner::{NoProgress, RunOptions, run_scenario};
+use callprobe_harness::record::{RunLog, ScenarioRecord, write_log};
+use callprobe_harness::report::{self, Formats, terminal};
+use callprobe_harness::results::{RunReport, ScenarioResult, Status, judge_record};
+use callprobe_harness::runner::{NoProgress, RunOptions, record_scenario};
 use callprobe_harness::scenario::{Scenario, ServerPlan};
 use callprobe_testkit::cpu_slot;
 use rstest::rstest;
@@ -32,12 +33,16 @@ async fn run_judged(scenario: &Scenario, options: &RunOptions) -> ScenarioResult
     let mut tries = 0;
     loop {
         tries += 1;
-        let result = tokio::time::timeout(
+        let record = tokio::time::timeout(
             scenario.duration + OVERHEAD,
-            run_scenario(scenario, options, &NoProgress),
+            record_scenario(scenario, options, &NoProgress),
         )
         .await
         .unwrap_or_else(|_| panic!("{what} did not finish within its bound"));
+        let result = judge_record(scenario, &record);
+        if !matches!(result.status, Status::Passed | Status::Skipped) {
+            keep(&record, &result);
+        }
         if result.status != Status::Invalid {
             return result;
         }
@@ -48,6 +53,37 @@ async fn run_judged(scenario: &Scenario, options: &RunOptions) -> ScenarioResult
             report(result)
         );
         eprintln!("{what}: INVALID ({reason}); running it once more");
+    }
+}
+
+/// Keeps the record and reports of a run that did not pass, where a flake
+/// can be looked into (and judged again with `callprobe judge`).
+fn keep(record: &ScenarioRecord, result: &ScenarioResult) {
+    let stem = record.scenario.file.file_stem().unwrap_or_default();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("runs-not-passed")
+        .join(format!("{}-{}", stem.to_string_lossy(), std::process::id()));
+    let run = RunReport {
+        callprobe_version: env!("CARGO_PKG_VERSION"),
+        started_at: String::new(),
+        scenarios: vec![result.clone()],
+    };
+    let log = RunLog {
+        callprobe_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at: String::new(),
+        scenarios: vec![record.clone()],
+    };
+    match report::write(&run, &dir, Formats::ALL)
+        .map_err(|e| e.to_string())
+        .and_then(|_| write_log(&dir.join("events.jsonl"), &log).map_err(|e| e.to_string()))
+    {
+        Ok(()) => eprintln!(
+            "{}: {}; its record is in {}",
+            result.file,
+            result.status,
+            dir.display()
+        ),
+        Err(e) => eprintln!("{}: keeping its record: {e}", result.file),
     }
 }
 

@@ -126,3 +126,6 @@ impl ScenarioRecord {
         ids
     }
 }
+
+#[cfg(test)]
+mod tests;
