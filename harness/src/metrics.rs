@@ -118,6 +118,12 @@ impl Metric {
     /// A failure of this metric is one that no load explains: media from
     /// the wrong sender, a damaged stamp, a wrong tone. An overloaded run
     /// that fails one of them has failed, not just been invalid.
+    /// Measured by one machine of its own run (its harness's load, its
+    /// ramp): a run split across machines judges it per shard.
+    pub fn of_one_machine(self) -> bool {
+        self.name().starts_with("harness.") || self.name().starts_with("ramp.")
+    }
+
     pub fn load_independent(self) -> bool {
         matches!(
             self,

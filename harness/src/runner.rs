@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use callprobe_server::protocol::PeerId;
 use callprobe_server::{RunningServer, Server, ServerConfig, TlsMode};
@@ -30,6 +30,7 @@ use crate::peer::{
 };
 use crate::record::{ActionDone, CutShort, ScenarioAsRun, ScenarioRecord};
 use crate::results::{LinkSnapshot, LoadObserved, ScenarioResult, Status, judge_record};
+use crate::scenario::shard::Shard;
 use crate::scenario::{Action, PeerKind, RestartBy, Scenario, ServerPlan, Verb};
 use crate::signaling::ClientConfig;
 
@@ -73,6 +74,12 @@ pub struct RunOptions {
     pub server: Option<String>,
     /// Cancelled by Ctrl-C: the run stops early and still reports.
     pub cancel: CancellationToken,
+    /// The scenario given is this shard's part of the whole (its record
+    /// says so, for `callprobe merge`).
+    pub shard: Option<Shard>,
+    /// The timeline starts at this wall-clock instant, once every peer is
+    /// up (every shard of a split run is given the same).
+    pub start_at: Option<SystemTime>,
 }
 
 /// Runs `scenario` to its end (or until cancelled) and judges its record.
@@ -95,7 +102,7 @@ pub async fn record_scenario(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> ScenarioRecord {
-    let as_run = ScenarioAsRun::of(scenario, options.server.clone());
+    let as_run = ScenarioAsRun::of(scenario, options.server.clone(), options.shard);
     let chromium = find_chromium();
     if scenario.has_browsers() && chromium.is_none() {
         return ScenarioRecord::not_run(
@@ -124,7 +131,14 @@ pub async fn record_scenario(
     let probe = LagProbe::start(Arc::clone(&run.record_bytes), epoch);
     run.chromium = chromium;
     let startup = run.start_peers(&options.cancel).await;
+    let startup = match (startup, options.start_at) {
+        (Ok(()), Some(at)) => wait_for(at, &options.cancel).await,
+        (startup, _) => startup,
+    };
     let started = Instant::now();
+    let start_offset_ms = options
+        .start_at
+        .map(|at| signed_ms_since(at, SystemTime::now()));
     let cut_short = match startup {
         Err(stopped) => Some(stopped),
         Ok(()) => run
@@ -148,10 +162,28 @@ pub async fn record_scenario(
         ended: RunTime::of(ended, epoch),
         cut_short: cut_short.map(|(status, reason)| CutShort { status, reason }),
         ran: true,
+        start_offset_ms,
         actions,
         events,
         links,
         load: Some(load),
+    }
+}
+
+/// Waits for the wall clock to reach `at` (at once if it has).
+async fn wait_for(at: SystemTime, cancel: &CancellationToken) -> Result<(), (Status, String)> {
+    let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+    tokio::select! {
+        () = tokio::time::sleep(wait) => Ok(()),
+        () = cancel.cancelled() => Err((Status::Interrupted, "interrupted while waiting for --start-at".into())),
+    }
+}
+
+/// Milliseconds from `origin` to `at`, negative when `at` is earlier.
+fn signed_ms_since(origin: SystemTime, at: SystemTime) -> f64 {
+    match at.duration_since(origin) {
+        Ok(after) => after.as_secs_f64() * 1e3,
+        Err(before) => -before.duration().as_secs_f64() * 1e3,
     }
 }
 

@@ -158,6 +158,23 @@ impl MediaFault {
         "wrong-tone",
     ];
 
+    /// The other sender a fault sends as, if it names one.
+    pub fn other(self) -> Option<u16> {
+        match self {
+            MediaFault::WrongSender(other) | MediaFault::WrongTone(other) => Some(other),
+            _ => None,
+        }
+    }
+
+    /// The same fault, naming `map(other)` instead.
+    pub fn with_other(self, map: impl Fn(u16) -> u16) -> Self {
+        match self {
+            MediaFault::WrongSender(other) => MediaFault::WrongSender(map(other)),
+            MediaFault::WrongTone(other) => MediaFault::WrongTone(map(other)),
+            fault => fault,
+        }
+    }
+
     /// Whether the fault is in the video (else the audio).
     pub fn is_video(self) -> bool {
         matches!(

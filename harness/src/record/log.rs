@@ -79,6 +79,8 @@ enum Line<'a> {
         ended: RunTime,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cut_short: Option<Cow<'a, CutShort>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_offset_ms: Option<f64>,
     },
 }
 
@@ -123,6 +125,7 @@ pub fn write_log(path: &Path, log: &RunLog) -> Result<(), LogError> {
             started: record.started,
             ended: record.ended,
             cut_short: record.cut_short.as_ref().map(Cow::Borrowed),
+            start_offset_ms: record.start_offset_ms,
         })
         .map_err(io)?;
     }
@@ -219,6 +222,7 @@ pub fn read_log(path: &Path) -> Result<RunLog, LogError> {
                     started,
                     ended,
                     cut_short,
+                    start_offset_ms,
                 },
                 Some(log),
                 open @ Some(_),
@@ -229,6 +233,7 @@ pub fn read_log(path: &Path) -> Result<RunLog, LogError> {
                 record.started = started;
                 record.ended = ended;
                 record.cut_short = cut_short.map(Cow::into_owned);
+                record.start_offset_ms = start_offset_ms;
                 log.scenarios.push(record);
             }
         }
@@ -272,6 +277,7 @@ mod tests {
             text: "name = \"x\"\n".into(),
             seed: 7,
             server: None,
+            shard: None,
         };
         ScenarioRecord {
             server: "ws://127.0.0.1:1/".into(),

@@ -6,12 +6,14 @@
 //! | module | what |
 //! |---|---|
 //! | `log` | `events.jsonl`: one typed line per event, versioned |
+//! | `shards` | which records `callprobe merge` may put together |
 //!
 //! A record is facts only: what the runner did (actions, with the call
 //! each concerns), what every peer reported, what the network and the
 //! harness's own probes saw. Judging is the collector's.
 
 mod log;
+mod shards;
 
 use std::path::PathBuf;
 
@@ -19,10 +21,12 @@ use callprobe_server::protocol::PeerId;
 use serde::{Deserialize, Serialize};
 
 pub use log::{LogError, RECORD_VERSION, RunLog, read_log, write_log};
+pub use shards::{MergeError, shards_of};
 
 use crate::clock::RunTime;
 use crate::peer::{CallId, PeerEvent, PeerEventKind};
 use crate::results::{LinkSnapshot, LoadObserved, Status};
+use crate::scenario::shard::Shard;
 use crate::scenario::{Scenario, ScenarioError, Source};
 
 /// The scenario as it was run: its file as written, and what the command
@@ -38,23 +42,41 @@ pub struct ScenarioAsRun {
     /// `--server`, when it was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// The part of the scenario this run was, when it was split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 impl ScenarioAsRun {
-    pub fn of(scenario: &Scenario, server: Option<String>) -> Self {
+    pub fn of(scenario: &Scenario, server: Option<String>, shard: Option<Shard>) -> Self {
         ScenarioAsRun {
             file: scenario.file.clone(),
             text: scenario.text.clone(),
             seed: scenario.seed,
             server,
+            shard,
         }
     }
 
-    /// The scenario again, validated as it was for the run.
-    pub fn scenario(&self) -> Result<Scenario, ScenarioError> {
+    /// The whole scenario again, validated as it was for the run.
+    pub fn whole(&self) -> Result<Scenario, ScenarioError> {
         let mut scenario = Scenario::parse(&Source::new(&self.file, self.text.clone()))?;
         scenario.seed = self.seed;
         Ok(scenario)
+    }
+
+    /// What the run ran: the whole scenario, or its shard's part.
+    pub fn scenario(&self) -> Result<Scenario, ScenarioError> {
+        let whole = self.whole()?;
+        Ok(match self.shard {
+            Some(shard) => crate::scenario::shard::part(&whole, shard),
+            None => whole,
+        })
+    }
+
+    /// The same scenario, run the same way (shards aside).
+    pub fn same_run_as(&self, other: &ScenarioAsRun) -> bool {
+        (&self.file, &self.text, self.seed) == (&other.file, &other.text, other.seed)
     }
 }
 
@@ -88,6 +110,8 @@ pub struct ScenarioRecord {
     pub cut_short: Option<CutShort>,
     /// Whether it ran at all (`false`: skipped, or an error before the start).
     pub ran: bool,
+    /// Its timeline's start after `--start-at` (late: positive), ms.
+    pub start_offset_ms: Option<f64>,
     pub actions: Vec<ActionDone>,
     pub events: Vec<PeerEvent>,
     /// What each peer's network link saw, by index.
@@ -106,6 +130,7 @@ impl ScenarioRecord {
             ended: RunTime::ZERO,
             cut_short: Some(CutShort { status, reason }),
             ran: false,
+            start_offset_ms: None,
             actions: Vec::new(),
             events: Vec::new(),
             links: Vec::new(),

@@ -188,6 +188,7 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
 
     faults_section(out, s);
     harness_line(out, s);
+    shards_line(out, s);
 
     if !s.thresholds.is_empty() {
         let mut thresholds = table(&["threshold", "", "measured", "result"]);
@@ -282,6 +283,31 @@ fn faults_section(out: &mut String, s: &ScenarioResult) {
             ms(f.ice_reconnected_ms),
             path(&f.path_before),
             path(&f.path_after)
+        );
+    }
+}
+
+/// A run split across machines: each shard, when it started against
+/// `--start-at`, its own verdict and its machine's lag.
+fn shards_line(out: &mut String, s: &ScenarioResult) {
+    for shard in &s.shards {
+        let offset = shard.start_offset_ms.map_or(String::new(), |ms| {
+            format!(", timeline started {ms:+.1} ms from --start-at")
+        });
+        let lag = shard.harness.as_ref().map_or(String::new(), |h| {
+            format!(", lag p99 {} ms", ms(h.lag_p99_ms))
+        });
+        let _ = writeln!(
+            out,
+            "   shard {}: {} peers, {} calls, {}{offset}{lag}{}",
+            shard.shard,
+            shard.peers,
+            shard.calls,
+            shard.status,
+            shard
+                .reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(" ({r})")),
         );
     }
 }

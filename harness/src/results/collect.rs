@@ -13,7 +13,7 @@ use super::faults::{FaultInput, FaultResult, LinkSnapshot, faults};
 use super::load::{LoadObserved, harness_load, timeline_lag};
 use super::{
     ActionRecord, CallResult, EventRecord, MediaInfo, MetricSummary, PeerNetwork, PeerResult,
-    ScenarioResult, Status, ThresholdResult,
+    ScenarioResult, ShardRun, Status, ThresholdResult,
 };
 use crate::metrics::{Metric, Per};
 use crate::peer::{CallId, PeerEvent, PeerEventKind};
@@ -50,10 +50,31 @@ pub fn judge_record(scenario: &Scenario, record: &ScenarioRecord) -> ScenarioRes
         .cut_short
         .as_ref()
         .map(|c| (c.status, c.reason.clone()));
-    if !record.ran {
+    let mut result = if record.ran {
+        judge_ran(scenario, record, cut_short)
+    } else {
         let (status, reason) = cut_short.unwrap_or((Status::Error, "did not run".into()));
-        return ScenarioResult::not_run(scenario, status, reason);
+        ScenarioResult::not_run(scenario, status, reason)
+    };
+    if let Some(shard) = record.scenario.shard {
+        result.shards = vec![ShardRun {
+            shard: shard.to_string(),
+            peers: scenario.peers.len(),
+            calls: result.calls.len(),
+            start_offset_ms: record.start_offset_ms,
+            status: result.status,
+            reason: result.reason.clone(),
+            harness: result.harness.clone(),
+        }];
     }
+    result
+}
+
+fn judge_ran(
+    scenario: &Scenario,
+    record: &ScenarioRecord,
+    cut_short: Option<(Status, String)>,
+) -> ScenarioResult {
     let actions: Vec<(RunTime, Action, Option<CallId>)> = record
         .actions
         .iter()
@@ -88,10 +109,6 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
         .filter_map(|(i, id)| id.map(|id| (id, i)))
         .collect();
     let calls = calls(&input);
-    let mut samples: BTreeMap<Metric, Vec<f64>> = BTreeMap::new();
-    for call in &calls {
-        add_call_samples(&mut samples, call, scenario.media.shared);
-    }
     let names: Vec<String> = (0..scenario.peers.len()).map(name).collect();
     let faults = faults(&FaultInput {
         names: &names,
@@ -103,22 +120,18 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
         started: input.started,
         ended: input.ended,
     });
-    for fault in &faults {
-        add_fault_samples(&mut samples, fault);
-    }
-    for peer in 0..scenario.peers.len() {
-        let errors = input
-            .events
-            .iter()
-            .filter(|e| {
-                usize::from(e.peer) == peer && matches!(e.kind, PeerEventKind::Error { .. })
-            })
-            .count();
-        samples
-            .entry(Metric::PeerErrors)
-            .or_default()
-            .push(errors as f64);
-    }
+    let errors: Vec<usize> = (0..scenario.peers.len())
+        .map(|peer| {
+            input
+                .events
+                .iter()
+                .filter(|e| {
+                    usize::from(e.peer) == peer && matches!(e.kind, PeerEventKind::Error { .. })
+                })
+                .count()
+        })
+        .collect();
+    let mut samples = fact_samples(&calls, &faults, &errors, scenario.media.shared);
     let harness = input.load.map(|observed| {
         let load = harness_load(
             observed,
@@ -133,27 +146,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
     });
     let thresholds = judge(scenario, &samples);
     let overloaded = harness.as_ref().and_then(|h| h.overloaded.clone());
-    let unexplained = unexplained_by_load(&thresholds, &calls);
-    let status = match (
-        &input.cut_short,
-        &overloaded,
-        thresholds.iter().all(|t| t.passed),
-    ) {
-        (Some((status, _)), _, _) => *status,
-        (None, Some(_), _) if unexplained.is_empty() => Status::Invalid,
-        (None, Some(_), _) => Status::Failed,
-        (None, None, true) => Status::Passed,
-        (None, None, false) => Status::Failed,
-    };
-    let reason = match (&input.cut_short, overloaded) {
-        (Some((_, reason)), _) => Some(reason.clone()),
-        (None, Some(why)) if unexplained.is_empty() => Some(format!("harness overloaded: {why}")),
-        (None, Some(why)) => Some(format!(
-            "failed on what load cannot cause ({}), though the harness was also overloaded: {why}",
-            unexplained.join("; ")
-        )),
-        (None, None) => None,
-    };
+    let (status, reason) = verdict(input.cut_short.clone(), overloaded, &thresholds, &calls);
     let peers = (0..scenario.peers.len())
         .map(|index| PeerResult {
             index: index as u16,
@@ -227,6 +220,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
             .map(|(metric, values)| summarize(metric, values))
             .collect(),
         thresholds,
+        shards: Vec::new(),
         events: input
             .events
             .iter()
@@ -235,6 +229,55 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
                 event_record(e, ms(e.at), peer, &|id| by_id.get(&id).map(|&i| name(i)))
             })
             .collect(),
+    }
+}
+
+/// Every metric's samples from a run's facts: its calls, its faults, and
+/// each peer's error count (the harness's own samples are added apart).
+pub(super) fn fact_samples(
+    calls: &[CallResult],
+    faults: &[FaultResult],
+    peer_errors: &[usize],
+    shared: bool,
+) -> BTreeMap<Metric, Vec<f64>> {
+    let mut samples: BTreeMap<Metric, Vec<f64>> = BTreeMap::new();
+    for call in calls {
+        add_call_samples(&mut samples, call, shared);
+    }
+    for fault in faults {
+        add_fault_samples(&mut samples, fault);
+    }
+    samples
+        .entry(Metric::PeerErrors)
+        .or_default()
+        .extend(peer_errors.iter().map(|&n| n as f64));
+    samples
+}
+
+/// The status the facts and thresholds call for: a run cut short keeps
+/// its status; one whose harness was overloaded (`overloaded` says how)
+/// is INVALID, unless it failed on what load cannot cause.
+pub(super) fn verdict(
+    cut_short: Option<(Status, String)>,
+    overloaded: Option<String>,
+    thresholds: &[ThresholdResult],
+    calls: &[CallResult],
+) -> (Status, Option<String>) {
+    let unexplained = unexplained_by_load(thresholds, calls);
+    match (cut_short, overloaded) {
+        (Some((status, reason)), _) => (status, Some(reason)),
+        (None, Some(why)) if unexplained.is_empty() => {
+            (Status::Invalid, Some(format!("harness overloaded: {why}")))
+        }
+        (None, Some(why)) => (
+            Status::Failed,
+            Some(format!(
+                "failed on what load cannot cause ({}), though the harness was also overloaded: {why}",
+                unexplained.join("; ")
+            )),
+        ),
+        (None, None) if thresholds.iter().all(|t| t.passed) => (Status::Passed, None),
+        (None, None) => (Status::Failed, None),
     }
 }
 
@@ -432,7 +475,7 @@ fn add_load_samples(
     }
 }
 
-fn summarize(metric: Metric, values: Vec<f64>) -> MetricSummary {
+pub(super) fn summarize(metric: Metric, values: Vec<f64>) -> MetricSummary {
     let stat = |s| statistic(s, &values);
     MetricSummary {
         name: metric.name().to_owned(),
@@ -453,7 +496,10 @@ fn summarize(metric: Metric, values: Vec<f64>) -> MetricSummary {
     }
 }
 
-fn judge(scenario: &Scenario, samples: &BTreeMap<Metric, Vec<f64>>) -> Vec<ThresholdResult> {
+pub(super) fn judge(
+    scenario: &Scenario,
+    samples: &BTreeMap<Metric, Vec<f64>>,
+) -> Vec<ThresholdResult> {
     let mut results = Vec::new();
     for thresholds in &scenario.thresholds {
         let values = samples

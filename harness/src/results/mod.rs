@@ -10,6 +10,7 @@ mod collect;
 mod faults;
 mod growth;
 mod load;
+mod merge;
 mod span;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub use collect::{Collected, collect, judge_record};
 pub use faults::{DepartureSeen, FaultResult, LinkSnapshot, PathRecord, PathSeen, TrackImpact};
 pub use growth::Growth;
 pub use load::{CpuUse, HarnessLoad, LoadObserved, LoadPoint, MemoryUse, Ramp};
+pub use merge::merge;
 pub use span::{AudioSpan, RECOVERY_GRACE_MS, VideoSpan};
 
 use crate::metrics::Per;
@@ -106,6 +108,26 @@ pub struct ScenarioResult {
     pub thresholds: Vec<ThresholdResult>,
     /// Every event every peer reported, in order (the raw timelines).
     pub events: Vec<EventRecord>,
+    /// A run split across machines: each shard's part (one, in a shard's
+    /// own report; all of them once merged).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardRun>,
+}
+
+/// One shard of a scenario split across machines, as it ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShardRun {
+    /// `2/4`: the second of four.
+    pub shard: String,
+    pub peers: usize,
+    pub calls: usize,
+    /// Its timeline's start after `--start-at` (late: positive), ms.
+    pub start_offset_ms: Option<f64>,
+    /// Its own verdict, and why.
+    pub status: Status,
+    pub reason: Option<String>,
+    /// Its machine's load.
+    pub harness: Option<HarnessLoad>,
 }
 
 impl ScenarioResult {
@@ -134,6 +156,7 @@ impl ScenarioResult {
             metrics: Vec::new(),
             thresholds: Vec::new(),
             events: Vec::new(),
+            shards: Vec::new(),
         }
     }
 

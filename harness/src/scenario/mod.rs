@@ -6,11 +6,13 @@
 //! | `file` | the file as written (serde, unknown fields refused) |
 //! | `source` | reading TOML or JSON; locating a field's line and column |
 //! | `validate` | meaning: peers exist, calls are possible, events fit |
+//! | [`shard`] | one scenario split across machines, never cutting a call |
 //!
 //! [`Scenario::load`] returns either a [`Scenario`] the runner can trust or
 //! every problem found, each with file, line, column and field.
 
 mod file;
+pub mod shard;
 mod source;
 mod validate;
 
@@ -215,6 +217,30 @@ impl Verb {
             | Verb::DropSignaling { peer }
             | Verb::Media { peer, .. } => peer,
         }
+    }
+
+    /// The same verb with every peer index put through `map` (a shard's
+    /// part renumbers its peers).
+    pub fn with_peers(&self, map: &dyn Fn(usize) -> usize) -> Verb {
+        let mut verb = self.clone();
+        match &mut verb {
+            Verb::Call { from, to, .. } | Verb::Hangup { from, to } => {
+                *from = map(*from);
+                *to = map(*to);
+            }
+            Verb::Media { peer, fault } => {
+                *peer = map(*peer);
+                *fault = fault.with_other(|other| map(usize::from(other)) as u16);
+            }
+            Verb::Leave { peer }
+            | Verb::Crash { peer }
+            | Verb::Vanish { peer }
+            | Verb::Move { peer, .. }
+            | Verb::Impair { peer, .. }
+            | Verb::Restore { peer }
+            | Verb::DropSignaling { peer } => *peer = map(*peer),
+        }
+        verb
     }
 
     /// Whether the actor is gone afterwards.

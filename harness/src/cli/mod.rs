@@ -15,14 +15,21 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
-use crate::record::{RunLog, read_log, write_log};
+mod records;
+
+use crate::record::{RunLog, write_log};
 use crate::report::{self, Formats};
 use crate::results::{RunReport, Status, judge_record};
 use crate::runner::{Progress, RunOptions, record_scenario};
 use crate::scenario::Scenario;
+use crate::scenario::shard::{Shard, part};
+use records::{JudgeArgs, MergeArgs, judge, merge};
 
 /// The run's record, beside its reports.
-const RECORD_FILE: &str = "events.jsonl";
+pub(crate) const RECORD_FILE: &str = "events.jsonl";
+/// How far in the past `--start-at` may be: a shard that starts later than
+/// this would run its timeline out of step with the others.
+const START_AT_GRACE: Duration = Duration::from_secs(5);
 
 /// Without RUST_LOG: warnings, except the `webrtc` stack's routine ones
 /// (ICE checks and SRTP packets that arrive a moment before their keys,
@@ -54,6 +61,10 @@ enum Command {
     /// Judge a saved run again, without any network: its record
     /// (DIR/events.jsonl) against its scenarios' thresholds, or FILE's.
     Judge(JudgeArgs),
+    /// Merge the records of a scenario's shards (`run --shard I/N` on N
+    /// machines) into one result: metrics recomputed over all of them,
+    /// thresholds judged once, one exit code.
+    Merge(MergeArgs),
     /// Check scenario files without running them.
     Validate {
         #[arg(required = true)]
@@ -86,6 +97,20 @@ struct RunArgs {
     /// Use this signaling server (ws:// or wss://) instead of spawning one.
     #[arg(long)]
     server: Option<String>,
+    /// Run only shard I of N of each scenario (`2/4`): its peers and calls,
+    /// split so that no call is cut; `callprobe merge` makes one result of
+    /// the shards' report directories.
+    #[arg(long, value_name = "I/N", conflicts_with = "shard_from_env")]
+    shard: Option<Shard>,
+    /// Like --shard, with I from the environment's JOB_COMPLETION_INDEX
+    /// (from 0, as a Kubernetes Indexed Job sets it) and N given here.
+    #[arg(long, value_name = "N")]
+    shard_from_env: Option<u32>,
+    /// Start the timeline at this wall-clock instant (RFC 3339, such as
+    /// 2026-12-01T12:00:00Z), once every peer is up: every shard of a split
+    /// run given the same one runs in step.
+    #[arg(long, value_name = "TIME")]
+    start_at: Option<String>,
     /// No progress bar and no summary; only the exit code and errors.
     #[arg(long, short)]
     quiet: bool,
@@ -95,22 +120,6 @@ struct RunArgs {
     /// Chromium's media stays on 127.0.0.0/8.
     #[arg(long)]
     host_network: bool,
-}
-
-#[derive(Debug, clap::Args)]
-struct JudgeArgs {
-    /// A report directory a run wrote (it holds events.jsonl).
-    dir: PathBuf,
-    /// Judge with these thresholds instead (a `thresholds` table, as in a
-    /// scenario file), for each metric it names.
-    #[arg(long)]
-    thresholds: Option<PathBuf>,
-    /// Where the reports go (default: DIR, rewritten).
-    #[arg(long)]
-    report_dir: Option<PathBuf>,
-    /// No summary; only the exit code and errors.
-    #[arg(long, short)]
-    quiet: bool,
 }
 
 /// Parses the command line and runs it.
@@ -149,6 +158,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(args, scenarios).await,
             Command::Judge(args) => judge(&args),
+            Command::Merge(args) => merge(&args),
             Command::Validate { files } => validate(&files),
             Command::Serve(args) => match serve_until_stopped(args.config()).await {
                 Ok(()) => 0,
@@ -236,7 +246,55 @@ fn load_run(args: &RunArgs) -> Result<Vec<Scenario>, u8> {
             scenario.seed = seed;
         }
     }
+    let shard = match (args.shard, args.shard_from_env) {
+        (Some(shard), _) => Some(shard),
+        (None, Some(count)) => Some(shard_from_env(count)?),
+        (None, None) => None,
+    };
+    if let Some(shard) = shard {
+        scenarios = scenarios.iter().map(|s| part(s, shard)).collect();
+    }
     Ok(scenarios)
+}
+
+/// Shard JOB_COMPLETION_INDEX (from 0) of `count`.
+fn shard_from_env(count: u32) -> Result<Shard, u8> {
+    const VARIABLE: &str = "JOB_COMPLETION_INDEX";
+    let index = std::env::var(VARIABLE).map_err(|_| {
+        eprintln!("--shard-from-env: {VARIABLE} is not set");
+        EXIT_INVALID
+    })?;
+    index
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .and_then(|index| Shard::new(index, count))
+        .ok_or_else(|| {
+            eprintln!(
+                "--shard-from-env {count}: {VARIABLE}={index:?} is not an index from 0 to {}",
+                count.saturating_sub(1)
+            );
+            EXIT_INVALID
+        })
+}
+
+/// `--start-at`, checked: RFC 3339, and not more than a few seconds past.
+fn start_at(text: &str) -> Result<std::time::SystemTime, u8> {
+    let at = humantime::parse_rfc3339_weak(text).map_err(|e| {
+        eprintln!("--start-at {text}: {e} (write it as RFC 3339: 2026-12-01T12:00:00Z)");
+        EXIT_INVALID
+    })?;
+    if let Ok(past) = std::time::SystemTime::now().duration_since(at)
+        && past > START_AT_GRACE
+    {
+        eprintln!(
+            "--start-at {text}: that was {} ago, more than the {} a shard may start late",
+            humantime::format_duration(Duration::from_secs(past.as_secs())),
+            humantime::format_duration(START_AT_GRACE)
+        );
+        return Err(EXIT_INVALID);
+    }
+    Ok(at)
 }
 
 /// A run with browser peers whose every address is ours (the in-process
@@ -265,8 +323,18 @@ fn isolate_browsers(args: &RunArgs, scenarios: &[Scenario]) {
 }
 
 async fn run(args: RunArgs, scenarios: Vec<Scenario>) -> u8 {
+    let start_at = match args.start_at.as_deref().map(start_at).transpose() {
+        Ok(at) => at,
+        Err(code) => return code,
+    };
+    // Checked by `load_run` already.
+    let shard = args
+        .shard
+        .or_else(|| args.shard_from_env.and_then(|n| shard_from_env(n).ok()));
     let options = RunOptions {
         server: args.server.clone(),
+        shard,
+        start_at,
         ..RunOptions::default()
     };
     let cancel = options.cancel.clone();
@@ -320,7 +388,7 @@ async fn run(args: RunArgs, scenarios: Vec<Scenario>) -> u8 {
 }
 
 /// Writes the reports (and the record, when given) into `dir`.
-fn write_reports(
+pub(super) fn write_reports(
     report: &RunReport,
     log: Option<&RunLog>,
     dir: &std::path::Path,
@@ -347,61 +415,8 @@ fn write_reports(
     Ok(())
 }
 
-/// Re-judges a saved run: its record read back, each scenario validated
-/// again from the text it ran, judged, reported.
-fn judge(args: &JudgeArgs) -> u8 {
-    let log = match read_log(&args.dir.join(RECORD_FILE)) {
-        Ok(log) => log,
-        Err(e) => {
-            eprintln!("callprobe judge: {e}");
-            return EXIT_INVALID;
-        }
-    };
-    if log.callprobe_version != env!("CARGO_PKG_VERSION") {
-        tracing::warn!(
-            recorded_by = %log.callprobe_version,
-            "the record was written by another callprobe; it is judged by this one's rules"
-        );
-    }
-    let overrides = match &args.thresholds {
-        Some(path) => match Scenario::load_thresholds(path) {
-            Ok(thresholds) => thresholds,
-            Err(e) => {
-                eprintln!("{e}");
-                return EXIT_INVALID;
-            }
-        },
-        None => Vec::new(),
-    };
-    let mut report = RunReport {
-        callprobe_version: env!("CARGO_PKG_VERSION"),
-        started_at: log.started_at.clone(),
-        scenarios: Vec::new(),
-    };
-    for record in &log.scenarios {
-        let scenario = match record.scenario.scenario() {
-            Ok(scenario) => scenario.with_thresholds(&overrides),
-            Err(e) => {
-                eprintln!("callprobe judge: the recorded scenario no longer validates:\n{e}");
-                return EXIT_INVALID;
-            }
-        };
-        report.scenarios.push(judge_record(&scenario, record));
-    }
-    if !args.quiet {
-        out(&report::terminal(&report));
-    }
-    let dir = args.report_dir.as_ref().unwrap_or(&args.dir);
-    // A new directory gets the record too, so it can be judged again.
-    let copy = (dir != &args.dir).then_some(&log);
-    if let Err(code) = write_reports(&report, copy, dir, Formats::ALL, args.quiet) {
-        return code;
-    }
-    exit_code(&report, false)
-}
-
 /// The exit code a run's results call for.
-fn exit_code(report: &RunReport, cancelled: bool) -> u8 {
+pub(super) fn exit_code(report: &RunReport, cancelled: bool) -> u8 {
     if report
         .scenarios
         .iter()
