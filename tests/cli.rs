@@ -652,3 +652,52 @@ fn pairs_20_as_four_shards_merges_into_one_verdict() {
     assert_eq!(output.status.code(), Some(3), "{stdout}");
     assert!(stdout.contains("shard 2/4"), "{stdout}");
 }
+
+/// The manifest of a split run, rendered for N shards: an Indexed Job of N
+/// pods released at one instant, each its own shard and report volume, and
+/// the merge. (CI checks the same output against the Kubernetes schema.)
+#[test]
+fn the_kubernetes_job_is_rendered_for_n_shards() {
+    let output = callprobe()
+        .args([
+            "kubernetes-job",
+            "--shards",
+            "3",
+            "--image",
+            "callprobe:test",
+        ])
+        .args(["--start-at", "2099-01-01T00:00:00Z", "--name", "pairs"])
+        .arg("scenarios/pairs-20.toml")
+        .output()
+        .unwrap();
+    let yaml = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(yaml.matches("\n---\n").count(), 2, "three objects: {yaml}");
+    for expected in [
+        "kind: PersistentVolumeClaim",
+        "name: pairs-shards",
+        "completionMode: Indexed",
+        "completions: 3",
+        "parallelism: 3",
+        "- --shard-from-env\n            - \"3\"",
+        "- --start-at\n            - \"2099-01-01T00:00:00Z\"",
+        "subPathExpr: shard-$(JOB_COMPLETION_INDEX)",
+        "name: pairs-merge",
+        "exec callprobe merge /reports/shard-* --report-dir /reports/merged",
+        "image: callprobe:test",
+    ] {
+        assert!(yaml.contains(expected), "{expected:?} not in:\n{yaml}");
+    }
+    assert!(!yaml.contains("{{"), "{yaml}");
+
+    let output = callprobe()
+        .args(["kubernetes-job", "--shards", "3", "--image", "x"])
+        .arg("tests/fixtures/broken.toml")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}

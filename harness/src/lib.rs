@@ -8,6 +8,7 @@
 //! | [`browser`] | browser peers: headless Chromium on our page, driven over DevTools |
 //! | [`cli`] | the `callprobe` command line: run, validate, serve |
 //! | [`clock`] | the run's clock, on which everything is recorded |
+//! | [`deploy`] | the Kubernetes manifest of a run split across machines |
 //! | [`load`] | the harness watching itself: event-loop lag, sender pacing, CPU, memory |
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
 //! | [`metrics`] | the names of what a run measures |
@@ -30,6 +31,7 @@
 pub mod browser;
 pub mod cli;
 pub mod clock;
+pub mod deploy;
 pub mod load;
 pub mod media;
 pub mod metrics;

@@ -65,6 +65,9 @@ enum Command {
     /// machines) into one result: metrics recomputed over all of them,
     /// thresholds judged once, one exit code.
     Merge(MergeArgs),
+    /// Print the Kubernetes manifest that runs a scenario as N shards and
+    /// merges them (deploy/kubernetes/job.yaml, filled in).
+    KubernetesJob(KubernetesJobArgs),
     /// Check scenario files without running them.
     Validate {
         #[arg(required = true)]
@@ -122,6 +125,33 @@ struct RunArgs {
     host_network: bool,
 }
 
+#[derive(Debug, clap::Args)]
+struct KubernetesJobArgs {
+    /// The scenario, by its path in the image (relative to /opt/callprobe,
+    /// as in this checkout: it is validated here).
+    scenario: PathBuf,
+    /// How many machines (pods) share the run.
+    #[arg(long)]
+    shards: u32,
+    /// The image built from deploy/Dockerfile.
+    #[arg(long)]
+    image: String,
+    /// When every shard's timeline starts (RFC 3339); default: --start-in
+    /// from now.
+    #[arg(long, value_name = "TIME")]
+    start_at: Option<String>,
+    /// Without --start-at: start this long from now, time for pods to be
+    /// scheduled, pull the image and start their peers.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "3m")]
+    start_in: Duration,
+    /// The signaling server under test (without it each shard runs its own).
+    #[arg(long)]
+    server: Option<String>,
+    /// Names the Jobs and the volume (default: from the scenario's file).
+    #[arg(long)]
+    name: Option<String>,
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -159,6 +189,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run(args, scenarios).await,
             Command::Judge(args) => judge(&args),
             Command::Merge(args) => merge(&args),
+            Command::KubernetesJob(args) => kubernetes_job(&args),
             Command::Validate { files } => validate(&files),
             Command::Serve(args) => match serve_until_stopped(args.config()).await {
                 Ok(()) => 0,
@@ -220,6 +251,57 @@ fn validate(files: &[PathBuf]) -> u8 {
         ));
     }
     0
+}
+
+fn kubernetes_job(args: &KubernetesJobArgs) -> u8 {
+    let scenario = match Scenario::load(&args.scenario) {
+        Ok(scenario) => scenario,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_INVALID;
+        }
+    };
+    let now = std::time::SystemTime::now();
+    let start = match &args.start_at {
+        Some(text) => match start_at(text) {
+            Ok(at) => at,
+            Err(code) => return code,
+        },
+        None => now + args.start_in,
+    };
+    let lead = start.duration_since(now).unwrap_or_default();
+    let stem = args
+        .scenario
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy();
+    let name: String = args.name.clone().unwrap_or_else(|| {
+        let name: String = stem
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        format!("callprobe-{}", name.trim_matches('-'))
+    });
+    let plan = crate::deploy::JobPlan {
+        name,
+        image: args.image.clone(),
+        shards: args.shards,
+        start_at: humantime::format_rfc3339_seconds(start).to_string(),
+        scenario: args.scenario.display().to_string(),
+        server: args.server.clone(),
+        lasts: lead + scenario.duration,
+    };
+    match plan.render() {
+        Ok(yaml) => {
+            out(&yaml);
+            0
+        }
+        Err(e) => {
+            eprintln!("callprobe kubernetes-job: {e}");
+            EXIT_INVALID
+        }
+    }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.

@@ -84,13 +84,21 @@ enum Line<'a> {
     },
 }
 
-/// Writes `log` to `path`, line by line.
+/// Writes `log` to `path`, line by line; the file appears whole or not at
+/// all (it is written beside and renamed), so a merge waiting for it never
+/// reads half a record.
 pub fn write_log(path: &Path, log: &RunLog) -> Result<(), LogError> {
     let io = |source| LogError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut out = BufWriter::new(File::create(path).map_err(io)?);
+    let partial = path.with_extension("jsonl.partial");
+    write_lines(&partial, log).map_err(io)?;
+    std::fs::rename(&partial, path).map_err(io)
+}
+
+fn write_lines(path: &Path, log: &RunLog) -> std::io::Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
     let mut line = |line: Line<'_>| -> std::io::Result<()> {
         serde_json::to_writer(&mut out, &line)?;
         out.write_all(b"\n")
@@ -99,25 +107,23 @@ pub fn write_log(path: &Path, log: &RunLog) -> Result<(), LogError> {
         version: RECORD_VERSION,
         callprobe: Cow::Borrowed(&log.callprobe_version),
         started_at: Cow::Borrowed(&log.started_at),
-    })
-    .map_err(io)?;
+    })?;
     for record in &log.scenarios {
-        line(Line::Scenario(Cow::Borrowed(&record.scenario))).map_err(io)?;
+        line(Line::Scenario(Cow::Borrowed(&record.scenario)))?;
         for action in &record.actions {
-            line(Line::Action(*action)).map_err(io)?;
+            line(Line::Action(*action))?;
         }
         for event in &record.events {
-            line(Line::Event(Cow::Borrowed(event))).map_err(io)?;
+            line(Line::Event(Cow::Borrowed(event)))?;
         }
         for (peer, link) in record.links.iter().enumerate() {
             line(Line::Link {
                 peer,
                 link: Cow::Borrowed(link),
-            })
-            .map_err(io)?;
+            })?;
         }
         if let Some(load) = &record.load {
-            line(Line::Load(Cow::Borrowed(load))).map_err(io)?;
+            line(Line::Load(Cow::Borrowed(load)))?;
         }
         line(Line::End {
             server: Cow::Borrowed(&record.server),
@@ -126,10 +132,9 @@ pub fn write_log(path: &Path, log: &RunLog) -> Result<(), LogError> {
             ended: record.ended,
             cut_short: record.cut_short.as_ref().map(Cow::Borrowed),
             start_offset_ms: record.start_offset_ms,
-        })
-        .map_err(io)?;
+        })?;
     }
-    out.flush().map_err(io)
+    out.flush()
 }
 
 /// Reads a record written by [`write_log`]; every error names the line.
