@@ -1,38 +1,33 @@
-//! Running one scenario (DESIGN §1, "Runner"): the server (in-process or
-//! external), the peers, the timeline on a monotonic clock, and a clean
-//! stop: every peer closed, every task ended, the server shut down. What
-//! happened is kept as the run's record (`record`), which the collector
-//! judges: the same record `callprobe judge` reads back from disk.
+//! One scenario's peers: started, driven along the timeline (the actions,
+//! each call numbered as it is commanded), closed; their events logged as
+//! the run's record.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use callprobe_server::protocol::PeerId;
-use callprobe_server::{RunningServer, Server, ServerConfig, TlsMode};
 use futures_util::future::join_all;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::browser::{
-    BrowserError, BrowserPeerConfig, find_chromium, page_url_for, spawn_browser_peer,
-};
+use crate::browser::{BrowserPeerConfig, page_url_for, spawn_browser_peer};
 use crate::clock::RunTime;
-use crate::load::{LagProbe, PacingLog};
-use crate::media::shared::SharedClip;
 use crate::net::{Direction, Link, Network};
 use crate::peer::{
     CallId, ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig, PeerEvent,
     PeerEventKind, PeerHandle, book_call, spawn_peer,
 };
-use crate::record::{ActionDone, CutShort, ScenarioAsRun, ScenarioRecord};
-use crate::results::{LinkSnapshot, LoadObserved, ScenarioResult, Status, judge_record};
-use crate::scenario::shard::Shard;
-use crate::scenario::{Action, PeerKind, RestartBy, Scenario, ServerPlan, Verb};
+use crate::record::ActionDone;
+use crate::results::{LinkSnapshot, Status};
+use crate::scenario::{Action, PeerKind, RestartBy, Scenario, Verb};
 use crate::signaling::ClientConfig;
+
+use super::Progress;
+use super::setup::ServerUnderTest;
 
 /// Bound on every peer starting (connect + `start`), beyond a per-peer share.
 const STARTUP_BASE: Duration = Duration::from_secs(10);
@@ -46,146 +41,7 @@ const BROWSER_SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
 /// is stuck, not when it is slow.
 const CLOSE_BOUND: Duration = Duration::from_secs(10);
 const _: () = assert!(crate::peer::PEER_CLOSE.as_secs() < CLOSE_BOUND.as_secs());
-/// The shared clip loops over this many seconds of video.
-const SHARED_CLIP_SECONDS: u32 = 10;
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
-
-/// Told how a run is going; the CLI draws a progress bar from it.
-pub trait Progress: Send + Sync {
-    /// Peers are being started.
-    fn starting(&self, _scenario: &Scenario) {}
-    /// The timeline runs: `elapsed` of the scenario's duration, and how many
-    /// call directions have verified their first frame.
-    fn tick(&self, _elapsed: Duration, _first_frames: usize) {}
-    /// The timeline is over; peers are closing.
-    fn finishing(&self) {}
-}
-
-/// No progress output (tests, `--quiet`).
-#[derive(Debug, Default)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {}
-
-/// What the command line can change about a run.
-#[derive(Clone, Debug, Default)]
-pub struct RunOptions {
-    /// Use this signaling server instead of the scenario's (or spawning one).
-    pub server: Option<String>,
-    /// Cancelled by Ctrl-C: the run stops early and still reports.
-    pub cancel: CancellationToken,
-    /// The scenario given is this shard's part of the whole (its record
-    /// says so, for `callprobe merge`).
-    pub shard: Option<Shard>,
-    /// The timeline starts at this wall-clock instant, once every peer is
-    /// up (every shard of a split run is given the same).
-    pub start_at: Option<SystemTime>,
-}
-
-/// Runs `scenario` to its end (or until cancelled) and judges its record.
-pub async fn run_scenario(
-    scenario: &Scenario,
-    options: &RunOptions,
-    progress: &dyn Progress,
-) -> ScenarioResult {
-    judge_record(
-        scenario,
-        &record_scenario(scenario, options, progress).await,
-    )
-}
-
-/// Runs `scenario` to its end (or until cancelled) and hands over its
-/// record. Never panics on the system under test misbehaving: that is a
-/// result.
-pub async fn record_scenario(
-    scenario: &Scenario,
-    options: &RunOptions,
-    progress: &dyn Progress,
-) -> ScenarioRecord {
-    let as_run = ScenarioAsRun::of(scenario, options.server.clone(), options.shard);
-    let chromium = find_chromium();
-    if scenario.has_browsers() && chromium.is_none() {
-        return ScenarioRecord::not_run(
-            as_run,
-            Status::Skipped,
-            format!("{}", BrowserError::NotFound),
-        );
-    }
-    let server = match start_server(scenario, options).await {
-        Ok(server) => server,
-        Err((status, reason)) => return ScenarioRecord::not_run(as_run, status, reason),
-    };
-    let pacing = Arc::new(PacingLog::default());
-    let media = match media(scenario, &pacing).await {
-        Ok(media) => media,
-        Err(reason) => {
-            server.stop().await;
-            return ScenarioRecord::not_run(as_run, Status::Error, reason);
-        }
-    };
-    progress.starting(scenario);
-    // Watching starts before the peers do: its first memory sample is the
-    // baseline that per-peer memory is counted from.
-    let epoch = Instant::now();
-    let mut run = Run::new(scenario, &server, media, epoch);
-    let probe = LagProbe::start(Arc::clone(&run.record_bytes), epoch);
-    run.chromium = chromium;
-    let startup = run.start_peers(&options.cancel).await;
-    let startup = match (startup, options.start_at) {
-        (Ok(()), Some(at)) => wait_for(at, &options.cancel).await,
-        (startup, _) => startup,
-    };
-    let started = Instant::now();
-    let start_offset_ms = options
-        .start_at
-        .map(|at| signed_ms_since(at, SystemTime::now()));
-    let cut_short = match startup {
-        Err(stopped) => Some(stopped),
-        Ok(()) => run
-            .timeline(started, &options.cancel, progress)
-            .await
-            .map(|reason| (Status::Interrupted, reason)),
-    };
-    let ended = Instant::now();
-    let load = LoadObserved {
-        watched: probe.stop().await,
-        pacing: pacing.snapshot(),
-    };
-    progress.finishing();
-    let (actions, events, links) = run.finish().await;
-    let url = server.url.clone();
-    server.stop().await;
-    ScenarioRecord {
-        scenario: as_run,
-        server: url,
-        started: RunTime::of(started, epoch),
-        ended: RunTime::of(ended, epoch),
-        cut_short: cut_short.map(|(status, reason)| CutShort { status, reason }),
-        ran: true,
-        start_offset_ms,
-        actions,
-        events,
-        links,
-        load: Some(load),
-    }
-}
-
-/// Waits for the wall clock to reach `at` (at once if it has).
-async fn wait_for(at: SystemTime, cancel: &CancellationToken) -> Result<(), (Status, String)> {
-    let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
-    tokio::select! {
-        () = tokio::time::sleep(wait) => Ok(()),
-        () = cancel.cancelled() => Err((Status::Interrupted, "interrupted while waiting for --start-at".into())),
-    }
-}
-
-/// Milliseconds from `origin` to `at`, negative when `at` is earlier.
-fn signed_ms_since(origin: SystemTime, at: SystemTime) -> f64 {
-    match at.duration_since(origin) {
-        Ok(after) => after.as_secs_f64() * 1e3,
-        Err(before) => -before.duration().as_secs_f64() * 1e3,
-    }
-}
 
 /// A browser peer in the place of a synthetic one: the same name, index,
 /// server and clock; its camera at the peer's video size and rate.
@@ -206,109 +62,12 @@ fn browser_config(config: PeerConfig, chromium: PathBuf) -> BrowserPeerConfig {
     }
 }
 
-/// The server a run talks to, and whether it is ours to stop.
-struct ServerUnderTest {
-    url: String,
-    trust_pem: Option<String>,
-    running: Option<RunningServer>,
-}
-
-impl ServerUnderTest {
-    async fn stop(self) {
-        if let Some(server) = self.running {
-            server.shutdown().await;
-        }
-    }
-}
-
-async fn start_server(
-    scenario: &Scenario,
-    options: &RunOptions,
-) -> Result<ServerUnderTest, (Status, String)> {
-    let external = |url: String| ServerUnderTest {
-        url,
-        trust_pem: None,
-        running: None,
-    };
-    if let Some(url) = &options.server {
-        return Ok(external(url.clone()));
-    }
-    match &scenario.server {
-        ServerPlan::External { url } => Ok(external(url.clone())),
-        ServerPlan::FromEnv { variable } => Err((
-            Status::Skipped,
-            format!("needs an external server: set {variable} or pass --server URL"),
-        )),
-        ServerPlan::InProcess {
-            tls,
-            idle_timeout,
-            ping_interval,
-        } => {
-            let mut config = ServerConfig {
-                tls: if *tls {
-                    TlsMode::self_signed_localhost()
-                } else {
-                    TlsMode::Off
-                },
-                ..ServerConfig::loopback()
-            };
-            if let Some(idle) = idle_timeout {
-                config.limits.idle_timeout = *idle;
-            }
-            if let Some(ping) = ping_interval {
-                config.limits.ping_interval = *ping;
-            }
-            let server = Server::bind(config).await.map_err(|e| {
-                (
-                    Status::Error,
-                    format!("the signaling server did not start: {e}"),
-                )
-            })?;
-            Ok(ServerUnderTest {
-                url: server.url(),
-                trust_pem: server.self_signed_certificate_pem().map(str::to_owned),
-                running: Some(server),
-            })
-        }
-    }
-}
-
-/// Media settings for every peer, all logging their pacing to `pacing`;
-/// shared mode encodes its clip once, off the async workers.
-async fn media(scenario: &Scenario, pacing: &Arc<PacingLog>) -> Result<Vec<MediaSettings>, String> {
-    let plan = &scenario.media;
-    let shared = if plan.shared {
-        let video = plan.video.clone();
-        let frames = video.fps * SHARED_CLIP_SECONDS;
-        let audio = plan.audio_bitrate_bps;
-        let clip = tokio::task::spawn_blocking(move || SharedClip::encode(&video, frames, audio))
-            .await
-            .map_err(|e| format!("encoding the shared clip: {e}"))?
-            .map_err(|e| format!("encoding the shared clip: {e}"))?;
-        Some(Arc::new(clip))
-    } else {
-        None
-    };
-    Ok(scenario
-        .peers
-        .iter()
-        .map(|peer| MediaSettings {
-            video: peer.video.clone(),
-            audio_bitrate_bps: plan.audio_bitrate_bps,
-            shared: shared.clone(),
-            pacing: Arc::clone(pacing),
-            // Each peer's own camera and microphone.
-            faults: Arc::default(),
-        })
-        .collect())
-}
-
 /// One scenario's peers and their event log.
-struct Run<'a> {
+pub(super) struct Run<'a> {
     scenario: &'a Scenario,
     configs: Vec<PeerConfig>,
     /// The browser binary, for browser peers.
-    chromium: Option<PathBuf>,
+    pub(super) chromium: Option<PathBuf>,
     peers: Vec<PeerHandle>,
     /// Each peer's attachment to the in-process network, by index.
     links: Vec<Arc<Link>>,
@@ -328,13 +87,13 @@ struct Run<'a> {
     /// What the logged events hold beyond the log itself, and the whole
     /// record's size for the load probe (memory kept on purpose).
     event_heap: usize,
-    record_bytes: Arc<AtomicU64>,
+    pub(super) record_bytes: Arc<AtomicU64>,
     inbox: mpsc::UnboundedReceiver<PeerEvent>,
     outbox: Option<mpsc::UnboundedSender<PeerEvent>>,
 }
 
 impl<'a> Run<'a> {
-    fn new(
+    pub(super) fn new(
         scenario: &'a Scenario,
         server: &ServerUnderTest,
         media: Vec<MediaSettings>,
@@ -420,7 +179,10 @@ impl<'a> Run<'a> {
 
     /// Starts every peer and waits, bounded, until each has its id. Fails
     /// with `Interrupted` on Ctrl-C, or `Error` when a peer did not start.
-    async fn start_peers(&mut self, cancel: &CancellationToken) -> Result<(), (Status, String)> {
+    pub(super) async fn start_peers(
+        &mut self,
+        cancel: &CancellationToken,
+    ) -> Result<(), (Status, String)> {
         let outbox = self.outbox.clone().expect("open until finish");
         let kinds = self.scenario.peers.iter().map(|p| p.kind);
         for (config, kind) in std::mem::take(&mut self.configs).into_iter().zip(kinds) {
@@ -495,7 +257,7 @@ impl<'a> Run<'a> {
 
     /// Carries out the actions at their times until the scenario's end.
     /// Returns why it stopped early, if it did.
-    async fn timeline(
+    pub(super) async fn timeline(
         &mut self,
         started: Instant,
         cancel: &CancellationToken,
@@ -623,7 +385,7 @@ impl<'a> Run<'a> {
 
     /// Closes every peer (bounded), drains the last events, and hands over
     /// (actions carried out, events, what each link saw).
-    async fn finish(mut self) -> (Vec<ActionDone>, Vec<PeerEvent>, Vec<LinkSnapshot>) {
+    pub(super) async fn finish(mut self) -> (Vec<ActionDone>, Vec<PeerEvent>, Vec<LinkSnapshot>) {
         drop(self.outbox.take());
         let peers = std::mem::take(&mut self.peers);
         let closing = join_all(peers.into_iter().map(|peer| peer.close(CLOSE_BOUND)));
