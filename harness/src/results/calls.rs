@@ -51,6 +51,7 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
             let (caller, callee) = (scenario.peers[from].name.clone(), scenario.peers[to].name.clone());
             let (Some(from_id), Some(to_id)) = ids else {
                 return CallResult {
+                    call,
                     caller,
                     callee,
                     started_at_ms: signed_ms(at, input.started),
@@ -120,6 +121,7 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 t.video.as_ref().is_some_and(|v| v.verified > 0) && t.tone_match
             });
             CallResult {
+                call,
                 caller,
                 callee,
                 started_at_ms: signed_ms(started, input.started),

@@ -563,6 +563,7 @@ fn event_record(
     EventRecord {
         at_ms,
         peer,
+        call: event.call,
         event: kind.to_owned(),
         remote: remote.map(|id| name_of(id).unwrap_or_else(|| id.to_string())),
         detail,

@@ -264,10 +264,12 @@ fn departures(input: &FaultInput<'_>, departed: usize, at: RunTime) -> Vec<Depar
             partner: partner_name.clone(),
             ..DepartureSeen::default()
         };
+        // The partner's events about this call (a departure's signals come
+        // after it; a redial is another call).
         for event in input
             .events
             .iter()
-            .filter(|e| usize::from(e.peer) == partner && e.at >= at)
+            .filter(|e| usize::from(e.peer) == partner && e.call == call.call && e.at >= at)
         {
             let slot = match &event.kind {
                 PeerEventKind::PeerLeft { remote } if *remote == departed_id => {

@@ -11,8 +11,11 @@
 //! on what load cannot cause).
 
 use super::collect::{fact_samples, judge, summarize, verdict};
-use super::{PeerResult, ScenarioResult, Status};
+use std::collections::HashMap;
+
+use super::{CallResult, PeerResult, ScenarioResult, Status};
 use crate::metrics::Metric;
+use crate::peer::CallId;
 use crate::scenario::Scenario;
 
 /// The whole of `scenario` from its shards' results, in shard order.
@@ -22,8 +25,26 @@ pub fn merge(scenario: &Scenario, parts: &[ScenarioResult]) -> ScenarioResult {
             .first()
             .map_or_else(|| "?".to_owned(), |s| s.shard.clone())
     };
-    let mut calls: Vec<_> = parts.iter().flat_map(|p| p.calls.iter().cloned()).collect();
-    calls.sort_by(|a, b| a.started_at_ms.total_cmp(&b.started_at_ms));
+    // Every shard numbers its calls from 0: the whole renumbers them, in
+    // the order they started, and its events follow.
+    let mut calls: Vec<(usize, CallResult)> = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(k, p)| p.calls.iter().map(move |c| (k, c.clone())))
+        .collect();
+    calls.sort_by(|a, b| a.1.started_at_ms.total_cmp(&b.1.started_at_ms));
+    let mut renumbered: HashMap<(usize, CallId), CallId> = HashMap::new();
+    let calls: Vec<CallResult> = calls
+        .into_iter()
+        .enumerate()
+        .map(|(n, (k, mut call))| {
+            let id = CallId(n as u32);
+            if let Some(old) = call.call.replace(id) {
+                renumbered.insert((k, old), id);
+            }
+            call
+        })
+        .collect();
     let mut faults: Vec<_> = parts
         .iter()
         .flat_map(|p| p.faults.iter().cloned())
@@ -36,7 +57,14 @@ pub fn merge(scenario: &Scenario, parts: &[ScenarioResult]) -> ScenarioResult {
     actions.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
     let mut events: Vec<_> = parts
         .iter()
-        .flat_map(|p| p.events.iter().cloned())
+        .enumerate()
+        .flat_map(|(k, p)| p.events.iter().map(move |e| (k, e.clone())))
+        .map(|(k, mut event)| {
+            event.call = event
+                .call
+                .and_then(|old| renumbered.get(&(k, old)).copied());
+            event
+        })
         .collect();
     events.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
     let peers: Vec<PeerResult> = scenario

@@ -27,6 +27,7 @@ pub use span::{AudioSpan, RECOVERY_GRACE_MS, VideoSpan};
 
 use crate::metrics::Per;
 use crate::net::FlowLosses;
+use crate::peer::CallId;
 use crate::timeline::SetupTimeline;
 use crate::verify::audio::AudioVerdict;
 use crate::verify::video::VideoVerdict;
@@ -216,6 +217,8 @@ pub struct PeerNetwork {
 /// One call, from its call command to its end.
 #[derive(Clone, Debug, Serialize)]
 pub struct CallResult {
+    /// The id the runner gave the call when it commanded it.
+    pub call: Option<CallId>,
     pub caller: String,
     pub callee: String,
     pub started_at_ms: f64,
@@ -335,6 +338,9 @@ pub struct ThresholdResult {
 pub struct EventRecord {
     pub at_ms: f64,
     pub peer: String,
+    /// The call it is about, if it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallId>,
     /// The event, such as `IceConnected`.
     pub event: String,
     /// The other peer's name, where the event is about one.
