@@ -701,3 +701,43 @@ fn the_kubernetes_job_is_rendered_for_n_shards() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// `--shard-from-env N` takes its index from JOB_COMPLETION_INDEX (from 0,
+/// as a Kubernetes Indexed Job sets it) and refuses one out of range;
+/// `--start-at` refuses an instant long past.
+#[test]
+fn a_shard_from_the_environment_and_a_start_in_the_past_are_checked() {
+    let run = |env: Option<&str>, args: &[&str]| {
+        let mut command = callprobe();
+        command.arg("run").args(args).arg("scenarios/pairs-20.toml");
+        command.env_remove("JOB_COMPLETION_INDEX");
+        if let Some(index) = env {
+            command.env("JOB_COMPLETION_INDEX", index);
+        }
+        command.output().unwrap()
+    };
+    for (env, expected) in [
+        (
+            Some("4"),
+            "JOB_COMPLETION_INDEX=\"4\" is not an index from 0 to 3",
+        ),
+        (None, "JOB_COMPLETION_INDEX is not set"),
+    ] {
+        let output = run(env, &["--shard-from-env", "4"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    let output = run(
+        None,
+        &["--shard", "1/4", "--start-at", "2020-01-01T00:00:00Z"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("more than the 5s a shard may start late"),
+        "{stderr}"
+    );
+    let output = run(None, &["--shard", "5/4"]);
+    assert_eq!(output.status.code(), Some(2));
+}
