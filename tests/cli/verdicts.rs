@@ -2,7 +2,7 @@
 //! on the threshold its file names; and its record judges again the same.
 
 use crate::records::assert_judged_again_the_same;
-use crate::{callprobe, report_json};
+use crate::{report_json, run_into};
 
 /// The metrics a must-fail file names in its `# fails:` line.
 fn expected_failures(path: &std::path::Path) -> Vec<String> {
@@ -24,20 +24,7 @@ fn every_must_fail_scenario_exits_1_on_the_threshold_it_names(
     let what = path.display().to_string();
     let _slot = callprobe_testkit::cpu_slot_blocking(&what);
     let dir = tempfile::tempdir().unwrap();
-    let run = || {
-        callprobe()
-            .args(["run", "-q", "--json", "--report-dir"])
-            .arg(dir.path())
-            .arg(&path)
-            .env("RUST_LOG", "error")
-            .output()
-            .unwrap()
-    };
-    let mut output = run();
-    if output.status.code() == Some(3) {
-        eprintln!("{what}: INVALID (harness overloaded); running it once more");
-        output = run();
-    }
+    let output = run_into(dir.path(), &["--json"], &path);
     let json = report_json(dir.path());
     let scenario = &json["scenarios"][0];
     assert_eq!(
