@@ -136,6 +136,7 @@ pub fn merge(scenario: &Scenario, parts: &[ScenarioResult]) -> ScenarioResult {
     let overloaded = (!overloaded.is_empty()).then(|| overloaded.join("; "));
     let (status, reason) = verdict(cut_short, overloaded, &thresholds, &calls);
     let mut servers: Vec<&str> = parts.iter().map(|p| p.server.as_str()).collect();
+    servers.sort_unstable();
     servers.dedup();
     ScenarioResult {
         server: servers.join(", "),

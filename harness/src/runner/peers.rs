@@ -71,10 +71,9 @@ pub(super) struct Run<'a> {
     peers: Vec<PeerHandle>,
     /// Each peer's attachment to the in-process network, by index.
     links: Vec<Arc<Link>>,
-    /// Pairs in a call by the timeline so far (for ICE restarts by the
-    /// partners of a peer that moved).
-    in_call: HashSet<(usize, usize)>,
-    /// The call going on between each pair, for the hangup that ends it.
+    /// The call going on between each pair by the timeline so far: for
+    /// the hangup that ends it, and for ICE restarts by the partners of a
+    /// peer that moved.
     calls: HashMap<(usize, usize), CallId>,
     next_call: u32,
     /// Where callees find the id of the call they are offered.
@@ -152,7 +151,6 @@ impl<'a> Run<'a> {
             chromium: None,
             peers: Vec::new(),
             links,
-            in_call: HashSet::new(),
             calls: HashMap::new(),
             next_call: 0,
             directory: book,
@@ -309,7 +307,6 @@ impl<'a> Run<'a> {
                 let call = CallId(self.next_call);
                 self.next_call += 1;
                 call_of_action = Some(call);
-                self.in_call.insert(pair(from, to));
                 self.calls.insert(pair(from, to), call);
                 if let (Some(caller), Some(callee)) = (self.ids[from], self.ids[to]) {
                     book_call(&self.directory, caller, callee, call);
@@ -317,12 +314,11 @@ impl<'a> Run<'a> {
                 commands.push((from, self.ids[to].map(|to| PeerCommand::Call { to, call })));
             }
             Verb::Hangup { from, to } => {
-                self.in_call.remove(&pair(from, to));
                 call_of_action = self.calls.remove(&pair(from, to));
                 commands.push((from, self.ids[to].map(|to| PeerCommand::Hangup { to })));
             }
             Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
-                self.in_call.retain(|&(a, b)| a != peer && b != peer);
+                self.calls.retain(|&(a, b), _| a != peer && b != peer);
                 let command = match action.verb {
                     Verb::Leave { .. } => PeerCommand::Close,
                     Verb::Crash { .. } => PeerCommand::Crash,
@@ -340,7 +336,7 @@ impl<'a> Run<'a> {
                     }),
                 ));
                 if !by_mover {
-                    let partners = self.in_call.iter().filter_map(|&(a, b)| {
+                    let partners = self.calls.keys().filter_map(|&(a, b)| {
                         (a == peer).then_some(b).or((b == peer).then_some(a))
                     });
                     for partner in partners {
@@ -359,7 +355,7 @@ impl<'a> Run<'a> {
                 commands.push((peer, Some(PeerCommand::MediaFault(fault))));
             }
             Verb::DropSignaling { peer } => {
-                self.in_call.retain(|&(a, b)| a != peer && b != peer);
+                self.calls.retain(|&(a, b), _| a != peer && b != peer);
                 commands.push((peer, Some(PeerCommand::DropSignaling)));
             }
         }
