@@ -21,7 +21,7 @@ mod harness;
 use std::sync::Arc;
 use std::time::Duration;
 
-use callprobe_harness::media::h264::VideoSettings;
+use callprobe_harness::media::codec::VideoSettings;
 use callprobe_harness::media::shared::SharedClip;
 use callprobe_harness::peer::{CallReport, MediaSettings, PeerCommand, PeerEventKind};
 use callprobe_harness::timeline::SetupTimeline;

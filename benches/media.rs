@@ -11,7 +11,7 @@
 
 use std::hint::black_box;
 
-use callprobe_harness::media::h264::{H264Decoder, H264Encoder, VideoSettings};
+use callprobe_harness::media::codec::{H264Decoder, H264Encoder, VideoSettings};
 use callprobe_harness::media::opus::{OpusDecoder, OpusEncoder};
 use callprobe_harness::media::pattern::Pattern;
 use callprobe_harness::media::sei::stamp_and_content_hash;

@@ -16,7 +16,7 @@ mod harness;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callprobe_harness::media::h264::VideoSettings;
+use callprobe_harness::media::codec::VideoSettings;
 use callprobe_harness::media::shared::SharedClip;
 use callprobe_harness::peer::{MediaSettings, PeerCommand, PeerEventKind};
 use harness::TestRun;

@@ -26,7 +26,7 @@
 //! | [`verify`] | verdicts over what arrived: frames by stamp, audio by tone |
 //!
 //! Where to start reading: [`media::stamp`] (what every frame says about
-//! itself), then [`media::pattern`] and [`media::h264`].
+//! itself), then [`media::pattern`] and [`media::codec`].
 
 pub mod browser;
 pub mod cli;

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use callprobe_harness::media::codec::VideoCodec;
 use callprobe_harness::peer::{
     CallId, CallReport, ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig,
     PeerEvent, PeerEventKind, PeerHandle, book_call, spawn_peer,
@@ -36,6 +37,9 @@ pub(crate) struct TestRun {
     pub(crate) connection: ConnectionSettings,
     /// Set before `start_peers` to change what the peers send.
     pub(crate) media: MediaSettings,
+    /// Set before `start_peers` to give peer N its own video codecs
+    /// (peers past the list keep `media`'s).
+    pub(crate) codecs: Vec<Vec<VideoCodec>>,
 }
 
 impl TestRun {
@@ -64,17 +68,22 @@ impl TestRun {
             answer_timeout: Duration::from_secs(10),
             connection: ConnectionSettings::default(),
             media: MediaSettings::default(),
+            codecs: Vec::new(),
         }
     }
 
     pub(crate) fn config(&self, index: u16) -> PeerConfig {
+        let mut media = self.media.clone();
+        if let Some(codecs) = self.codecs.get(usize::from(index)) {
+            media.video.codecs = codecs.clone();
+        }
         PeerConfig {
             name: format!("peer{index}"),
             index,
             signaling_url: self.url.clone(),
             client: ClientConfig::default(),
             connection: self.connection.clone(),
-            media: self.media.clone(),
+            media,
             epoch: self.epoch,
             directory: self.directory.clone(),
             answer_timeout: self.answer_timeout,

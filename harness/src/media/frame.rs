@@ -36,6 +36,11 @@ impl I420 {
         self.height
     }
 
+    /// The three planes; strides are `width` and `width / 2`.
+    pub fn planes(&self) -> (&[u8], &[u8], &[u8]) {
+        (&self.y, &self.u, &self.v)
+    }
+
     /// The three planes, mutably; strides are `width` and `width / 2`.
     pub fn planes_mut(&mut self) -> (&mut [u8], &mut [u8], &mut [u8]) {
         (&mut self.y, &mut self.u, &mut self.v)

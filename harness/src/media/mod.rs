@@ -1,8 +1,8 @@
 //! Media the synthetic peers send: the stamped test pattern and the tone,
 //! and the codecs that carry them.
 
+pub mod codec;
 pub mod frame;
-pub mod h264;
 pub mod opus;
 pub mod pattern;
 pub mod sei;

@@ -129,7 +129,7 @@ fn unescape(escaped: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::h264::{H264Decoder, H264Encoder, VideoSettings};
+    use crate::media::codec::{H264Decoder, H264Encoder, VideoSettings};
     use crate::media::pattern::Pattern;
 
     #[test]

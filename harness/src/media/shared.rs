@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
-use super::h264::{CodecError, H264Encoder, VideoSettings};
+use super::codec::{CodecError, H264Encoder, VideoSettings};
 use super::opus::{OpusEncoder, OpusError};
 use super::pattern::{Pattern, PatternSizeError};
 use super::sei::{stamp_and_content_hash, stamp_sei};

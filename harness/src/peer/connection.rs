@@ -1,4 +1,5 @@
-//! One WebRTC peer connection as a synthetic peer uses it: H.264 and Opus,
+//! One WebRTC peer connection as a synthetic peer uses it: its video
+//! codecs (in its order of preference) and Opus,
 //! the default interceptors plus the keyframe-request marker, the timers
 //! that decide setup latency, and an event handler that only forwards.
 
@@ -12,15 +13,14 @@ use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
-use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
-};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MediaEngine};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
 };
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
@@ -30,10 +30,10 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::keyframe::{KEYFRAME_REQUEST_SLOT, KeyframeRequestMarker};
+use crate::media::codec::VideoCodec;
 use crate::net::{BindAddress, Link, LinkRuntime};
 use crate::signaling::CandidateInit;
 
-pub const PAYLOAD_TYPE_H264: u8 = 102;
 pub const PAYLOAD_TYPE_OPUS: u8 = 111;
 
 /// Timers and addresses of a connection.
@@ -176,7 +176,13 @@ impl<K: Clone + Send + Sync + 'static> PeerConnectionEventHandler for Forwarder<
 /// dropping it leaves its driver task running.
 pub struct Connection {
     pub pc: Arc<dyn PeerConnection>,
-    pub video: Arc<TrackLocalStaticSample>,
+    /// Written RTP by our own packetizer, for whichever codec was
+    /// negotiated (a sample track's packetizer is fixed when it is made).
+    pub video: Arc<TrackLocalStaticRTP>,
+    /// The codec the library knows the video track by: the one codec of a
+    /// connection that takes one; with several, none until negotiation
+    /// picks one (a track with a codec offers only that codec).
+    pub video_codec: Option<VideoCodec>,
     pub audio: Arc<TrackLocalStaticSample>,
     pub video_ssrc: u32,
     pub audio_ssrc: u32,
@@ -187,6 +193,7 @@ pub struct Connection {
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
+            .field("video_codec", &self.video_codec)
             .field("video_ssrc", &self.video_ssrc)
             .field("audio_ssrc", &self.audio_ssrc)
             .finish_non_exhaustive()
@@ -194,32 +201,49 @@ impl std::fmt::Debug for Connection {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("building a peer connection: {0}")]
-pub struct ConnectionError(String);
-
-fn failed(error: impl std::fmt::Display) -> ConnectionError {
-    ConnectionError(error.to_string())
+#[non_exhaustive]
+pub enum ConnectionError {
+    #[error("building a peer connection: {0}")]
+    Build(#[source] webrtc::error::Error),
+    #[error("registering codecs: {0}")]
+    Codecs(#[source] rtc::shared::error::Error),
+    #[error("a connection needs at least one video codec")]
+    NoVideoCodec,
 }
 
-pub fn h264_codec() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_H264.to_owned(),
-        clock_rate: 90_000,
-        channels: 0,
-        // Constrained Baseline 3.1, packetization mode 1: what OpenH264 makes
-        // and what every browser decodes.
-        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
-            .to_owned(),
-        rtcp_feedback: ["nack", "nack pli", "ccm fir"]
+impl Connection {
+    /// Switches the video track to `codec` (negotiated, and not the one
+    /// the track was made with) before media starts, so the library binds
+    /// its interceptors (NACK, reports) to the codec actually sent.
+    pub async fn switch_video_codec(&mut self, codec: VideoCodec) -> Result<(), ConnectionError> {
+        if Some(codec) == self.video_codec {
+            return Ok(());
+        }
+        let old = self.video.track().await;
+        let codings = old
+            .codings()
             .iter()
-            .map(|fb| {
-                let (typ, parameter) = fb.split_once(' ').unwrap_or((fb, ""));
-                RTCPFeedback {
-                    typ: typ.to_owned(),
-                    parameter: parameter.to_owned(),
-                }
+            .cloned()
+            .map(|coding| RTCRtpEncodingParameters {
+                codec: codec.rtp_codec(),
+                ..coding
             })
-            .collect(),
+            .collect();
+        let track = MediaStreamTrack::new(
+            old.stream_id().clone(),
+            old.track_id().clone(),
+            old.label().clone(),
+            old.kind(),
+            codings,
+        );
+        // Only the library's record of the track changes: our written
+        // track stays bound, and its SSRC and id are the same.
+        self.video_sender
+            .replace_track(Arc::new(TrackLocalStaticRTP::new(track)))
+            .await
+            .map_err(ConnectionError::Build)?;
+        self.video_codec = Some(codec);
+        Ok(())
     }
 }
 
@@ -234,28 +258,44 @@ pub fn opus_codec() -> RTCRtpCodec {
 }
 
 /// Builds a connection bound to `settings.bind_ip` with a video and an
-/// audio track added; its events go to `events` tagged with `key`.
+/// audio track added, offering `codecs` for video in that order; its
+/// events go to `events` tagged with `key`.
 pub async fn build_connection<K: Clone + Send + Sync + 'static>(
     settings: &ConnectionSettings,
+    codecs: &[VideoCodec],
     name: &str,
     key: K,
     events: EventSender<K>,
 ) -> Result<Connection, ConnectionError> {
+    if codecs.is_empty() {
+        return Err(ConnectionError::NoVideoCodec);
+    }
+    // One codec: the track names it. Several: the track names none, so the
+    // offer lists them all, in our order, and negotiation names one.
+    let track_codec = match codecs {
+        [only] => Some(*only),
+        _ => None,
+    };
     let mut media = MediaEngine::default();
-    for (codec, payload_type, kind) in [
-        (h264_codec(), PAYLOAD_TYPE_H264, RtpCodecKind::Video),
-        (opus_codec(), PAYLOAD_TYPE_OPUS, RtpCodecKind::Audio),
-    ] {
+    let video = codecs
+        .iter()
+        .map(|codec| (codec.rtp_codec(), codec.payload_type(), RtpCodecKind::Video));
+    let audio = (opus_codec(), PAYLOAD_TYPE_OPUS, RtpCodecKind::Audio);
+    for (codec, payload_type, kind) in video.chain([audio]) {
         let parameters = RTCRtpCodecParameters {
             rtp_codec: codec,
             payload_type,
         };
-        media.register_codec(parameters, kind).map_err(failed)?;
+        media
+            .register_codec(parameters, kind)
+            .map_err(ConnectionError::Codecs)?;
     }
-    let registry = interceptors(&mut media).map_err(failed)?.with(
-        Slot::Custom(KEYFRAME_REQUEST_SLOT),
-        KeyframeRequestMarker::default(),
-    );
+    let registry = interceptors(&mut media)
+        .map_err(ConnectionError::Codecs)?
+        .with(
+            Slot::Custom(KEYFRAME_REQUEST_SLOT),
+            KeyframeRequestMarker::default(),
+        );
     let setting_engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_ice_connection_attempts(
@@ -286,45 +326,52 @@ pub async fn build_connection<K: Clone + Send + Sync + 'static>(
         ))]),
     };
     // The builder's future is ~20 KB: boxed, so callers' futures stay small.
-    let pc = Box::pin(builder.build()).await.map_err(failed)?;
+    let pc = Box::pin(builder.build())
+        .await
+        .map_err(ConnectionError::Build)?;
     let pc: Arc<dyn PeerConnection> = Arc::new(pc);
 
     let video_ssrc = rand::random::<u32>();
     let audio_ssrc = video_ssrc.wrapping_add(1);
     let track = |kind: RtpCodecKind, codec: RTCRtpCodec, ssrc: u32| {
-        TrackLocalStaticSample::new(
-            Instant::now(),
-            MediaStreamTrack::new(
-                format!("{name}-stream"),
-                format!("{name}-{kind}"),
-                format!("{name} {kind}"),
-                kind,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec,
+        MediaStreamTrack::new(
+            format!("{name}-stream"),
+            format!("{name}-{kind}"),
+            format!("{name} {kind}"),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
                     ..Default::default()
-                }],
-            ),
+                },
+                codec,
+                ..Default::default()
+            }],
         )
-        .map(Arc::new)
-        .map_err(failed)
     };
-    let video = track(RtpCodecKind::Video, h264_codec(), video_ssrc)?;
-    let audio = track(RtpCodecKind::Audio, opus_codec(), audio_ssrc)?;
+    let video = Arc::new(TrackLocalStaticRTP::new(track(
+        RtpCodecKind::Video,
+        track_codec.map(VideoCodec::rtp_codec).unwrap_or_default(),
+        video_ssrc,
+    )));
+    let audio = TrackLocalStaticSample::new(
+        Instant::now(),
+        track(RtpCodecKind::Audio, opus_codec(), audio_ssrc),
+    )
+    .map(Arc::new)
+    .map_err(ConnectionError::Build)?;
     let video_sender = pc
         .add_track(Arc::clone(&video) as Arc<dyn TrackLocal>)
         .await
-        .map_err(failed)?;
+        .map_err(ConnectionError::Build)?;
     let audio_sender = pc
         .add_track(Arc::clone(&audio) as Arc<dyn TrackLocal>)
         .await
-        .map_err(failed)?;
+        .map_err(ConnectionError::Build)?;
     Ok(Connection {
         pc,
         video,
+        video_codec: track_codec,
         audio,
         video_ssrc,
         audio_ssrc,
@@ -398,10 +445,12 @@ mod tests {
     async fn two_connections_on_loopback_connect() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let settings = ConnectionSettings::default();
-        let a = build_connection(&settings, "a", 'a', tx.clone())
+        let a = build_connection(&settings, &[VideoCodec::H264], "a", 'a', tx.clone())
             .await
             .unwrap();
-        let b = build_connection(&settings, "b", 'b', tx).await.unwrap();
+        let b = build_connection(&settings, &[VideoCodec::H264], "b", 'b', tx)
+            .await
+            .unwrap();
         let started = Instant::now();
         negotiate(&a, &b).await;
         connect_pair(&a, &b, &mut rx).await;
@@ -452,10 +501,16 @@ mod tests {
             network.attach(0, IpAddr::from([127, 0, 0, 1])),
             network.attach(1, IpAddr::from([127, 0, 0, 2])),
         );
-        let a = build_connection(&on(Arc::clone(&link_a)), "a", 'a', tx.clone())
-            .await
-            .unwrap();
-        let b = build_connection(&on(Arc::clone(&link_b)), "b", 'b', tx)
+        let a = build_connection(
+            &on(Arc::clone(&link_a)),
+            &[VideoCodec::H264],
+            "a",
+            'a',
+            tx.clone(),
+        )
+        .await
+        .unwrap();
+        let b = build_connection(&on(Arc::clone(&link_b)), &[VideoCodec::H264], "b", 'b', tx)
             .await
             .unwrap();
         negotiate(&a, &b).await;

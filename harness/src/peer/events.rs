@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::send::SentSpan;
 use crate::clock::RunTime;
+use crate::media::codec::VideoCodec;
 use crate::media::stamp::Stamp;
 use crate::verify::audio::AudioVerdict;
 use crate::verify::video::VideoVerdict;
@@ -256,6 +257,24 @@ pub enum CallFailure {
     /// Setting up the call's media or connection on our side.
     #[error("{0}")]
     Local(String),
+    /// The offer's video codecs and ours do not meet.
+    #[error(
+        "no video codec in common: the offer has {}, this peer takes {}",
+        codec_list(offered),
+        codec_list(ours)
+    )]
+    NoCommonCodec {
+        offered: Vec<VideoCodec>,
+        ours: Vec<VideoCodec>,
+    },
+}
+
+fn codec_list(codecs: &[VideoCodec]) -> String {
+    if codecs.is_empty() {
+        return "none of ours".to_owned();
+    }
+    let names: Vec<&str> = codecs.iter().map(|c| c.name()).collect();
+    names.join(", ")
 }
 
 impl CallFailure {
@@ -265,7 +284,10 @@ impl CallFailure {
     pub fn load_independent(&self) -> bool {
         matches!(
             self,
-            CallFailure::DtlsFailed(_) | CallFailure::OfferRefused(_) | CallFailure::Negotiation(_)
+            CallFailure::DtlsFailed(_)
+                | CallFailure::OfferRefused(_)
+                | CallFailure::Negotiation(_)
+                | CallFailure::NoCommonCodec { .. }
         )
     }
 }
@@ -308,6 +330,10 @@ pub struct CallReport {
     pub audio_sent: Option<SentSpan>,
     /// A browser peer's own account (`getStats`, grabs); `None` for ours.
     pub browser: Option<Box<crate::browser::BrowserCallStats>>,
+    /// The video codec negotiated, which this side sent (`None`: the call
+    /// never got that far, or a browser, which does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_codec: Option<VideoCodec>,
 }
 
 impl CallReport {
@@ -327,6 +353,7 @@ impl CallReport {
             video_sent: None,
             audio_sent: None,
             browser: None,
+            video_codec: None,
         }
     }
 }

@@ -22,7 +22,7 @@ mod track;
 
 pub use connection::{
     Connection, ConnectionError, ConnectionEvent, ConnectionSettings, EventSender,
-    PAYLOAD_TYPE_H264, PAYLOAD_TYPE_OPUS, build_connection, h264_codec, opus_codec,
+    PAYLOAD_TYPE_OPUS, build_connection, opus_codec,
 };
 pub use events::{
     CallEnd, CallFailure, CallId, CallReport, MediaFault, MediaKind, MediaSource, Misbehaviour,

@@ -1,4 +1,5 @@
-//! From RTP packets to verdicts: depacketize, decode, read the stamp, and
+//! From RTP packets to verdicts: depacketize (in the negotiated codec's
+//! payload format), decode, read the stamp, and
 //! decide when to ask the sender for a keyframe. Plain structs fed packets,
 //! so loss and recovery are tested without sockets.
 
@@ -9,20 +10,18 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use rtc::rtp;
-use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
 
-use crate::media::h264::{CodecError, H264Decoder};
+use crate::media::codec::{CodecError, Luma, VideoCodec, VideoDecoder, decode_stamp};
 use crate::media::opus::{OpusDecoder, OpusError};
 use crate::media::shared::{AudioLoop, SharedClip};
 use crate::media::stamp::Stamp;
 use crate::media::tone::SAMPLE_RATE;
 use crate::peer::MediaSource;
-use crate::peer::reorder::Reorder;
+use crate::peer::reorder::{Reorder, StartsStream};
 use crate::verify::audio::{AudioVerdict, AudioVerifier};
 use crate::verify::live::{LiveOutcome, LivePicture, LiveVerifier};
 use crate::verify::video::{FrameOutcome, VideoVerdict, VideoVerifier};
-use openh264::formats::YUVSource;
 
 /// While the picture is broken, ask again this often: a lost request (or
 /// a lost keyframe) must not leave video frozen until the periodic one.
@@ -38,14 +37,14 @@ pub struct VideoReport {
     pub request_keyframe: bool,
 }
 
-/// Follows one incoming H.264 track.
-#[derive(Debug)]
+/// Follows one incoming video track.
 pub struct VideoReceiver {
+    codec: VideoCodec,
     /// Packets back in order first: reordering and duplicates are no loss.
     reorder: Reorder,
     /// Packets the reorder buffer handed on, reused between calls.
     ready: Vec<rtp::Packet>,
-    depacketizer: H264Packet,
+    depacketizer: Box<dyn Depacketizer + Send>,
     access_unit: BytesMut,
     /// The access unit being assembled lost a packet or did not parse.
     damaged: bool,
@@ -67,6 +66,16 @@ pub struct VideoReceiver {
     verifier: Verifier,
 }
 
+impl std::fmt::Debug for VideoReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoReceiver")
+            .field("codec", &self.codec)
+            .field("verifier", &self.verifier)
+            .field("keyframe_requests", &self.keyframe_requests)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Stamped frames are judged by their stamps, live ones by change.
 #[derive(Debug)]
 enum Verifier {
@@ -78,51 +87,64 @@ enum Verifier {
 #[derive(Debug)]
 enum FrameJudge {
     /// Decoded, and the stamp read from the picture.
-    Decode(H264Decoder),
+    Decode(Box<dyn VideoDecoder>),
     /// Shared media: the SEI stamp and a hash against the clip, no decoding
     /// (and so no decoder state that a keyframe would have to repair).
     Shared(Arc<SharedClip>),
     /// Live video: decoded, and each picture hashed.
-    Live(H264Decoder),
+    Live(Box<dyn VideoDecoder>),
 }
 
 impl VideoReceiver {
-    pub fn new(expected_sender: u16) -> Result<Self, CodecError> {
+    /// A receiver of our pattern from `expected_sender`, in `codec`.
+    pub fn new(expected_sender: u16, codec: VideoCodec) -> Result<Self, CodecError> {
         Ok(VideoReceiver::judged_by(
-            FrameJudge::Decode(H264Decoder::new()?),
+            codec,
+            FrameJudge::Decode(codec.codec().decoder()?),
             Verifier::Stamped(VideoVerifier::new(expected_sender)),
         ))
     }
 
-    /// A receiver for shared-media mode.
+    /// A receiver for shared-media mode (whose clip is H.264).
     pub fn shared(expected_sender: u16, clip: Arc<SharedClip>) -> Self {
         VideoReceiver::judged_by(
+            VideoCodec::H264,
             FrameJudge::Shared(clip),
             Verifier::Stamped(VideoVerifier::new(expected_sender)),
         )
     }
 
     /// A receiver for live video without stamps (a browser's camera).
-    pub fn live() -> Result<Self, CodecError> {
+    pub fn live(codec: VideoCodec) -> Result<Self, CodecError> {
         Ok(VideoReceiver::judged_by(
-            FrameJudge::Live(H264Decoder::new()?),
+            codec,
+            FrameJudge::Live(codec.codec().decoder()?),
             Verifier::Live(LiveVerifier::new()),
         ))
     }
 
-    /// A receiver for media from `source`.
-    pub fn for_source(source: MediaSource) -> Result<Self, CodecError> {
+    /// A receiver for media from `source`, in `codec`.
+    pub fn for_source(source: MediaSource, codec: VideoCodec) -> Result<Self, CodecError> {
         match source {
-            MediaSource::Pattern(sender) => VideoReceiver::new(sender),
-            MediaSource::Browser => VideoReceiver::live(),
+            MediaSource::Pattern(sender) => VideoReceiver::new(sender, codec),
+            MediaSource::Browser => VideoReceiver::live(codec),
         }
     }
 
-    fn judged_by(judge: FrameJudge, verifier: Verifier) -> Self {
+    /// The codec it depacketizes and decodes.
+    pub fn codec(&self) -> VideoCodec {
+        self.codec
+    }
+
+    fn judged_by(codec: VideoCodec, judge: FrameJudge, verifier: Verifier) -> Self {
+        let spec = codec.codec();
         VideoReceiver {
-            reorder: Reorder::starting_at(starts_keyframe),
+            codec,
+            reorder: Reorder::starting_at(StartsStream::new(move |packet| {
+                spec.starts_keyframe(&packet.payload)
+            })),
             ready: Vec::new(),
-            depacketizer: H264Packet::default(),
+            depacketizer: spec.depacketizer(),
             access_unit: BytesMut::new(),
             damaged: false,
             broken: false,
@@ -210,9 +232,10 @@ impl VideoReceiver {
             let outcome = if damaged || access_unit.is_empty() {
                 LiveOutcome::Undecodable
             } else {
-                match decoder.decode_with(&access_unit, live_picture) {
-                    Ok(Some(picture)) => LiveOutcome::Decoded(picture),
-                    Ok(None) | Err(_) => LiveOutcome::Undecodable,
+                let mut picture = None;
+                match decoder.decode(&access_unit, &mut |luma| picture = Some(live_picture(luma))) {
+                    Ok(true) => picture.map_or(LiveOutcome::Undecodable, LiveOutcome::Decoded),
+                    Ok(false) | Err(_) => LiveOutcome::Undecodable,
                 }
             };
             let verified = verifier.observe(arrival, packet.header.timestamp, outcome);
@@ -231,7 +254,7 @@ impl VideoReceiver {
             FrameOutcome::Undecodable
         } else {
             match &mut self.judge {
-                FrameJudge::Decode(decoder) => match decoder.decode_stamp(&access_unit) {
+                FrameJudge::Decode(decoder) => match decode_stamp(&mut **decoder, &access_unit) {
                     Ok(Some(decoded)) => FrameOutcome::Decoded(decoded.stamp),
                     Ok(None) | Err(_) => FrameOutcome::Undecodable,
                 },
@@ -309,34 +332,16 @@ impl VideoReceiver {
     }
 }
 
-/// Whether an H.264 RTP packet (RFC 6184) can begin a stream: it opens a
-/// keyframe's access unit (parameter sets, an access unit delimiter, our
-/// stamp's SEI, or a packet aggregating them) or its IDR slice.
-fn starts_keyframe(packet: &rtp::Packet) -> bool {
-    const FU_A: u8 = 28;
-    const IDR: u8 = 5;
-    match packet.payload.first().map(|b| b & 0x1f) {
-        Some(IDR | 6 | 7 | 9 | 24) => true,
-        Some(FU_A) => packet
-            .payload
-            .get(1)
-            .is_some_and(|header| header & 0x80 != 0 && header & 0x1f == IDR),
-        _ => false,
-    }
-}
-
 /// A decoded live picture's size and a hash of its luma.
-fn live_picture(picture: &dyn YUVSource) -> LivePicture {
-    let (width, height) = picture.dimensions();
-    let (stride, _, _) = picture.strides();
+fn live_picture(luma: Luma<'_>) -> LivePicture {
     let mut hasher = crc32fast::Hasher::new();
-    for row in picture.y().chunks(stride).take(height) {
-        hasher.update(&row[..width]);
+    for row in luma.plane.chunks(luma.stride).take(luma.height) {
+        hasher.update(&row[..luma.width]);
     }
     LivePicture {
         hash: hasher.finalize(),
-        width,
-        height,
+        width: luma.width,
+        height: luma.height,
     }
 }
 
@@ -508,7 +513,7 @@ impl AudioReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::h264::{H264Encoder, VideoSettings};
+    use crate::media::codec::{H264Encoder, VideoSettings};
     use crate::media::opus::OpusEncoder;
     use crate::media::pattern::Pattern;
     use crate::media::tone::{Tone, tone_hz};
@@ -576,7 +581,7 @@ mod tests {
     #[test]
     fn a_clean_stream_verifies_every_frame_and_asks_for_nothing() {
         let mut sender = Sender::new();
-        let mut receiver = VideoReceiver::new(SENDER).unwrap();
+        let mut receiver = VideoReceiver::new(SENDER, VideoCodec::H264).unwrap();
         for n in 0..90 {
             for packet in sender.next_frame() {
                 let report = receiver.on_rtp(packet, FRAME * n + Duration::from_millis(2));
@@ -655,7 +660,7 @@ mod tests {
     #[test]
     fn a_lost_packet_brings_a_keyframe_request_and_the_next_keyframe_recovers() {
         let mut sender = Sender::new();
-        let mut receiver = VideoReceiver::new(SENDER).unwrap();
+        let mut receiver = VideoReceiver::new(SENDER, VideoCodec::H264).unwrap();
         let mut requested_at = None;
         let mut recovered_at = None;
         for n in 0..60u32 {
@@ -705,7 +710,7 @@ mod tests {
     #[test]
     fn without_an_answer_the_request_is_repeated_no_more_than_every_100_ms() {
         let mut sender = Sender::new();
-        let mut receiver = VideoReceiver::new(SENDER).unwrap();
+        let mut receiver = VideoReceiver::new(SENDER, VideoCodec::H264).unwrap();
         let mut requests = Vec::new();
         for n in 0..30u32 {
             let mut packets = sender.next_frame();

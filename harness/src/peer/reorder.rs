@@ -27,8 +27,21 @@ pub(super) const HOLD: Duration = Duration::from_millis(60);
 /// sender does): past it, the gap is given up at once.
 const MAX_HELD: usize = 512;
 
-/// Whether a stream may start at this packet (see [`Reorder::starting_at`]).
-pub type StartsStream = fn(&rtp::Packet) -> bool;
+/// Whether a stream may start at this packet (see [`Reorder::starting_at`]):
+/// for video, the first packet of a keyframe in the codec's format.
+pub struct StartsStream(Box<dyn Fn(&rtp::Packet) -> bool + Send + Sync>);
+
+impl StartsStream {
+    pub fn new(starts: impl Fn(&rtp::Packet) -> bool + Send + Sync + 'static) -> Self {
+        StartsStream(Box::new(starts))
+    }
+}
+
+impl std::fmt::Debug for StartsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StartsStream")
+    }
+}
 
 /// One track's packets, in sequence order.
 #[derive(Debug, Default)]
@@ -103,7 +116,7 @@ impl Reorder {
         if self.held.insert(sequence, (arrival, packet)).is_some() {
             self.duplicates += 1;
         }
-        let starts = self.starts.expect("checked by the caller");
+        let starts = &self.starts.as_ref().expect("checked by the caller").0;
         let start = self
             .held
             .iter()
@@ -280,7 +293,7 @@ mod tests {
 
     #[test]
     fn a_stream_starts_at_its_start_even_when_the_rest_overtook_it() {
-        let mut buffer = Reorder::starting_at(starts);
+        let mut buffer = Reorder::starting_at(StartsStream::new(starts));
         let mut out = Vec::new();
         // The first frame's packets arrive 11, 12, then its start 10.
         buffer.push(marked(11, 1), Duration::ZERO, &mut out);
@@ -293,14 +306,14 @@ mod tests {
 
     #[test]
     fn a_stream_in_order_starts_at_once_and_one_joined_late_waits_the_hold() {
-        let mut buffer = Reorder::starting_at(starts);
+        let mut buffer = Reorder::starting_at(StartsStream::new(starts));
         let mut out = Vec::new();
         buffer.push(marked(5, 0), Duration::ZERO, &mut out);
         assert_eq!(out.len(), 1, "a start goes straight through");
 
         // Joined mid-frame (its start was never seen): after the hold,
         // the stream starts at the lowest packet held.
-        let mut buffer = Reorder::starting_at(starts);
+        let mut buffer = Reorder::starting_at(StartsStream::new(starts));
         let mut out = Vec::new();
         buffer.push(marked(7, 1), Duration::ZERO, &mut out);
         buffer.push(marked(8, 1), Duration::from_millis(1), &mut out);
@@ -311,7 +324,7 @@ mod tests {
 
     #[test]
     fn a_stream_whose_start_was_lost_starts_when_the_next_frame_begins() {
-        let mut buffer = Reorder::starting_at(starts);
+        let mut buffer = Reorder::starting_at(StartsStream::new(starts));
         let mut out = Vec::new();
         let mut end = marked(8, 1);
         end.header.marker = true;

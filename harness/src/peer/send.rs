@@ -9,9 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use rtc::media::Sample;
+use rtc::rtp::packetizer::{Packetizer, new_packetizer};
+use rtc::rtp::sequence::new_random_sequencer;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
@@ -19,7 +23,7 @@ use super::MediaFault;
 use super::keyframe::asks_for_keyframe;
 use super::source::{AudioSource, VideoSource};
 use crate::load::PacingLog;
-use crate::media::h264::{CodecError, VideoSettings};
+use crate::media::codec::{CodecError, VideoCodec, VideoSettings};
 use crate::media::opus::OpusError;
 use crate::media::pattern::PatternSizeError;
 use crate::media::shared::SharedClip;
@@ -157,12 +161,41 @@ pub enum SendError {
     Video(#[from] CodecError),
     #[error(transparent)]
     Audio(#[from] OpusError),
+    #[error("packetizing a video frame: {0}")]
+    Packetize(#[source] rtc::shared::error::Error),
+}
+
+/// RTP payloads up to this size: what the library's sample tracks use,
+/// small enough for any tunnel's MTU.
+const RTP_MTU: usize = 1200;
+const VIDEO_CLOCK_RATE: u32 = 90_000;
+
+/// Packetizes a frame in the negotiated codec's payload format and writes
+/// it; an error is the first packet the track refused.
+async fn write_frame(
+    track: &TrackLocalStaticRTP,
+    packetizer: &mut dyn Packetizer,
+    data: &Bytes,
+    samples: u32,
+) -> Result<Result<(), webrtc::error::Error>, SendError> {
+    let packets = packetizer
+        .packetize(Instant::now(), data, samples)
+        .map_err(SendError::Packetize)?;
+    let mut written = Ok(());
+    for packet in packets {
+        if let Err(error) = track.write_rtp(packet).await {
+            written = written.and(Err(error));
+        }
+    }
+    Ok(written)
 }
 
 /// The outgoing tracks of one call and how to address them.
 #[derive(Clone)]
 pub(crate) struct Outgoing {
-    pub(crate) video: Arc<TrackLocalStaticSample>,
+    pub(crate) video: Arc<TrackLocalStaticRTP>,
+    /// The negotiated video codec, sent under `video_payload_type`.
+    pub(crate) video_codec: VideoCodec,
     pub(crate) audio: Arc<TrackLocalStaticSample>,
     pub(crate) video_ssrc: u32,
     pub(crate) audio_ssrc: u32,
@@ -204,9 +237,10 @@ pub(crate) async fn send(
     let capture_us = move |at: Instant| at.saturating_duration_since(epoch).as_micros() as u64;
 
     let setup = settings.clone();
+    let codec = tracks.video_codec;
     let (mut video, mut audio) = off_the_workers(move || {
         Ok::<_, SendError>((
-            VideoSource::new(&setup, sender_index)?,
+            VideoSource::new(&setup, sender_index, codec)?,
             AudioSource::new(&setup, sender_index)?,
         ))
     })
@@ -242,6 +276,16 @@ pub(crate) async fn send(
     video_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut audio_tick = tokio::time::interval(audio_interval);
     audio_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut packetizer = new_packetizer(
+        Instant::now(),
+        RTP_MTU,
+        tracks.video_payload_type,
+        tracks.video_ssrc,
+        tracks.video_codec.codec().payloader(),
+        Box::new(new_random_sequencer()),
+        VIDEO_CLOCK_RATE,
+    );
+    let frame_samples = VIDEO_CLOCK_RATE / settings.video.fps.max(1);
     let mut frame_number = 0u32;
     let mut audio_index = 0usize;
     let mut last_slot: Option<tokio::time::Instant> = None;
@@ -302,12 +346,7 @@ pub(crate) async fn send(
                         (capture, video.frame(number, capture, fault)?)
                     }
                 };
-                let sample = Sample { data, duration: frame_interval, ..Sample::new(Instant::now()) };
-                let written = tracks
-                    .video
-                    .sample_writer(tracks.video_ssrc, tracks.video_payload_type)
-                    .write_sample(&sample)
-                    .await;
+                let written = write_frame(&tracks.video, &mut packetizer, &data, frame_samples).await?;
                 if repeat.is_some() {
                     continue;
                 }
@@ -378,10 +417,12 @@ mod tests {
     async fn a_pli_on_the_wire_reaches_the_sender_and_is_answered_with_a_keyframe() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let settings = ConnectionSettings::default();
-        let a = build_connection(&settings, "a", 'a', tx.clone())
+        let a = build_connection(&settings, &[VideoCodec::H264], "a", 'a', tx.clone())
             .await
             .unwrap();
-        let b = build_connection(&settings, "b", 'b', tx).await.unwrap();
+        let b = build_connection(&settings, &[VideoCodec::H264], "b", 'b', tx)
+            .await
+            .unwrap();
         negotiate(&a, &b).await;
 
         let counters = Arc::new(SendCounters::default());
@@ -404,10 +445,11 @@ mod tests {
                 {
                     let tracks = Outgoing {
                         video: Arc::clone(&a.video),
+                        video_codec: VideoCodec::H264,
                         audio: Arc::clone(&a.audio),
                         video_ssrc: a.video_ssrc,
                         audio_ssrc: a.audio_ssrc,
-                        video_payload_type: crate::peer::PAYLOAD_TYPE_H264,
+                        video_payload_type: VideoCodec::H264.payload_type(),
                         audio_payload_type: crate::peer::PAYLOAD_TYPE_OPUS,
                     };
                     let settings = MediaSettings {

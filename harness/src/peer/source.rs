@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::MediaFault;
 use super::send::{MediaSettings, SendError};
-use crate::media::h264::H264Encoder;
+use crate::media::codec::{VideoCodec, VideoEncoder};
 use crate::media::opus::OpusEncoder;
 use crate::media::pattern::Pattern;
 use crate::media::shared::{AudioLoop, SharedClip};
@@ -19,7 +19,7 @@ use crate::media::tone::Tone;
 /// Live encoding state (boxed: it is kilobytes, a shared source is a pointer).
 pub(super) struct LiveVideo {
     pattern: Pattern,
-    encoder: H264Encoder,
+    encoder: Box<dyn VideoEncoder>,
     /// Another sender's pattern, once a fault sends its stamps.
     impostor: Option<Pattern>,
 }
@@ -42,7 +42,12 @@ pub(super) enum VideoSource {
 }
 
 impl VideoSource {
-    pub(super) fn new(settings: &MediaSettings, sender: u16) -> Result<Self, SendError> {
+    /// Frames in `codec` (shared media is H.264: validation sees to it).
+    pub(super) fn new(
+        settings: &MediaSettings,
+        sender: u16,
+        codec: VideoCodec,
+    ) -> Result<Self, SendError> {
         Ok(match &settings.shared {
             Some(clip) => VideoSource::Shared {
                 clip: Arc::clone(clip),
@@ -50,7 +55,7 @@ impl VideoSource {
             },
             None => VideoSource::Live(Box::new(LiveVideo {
                 pattern: Pattern::new(sender, settings.video.width, settings.video.height)?,
-                encoder: H264Encoder::new(&settings.video)?,
+                encoder: codec.codec().encoder(&settings.video)?,
                 impostor: None,
             })),
         })

@@ -27,7 +27,7 @@ use super::receive::VideoReceiver;
 use super::send::{MediaSettings, Outgoing, SendCounters, SendError, send};
 use super::track::{TrackNews, TrackVerdict, receive};
 use crate::clock::RunTime;
-use crate::media::h264::CodecError;
+use crate::media::codec::{CodecError, VideoCodec, offered_video_codecs};
 use crate::signaling::{
     CandidateInit, ClientConfig, Incoming, Outgoing as Signal, Received, SignalingClient,
 };
@@ -202,6 +202,8 @@ struct Call {
     remote_left: bool,
     /// ICE `failed` has been reported for this call.
     ice_failed: bool,
+    /// What negotiation chose for video.
+    video_codec: Option<VideoCodec>,
 }
 
 struct Peer {
@@ -385,9 +387,15 @@ impl Peer {
             .min()
     }
 
-    async fn new_connection(&self, remote: PeerId) -> Result<Connection, String> {
+    /// A connection for a call with `remote`, offering `codecs` for video.
+    async fn new_connection(
+        &self,
+        remote: PeerId,
+        codecs: &[VideoCodec],
+    ) -> Result<Connection, String> {
         build_connection(
             &self.config.connection,
+            codecs,
             &self.config.name,
             remote,
             self.connection_events.clone(),
@@ -412,6 +420,7 @@ impl Peer {
             tracks_stop: CancellationToken::new(),
             remote_left: false,
             ice_failed: false,
+            video_codec: None,
         }
     }
 
@@ -520,7 +529,8 @@ impl Peer {
             .unwrap_or_else(|p| p.into_inner())
             .open(to, Some(id));
         self.emit(PeerEventKind::CallCommanded { remote: to });
-        let connection = match self.new_connection(to).await {
+        let codecs = self.config.media.video.codecs.clone();
+        let connection = match self.new_connection(to, &codecs).await {
             Ok(connection) => connection,
             Err(message) => return self.fail_before_call(to, Role::Caller, message),
         };
@@ -668,7 +678,27 @@ impl Peer {
             return;
         }
         if !renegotiation {
-            match self.new_connection(remote).await {
+            // The offer's order decides among the codecs both sides take.
+            let offered = offered_video_codecs(&sdp);
+            let ours = &self.config.media.video.codecs;
+            let codecs: Vec<VideoCodec> = offered
+                .iter()
+                .copied()
+                .filter(|codec| ours.contains(codec))
+                .collect();
+            if codecs.is_empty() {
+                let failure = CallFailure::NoCommonCodec {
+                    offered,
+                    ours: ours.clone(),
+                };
+                self.error(Some(remote), failure.to_string());
+                // Tell the caller, so its call ends now rather than unanswered.
+                let _ = client.send(&Signal::Hangup { to: remote }).await;
+                let report = CallReport::new(remote, Role::Callee, CallEnd::Failed(failure));
+                self.emit(PeerEventKind::CallEnded(Box::new(report)));
+                return;
+            }
+            match self.new_connection(remote, &codecs).await {
                 Ok(connection) => {
                     self.calls
                         .insert(remote, Peer::new_call(Role::Callee, connection));
@@ -890,6 +920,25 @@ impl Peer {
         if call.sending.is_some() {
             return; // a renegotiation (an ICE restart) of a running call
         }
+        let (Some((video_mime, video_payload_type)), Some((_, audio_payload_type))) = (
+            negotiated_codec(&call.connection.video_sender).await,
+            negotiated_codec(&call.connection.audio_sender).await,
+        ) else {
+            return self.error(
+                Some(remote),
+                "no codec was negotiated for our tracks".into(),
+            );
+        };
+        let Some(video_codec) = VideoCodec::from_mime_type(&video_mime) else {
+            return self.error(
+                Some(remote),
+                format!("the negotiated video codec {video_mime} is not one of ours"),
+            );
+        };
+        if let Err(error) = call.connection.switch_video_codec(video_codec).await {
+            return self.error(Some(remote), error.to_string());
+        }
+        call.video_codec = Some(video_codec);
         if let Some(expected) = expected {
             let shared = self.config.media.shared.clone();
             call.prepared_video = Some(tokio::task::spawn_blocking(move || {
@@ -897,22 +946,14 @@ impl Peer {
                     (Some(clip), MediaSource::Pattern(sender)) => {
                         Ok(VideoReceiver::shared(sender, clip))
                     }
-                    (_, source) => VideoReceiver::for_source(source),
+                    (_, source) => VideoReceiver::for_source(source, video_codec),
                 }
             }));
         }
         let connection = &call.connection;
-        let (Some(video_payload_type), Some(audio_payload_type)) = (
-            negotiated_payload_type(&connection.video_sender).await,
-            negotiated_payload_type(&connection.audio_sender).await,
-        ) else {
-            return self.error(
-                Some(remote),
-                "no codec was negotiated for our tracks".into(),
-            );
-        };
         let tracks = Outgoing {
             video: Arc::clone(&connection.video),
+            video_codec,
             audio: Arc::clone(&connection.audio),
             video_ssrc: connection.video_ssrc,
             audio_ssrc: connection.audio_ssrc,
@@ -1020,6 +1061,7 @@ impl Peer {
             let _ = client.send(&Signal::Hangup { to: remote }).await;
         }
         let mut report = CallReport::new(remote, call.role, end);
+        report.video_codec = call.video_codec;
         // One bound for the whole call: media tasks and connection together.
         let deadline = self.close_deadline();
         if let Some(sending) = call.sending {
@@ -1067,13 +1109,15 @@ async fn close_connection(connection: &Connection, deadline: tokio::time::Instan
     }
 }
 
-async fn negotiated_payload_type(sender: &Arc<dyn RtpSender>) -> Option<u8> {
+/// The codec a sender sends, by negotiation (the first both sides took):
+/// its MIME type and payload type.
+async fn negotiated_codec(sender: &Arc<dyn RtpSender>) -> Option<(String, u8)> {
     let parameters = sender.get_parameters().await.ok()?;
     parameters
         .rtp_parameters
         .codecs
         .first()
-        .map(|c| c.payload_type)
+        .map(|c| (c.rtp_codec.mime_type.clone(), c.payload_type))
 }
 
 impl MediaKind {

@@ -14,7 +14,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::events::{MediaKind, MediaSource};
 use super::receive::{AudioReceiver, VideoReceiver};
-use crate::media::h264::CodecError;
+use crate::media::codec::{CodecError, VideoCodec};
 use crate::media::shared::SharedClip;
 use crate::media::stamp::Stamp;
 use crate::verify::audio::AudioVerdict;
@@ -64,15 +64,17 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
     match kind {
         RtpCodecKind::Video => {
             let prepared = match (prepared_video, shared, source) {
-                (Some(task), _, _) => task
-                    .await
-                    .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic())),
+                (Some(task), _, _) => Some(
+                    task.await
+                        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic())),
+                ),
                 (None, Some(clip), MediaSource::Pattern(sender)) => {
-                    Ok(VideoReceiver::shared(sender, clip))
+                    Some(Ok(VideoReceiver::shared(sender, clip)))
                 }
-                (None, _, source) => VideoReceiver::for_source(source),
+                // Made for the codec the first packet comes in.
+                (None, _, _) => None,
             };
-            let mut receiver = match prepared {
+            let mut receiver = match prepared.transpose() {
                 Ok(receiver) => receiver,
                 Err(error) => {
                     tell(TrackNews::Failed(error.to_string()));
@@ -84,11 +86,21 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
                 let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                     continue;
                 };
-                if receiver.first_rtp().is_none() {
-                    tell(TrackNews::FirstRtp(MediaKind::Video));
-                }
                 let ssrc = packet.header.ssrc;
-                let report = receiver.on_rtp(packet, since_epoch());
+                if receiver.as_ref().is_none_or(|r| r.first_rtp().is_none()) {
+                    tell(TrackNews::FirstRtp(MediaKind::Video));
+                    match receiver_for(&*track, ssrc, receiver.take(), source).await {
+                        Ok(made) => receiver = Some(made),
+                        Err(why) => {
+                            tell(TrackNews::Failed(why));
+                            return None;
+                        }
+                    }
+                }
+                let Some(current) = receiver.as_mut() else {
+                    continue; // made above
+                };
+                let report = current.on_rtp(packet, since_epoch());
                 if let (Some(stamp), false) = (report.verified, first_frame) {
                     first_frame = true;
                     tell(TrackNews::FirstFrame(stamp));
@@ -103,6 +115,7 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
                     }
                 }
             }
+            let mut receiver = receiver?;
             receiver.flush(since_epoch());
             Some(TrackVerdict::Video {
                 verdict: receiver.verdict(None),
@@ -138,6 +151,30 @@ pub(crate) async fn receive<K: Clone + Send + 'static>(
             Some(TrackVerdict::Audio(receiver.finish(since_epoch())))
         }
         _ => None,
+    }
+}
+
+/// The receiver for a video track's first packet: the one made ahead of
+/// time if it is for the codec the packet is in (the negotiated one,
+/// always, from our own peers), or a new one for that codec.
+async fn receiver_for(
+    track: &dyn TrackRemote,
+    ssrc: u32,
+    prepared: Option<VideoReceiver>,
+    source: MediaSource,
+) -> Result<VideoReceiver, String> {
+    let mime_type = track.codec(ssrc).await.map(|codec| codec.mime_type);
+    let codec = mime_type.as_deref().and_then(VideoCodec::from_mime_type);
+    match (prepared, codec) {
+        (Some(prepared), Some(codec)) if prepared.codec() == codec => Ok(prepared),
+        (_, Some(codec)) => VideoReceiver::for_source(source, codec).map_err(|e| e.to_string()),
+        // A shared clip's receiver does not decode: the codec is H.264 by
+        // validation, whatever the track says.
+        (Some(prepared), None) if mime_type.is_none() => Ok(prepared),
+        (_, None) => Err(format!(
+            "video arrives in {}, which callprobe does not decode",
+            mime_type.unwrap_or_else(|| "no codec the track names".into())
+        )),
     }
 }
 

@@ -149,11 +149,25 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
         format!("{tone:.0}/{tracks}"),
     ]);
     let _ = writeln!(out, "{media}");
+    let mut codecs: std::collections::BTreeMap<_, usize> = Default::default();
+    for codec in judged().flat_map(|c| &c.tracks).filter_map(|t| t.codec) {
+        *codecs.entry(codec).or_default() += 1;
+    }
+    if !codecs.is_empty() {
+        let counts: Vec<String> = codecs
+            .iter()
+            .map(|(codec, n)| format!("{codec} x{n}"))
+            .collect();
+        let _ = writeln!(out, "   video tracks by codec: {}", counts.join(", "));
+    }
 
     for call in s.calls.iter().filter(|c| c.expect_failure) {
         let outcome = match (call.verified, call.failed_after_ms) {
             (true, _) => "connected, though it was expected to fail".to_owned(),
-            (false, Some(ms)) => format!("failed as expected after {ms:.1} ms: {}", call.end),
+            (false, Some(ms)) => format!(
+                "failed as expected after {ms:.1} ms: {}",
+                call.failure.as_deref().unwrap_or(&call.end)
+            ),
             (false, None) => format!("did not connect: {}", call.end),
         };
         let _ = writeln!(out, "   call {} -> {} {outcome}", call.caller, call.callee);

@@ -426,6 +426,10 @@ fn track(
     TrackResult {
         receiver: receiver.to_owned(),
         sender: sender.to_owned(),
+        // Both sides send what was negotiated; a browser does not say.
+        codec: sent
+            .and_then(|r| r.video_codec)
+            .or_else(|| received.and_then(|r| r.video_codec)),
         frames_sent,
         frames_lost,
         video,

@@ -248,6 +248,9 @@ pub struct CallResult {
 pub struct TrackResult {
     pub receiver: String,
     pub sender: String,
+    /// The video codec it came in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec: Option<crate::media::codec::VideoCodec>,
     /// Video frames the sender sent.
     pub frames_sent: u32,
     /// Frames sent within the call's span that never verified. (Frames

@@ -86,15 +86,34 @@ pub(crate) struct MediaSpec {
 }
 
 /// Video settings; anything left out keeps the default (320x240, 30 fps,
-/// 500 kbit/s, a keyframe every 300 frames).
+/// 500 kbit/s, a keyframe every 300 frames, H.264).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct VideoSpec {
+    /// `"vp8"`, or several in order of preference: `["vp8", "h264"]`.
+    pub(crate) codec: Option<CodecSpec>,
     pub(crate) width: Option<usize>,
     pub(crate) height: Option<usize>,
     pub(crate) fps: Option<u32>,
     pub(crate) bitrate_bps: Option<u32>,
     pub(crate) keyframe_interval: Option<u32>,
+}
+
+/// One codec by name, or a list in order of preference.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum CodecSpec {
+    One(String),
+    Preference(Vec<String>),
+}
+
+impl CodecSpec {
+    pub(crate) fn names(&self) -> Vec<&str> {
+        match self {
+            CodecSpec::One(name) => vec![name.as_str()],
+            CodecSpec::Preference(names) => names.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

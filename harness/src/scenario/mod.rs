@@ -25,7 +25,7 @@ use std::time::Duration;
 pub use source::{FieldPath, Format, Problem, Seg, Source};
 
 use crate::load::LoadBounds;
-use crate::media::h264::VideoSettings;
+use crate::media::codec::VideoSettings;
 use crate::metrics::Metric;
 use crate::net::{Direction, Impairment};
 use crate::threshold::Threshold;

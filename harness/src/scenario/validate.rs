@@ -8,15 +8,15 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::file::{
-    CallSpec, DetectionPreset, DetectionSpec, EventSpec, Expect, HarnessSpec, ImpairSpec,
-    MediaMode, PeerSpec, ScenarioFile, Topology, VideoSpec,
+    CallSpec, CodecSpec, DetectionPreset, DetectionSpec, EventSpec, Expect, HarnessSpec,
+    ImpairSpec, MediaMode, PeerSpec, ScenarioFile, Topology, VideoSpec,
 };
 use super::source::{FieldPath, Problem, Source};
 use super::{
     Action, Detection, MediaPlan, MetricThresholds, PeerKind, PeerPlan, Scenario, ServerPlan, Verb,
 };
 use crate::load::LoadBounds;
-use crate::media::h264::VideoSettings;
+use crate::media::codec::{VideoCodec, VideoSettings};
 use crate::media::pattern::Pattern;
 use crate::metrics::Metric;
 use crate::net::{Impairment, Loss};
@@ -336,6 +336,13 @@ impl Checker<'_> {
             &file.media.video,
             at.clone().key("video"),
         );
+        let shared = file.media.mode == MediaMode::Shared;
+        if shared && video.codecs != [VideoCodec::H264] {
+            self.problem(
+                at.clone().key("video").key("codec"),
+                "shared media is one H.264 clip whose stamps live in an SEI: its codec is \"h264\"",
+            );
+        }
         let audio_bitrate_bps = file.media.audio.bitrate_bps.unwrap_or(32_000);
         if !(6_000..=510_000).contains(&audio_bitrate_bps) {
             self.problem(
@@ -344,7 +351,7 @@ impl Checker<'_> {
             );
         }
         MediaPlan {
-            shared: file.media.mode == MediaMode::Shared,
+            shared,
             video,
             audio_bitrate_bps,
         }
@@ -357,6 +364,10 @@ impl Checker<'_> {
             fps: spec.fps.unwrap_or(base.fps),
             bitrate_bps: spec.bitrate_bps.unwrap_or(base.bitrate_bps),
             keyframe_interval: spec.keyframe_interval.unwrap_or(base.keyframe_interval),
+            codecs: match &spec.codec {
+                Some(codec) => self.codecs(codec, at.clone().key("codec")),
+                None => base.codecs.clone(),
+            },
         };
         let size_field = if spec.width.is_some() {
             "width"
@@ -377,6 +388,41 @@ impl Checker<'_> {
         video
     }
 
+    /// A codec, or a preference list, by name: each known, usable in this
+    /// build, and named once.
+    fn codecs(&mut self, spec: &CodecSpec, at: FieldPath) -> Vec<VideoCodec> {
+        let mut codecs = Vec::new();
+        let names = spec.names();
+        if names.is_empty() {
+            self.problem(at.clone(), "name at least one codec");
+        }
+        for (j, name) in names.into_iter().enumerate() {
+            let field = match spec {
+                CodecSpec::One(_) => at.clone(),
+                CodecSpec::Preference(_) => at.clone().index(j),
+            };
+            let Some(codec) = VideoCodec::from_name(name) else {
+                let known: Vec<&str> = VideoCodec::ALL.iter().map(|c| c.name()).collect();
+                self.problem(
+                    field,
+                    format!("unknown codec `{name}`; known: {}", known.join(", ")),
+                );
+                continue;
+            };
+            if let Some(why) = codec.unavailable() {
+                self.problem(field, format!("{codec} {why}"));
+            } else if codecs.contains(&codec) {
+                self.problem(field, format!("{codec} is named twice"));
+            } else {
+                codecs.push(codec);
+            }
+        }
+        if codecs.is_empty() {
+            codecs.push(VideoCodec::H264); // the problems above say why
+        }
+        codecs
+    }
+
     fn peers(&mut self, specs: &[PeerSpec], media: &MediaPlan) -> Vec<PeerPlan> {
         let mut peers = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
@@ -389,6 +435,15 @@ impl Checker<'_> {
                     format!("`{}`: a name is one word, not empty", spec.name),
                 );
                 continue;
+            }
+            if spec.kind == PeerKind::Browser
+                && let Some(video) = &spec.video
+                && video.codec.is_some()
+            {
+                self.problem(
+                    at.clone().key("video").key("codec"),
+                    "a browser offers its own codecs, in its own order: `codec` is for synthetic peers",
+                );
             }
             let video = match &spec.video {
                 Some(_) if media.shared => {
@@ -920,6 +975,16 @@ impl Checker<'_> {
                     to,
                     expect_failure,
                 } => {
+                    if !expect_failure
+                        && let Some(why) = no_codec_in_common(&peers[from], &peers[to])
+                    {
+                        self.problem(
+                            field.clone(),
+                            format!(
+                                "{why}; say `expect = \"fail\"` to test that the call is refused"
+                            ),
+                        );
+                    }
                     if left.contains_key(&to) {
                         if !expect_failure {
                             self.problem(
@@ -1130,4 +1195,28 @@ impl Checker<'_> {
         }
         thresholds
     }
+}
+
+/// Why two peers cannot agree on a video codec, if they cannot. A browser
+/// takes every codec of ours.
+fn no_codec_in_common(caller: &PeerPlan, callee: &PeerPlan) -> Option<String> {
+    let takes = |peer: &PeerPlan| match peer.kind {
+        PeerKind::Synthetic => peer.video.codecs.clone(),
+        PeerKind::Browser => VideoCodec::ALL.to_vec(),
+    };
+    let (offered, taken) = (takes(caller), takes(callee));
+    if offered.iter().any(|codec| taken.contains(codec)) {
+        return None;
+    }
+    let list = |codecs: &[VideoCodec]| {
+        let names: Vec<&str> = codecs.iter().map(|c| c.name()).collect();
+        names.join(", ")
+    };
+    Some(format!(
+        "`{}` offers only {} and `{}` takes only {}: no video codec in common",
+        caller.name,
+        list(&offered),
+        callee.name,
+        list(&taken)
+    ))
 }

@@ -1,6 +1,7 @@
 //! H.264 encode and decode with OpenH264 (built from source by the
 //! `openh264` crate: cargo alone, no system library).
 
+use bytes::Bytes;
 use openh264::OpenH264API;
 use openh264::decoder::Decoder;
 use openh264::encoder::{
@@ -8,47 +9,67 @@ use openh264::encoder::{
     UsageType,
 };
 use openh264::formats::YUVSource;
+use rtc::rtp::codec::h264::{H264Packet, H264Payloader};
+use rtc::rtp::packetizer::{Depacketizer, Payloader};
 
-use super::frame::I420;
-use super::stamp::{Stamp, StampError, read_stamp};
+use super::{
+    Codec, CodecError, DecodedStamp, EncodedFrame, Luma, VideoDecoder, VideoEncoder, VideoSettings,
+};
+use crate::media::frame::I420;
 
-/// What the sender's encoder is told.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VideoSettings {
-    pub width: usize,
-    pub height: usize,
-    pub fps: u32,
-    pub bitrate_bps: u32,
-    /// A keyframe every this many frames (0: only on request).
-    pub keyframe_interval: u32,
-}
+/// H.264 as RFC 6184 carries it, Constrained Baseline.
+#[derive(Debug)]
+pub(super) struct H264;
 
-impl Default for VideoSettings {
-    fn default() -> Self {
-        VideoSettings {
-            width: 320,
-            height: 240,
-            fps: 30,
-            bitrate_bps: 500_000,
-            keyframe_interval: 300,
+impl Codec for H264 {
+    fn name(&self) -> &'static str {
+        "h264"
+    }
+
+    fn mime_type(&self) -> &'static str {
+        rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264
+    }
+
+    fn payload_type(&self) -> u8 {
+        102
+    }
+
+    fn sdp_fmtp_line(&self) -> &'static str {
+        // Constrained Baseline 3.1, packetization mode 1: what OpenH264
+        // makes and what every browser decodes.
+        "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+    }
+
+    fn encoder(&self, settings: &VideoSettings) -> Result<Box<dyn VideoEncoder>, CodecError> {
+        Ok(Box::new(H264Encoder::new(settings)?))
+    }
+
+    fn decoder(&self) -> Result<Box<dyn VideoDecoder>, CodecError> {
+        Ok(Box::new(H264Decoder::new()?))
+    }
+
+    fn payloader(&self) -> Box<dyn Payloader> {
+        Box::<H264Payloader>::default()
+    }
+
+    fn depacketizer(&self) -> Box<dyn Depacketizer + Send> {
+        Box::<H264Packet>::default()
+    }
+
+    /// It opens a keyframe's access unit (parameter sets, an access unit
+    /// delimiter, our stamp's SEI, or a packet aggregating them) or its
+    /// IDR slice.
+    fn starts_keyframe(&self, payload: &Bytes) -> bool {
+        const FU_A: u8 = 28;
+        const IDR: u8 = 5;
+        match payload.first().map(|b| b & 0x1f) {
+            Some(IDR | 6 | 7 | 9 | 24) => true,
+            Some(FU_A) => payload
+                .get(1)
+                .is_some_and(|header| header & 0x80 != 0 && header & 0x1f == IDR),
+            _ => false,
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CodecError {
-    #[error("H.264 encoder: {0}")]
-    Encode(String),
-    #[error("H.264 decoder: {0}")]
-    Decode(String),
-}
-
-/// One encoded picture, Annex B (start codes), SPS/PPS before every IDR.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EncodedFrame {
-    pub data: Vec<u8>,
-    pub keyframe: bool,
 }
 
 pub struct H264Encoder {
@@ -78,7 +99,7 @@ impl H264Encoder {
             ))
             .num_threads(1);
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
-            .map_err(|e| CodecError::Encode(e.to_string()))?;
+            .map_err(CodecError::H264Encode)?;
         Ok(H264Encoder {
             encoder,
             // The first frame a receiver sees must be decodable on its own.
@@ -98,7 +119,7 @@ impl H264Encoder {
         let bitstream = self
             .encoder
             .encode(picture)
-            .map_err(|e| CodecError::Encode(e.to_string()))?;
+            .map_err(CodecError::H264Encode)?;
         Ok(EncodedFrame {
             keyframe: matches!(bitstream.frame_type(), FrameType::IDR | FrameType::I),
             data: bitstream.to_vec(),
@@ -116,17 +137,9 @@ impl std::fmt::Debug for H264Decoder {
     }
 }
 
-/// A decoded picture's size and what its stamp says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DecodedStamp {
-    pub width: usize,
-    pub height: usize,
-    pub stamp: Result<Stamp, StampError>,
-}
-
 impl H264Decoder {
     pub fn new() -> Result<Self, CodecError> {
-        let decoder = Decoder::new().map_err(|e| CodecError::Decode(e.to_string()))?;
+        let decoder = Decoder::new().map_err(CodecError::H264Decode)?;
         Ok(H264Decoder { decoder })
     }
 
@@ -140,21 +153,43 @@ impl H264Decoder {
         let picture = self
             .decoder
             .decode(access_unit)
-            .map_err(|e| CodecError::Decode(e.to_string()))?;
+            .map_err(CodecError::H264Decode)?;
         Ok(picture.map(|picture| inspect(&picture)))
     }
 
     /// Decodes one access unit and reads its stamp.
     pub fn decode_stamp(&mut self, access_unit: &[u8]) -> Result<Option<DecodedStamp>, CodecError> {
-        self.decode_with(access_unit, |picture| {
+        super::decode_stamp(self, access_unit)
+    }
+}
+
+impl VideoEncoder for H264Encoder {
+    fn request_keyframe(&mut self) {
+        H264Encoder::request_keyframe(self);
+    }
+
+    fn encode(&mut self, picture: &I420) -> Result<EncodedFrame, CodecError> {
+        H264Encoder::encode(self, picture)
+    }
+}
+
+impl VideoDecoder for H264Decoder {
+    fn decode(
+        &mut self,
+        frame: &[u8],
+        inspect: &mut dyn FnMut(Luma<'_>),
+    ) -> Result<bool, CodecError> {
+        let shown = self.decode_with(frame, |picture| {
             let (width, height) = picture.dimensions();
             let (stride, _, _) = picture.strides();
-            DecodedStamp {
+            inspect(Luma {
                 width,
                 height,
-                stamp: read_stamp(picture.y(), stride, width, height),
-            }
-        })
+                stride,
+                plane: picture.y(),
+            });
+        })?;
+        Ok(shown.is_some())
     }
 }
 
