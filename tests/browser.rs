@@ -13,6 +13,7 @@ use std::time::Duration;
 use callprobe_harness::browser::{
     BrowserPeerConfig, find_chromium, page_url_for, spawn_browser_peer,
 };
+use callprobe_harness::media::codec::VideoCodec;
 use callprobe_harness::peer::{CallReport, PeerCommand, PeerEventKind, spawn_peer};
 use callprobe_harness::verify::beeps::BEEP_HZ;
 use callprobe_server::protocol::PeerId;
@@ -130,6 +131,11 @@ async fn call_and_hang_up(run: &mut TestRun, caller: u16, callee: u16) -> (CallR
 /// rate sent, our pattern on screen (colour bars, stamps from the right
 /// sender advancing), and the sender's tone.
 fn assert_browser_saw_our_media(report: &CallReport, what: &str) {
+    assert_browser_saw_our_media_in(report, "video/H264", what);
+}
+
+/// The same, in the codec named by its MIME type.
+fn assert_browser_saw_our_media_in(report: &CallReport, mime_type: &str, what: &str) {
     let video = report
         .video
         .as_ref()
@@ -168,7 +174,7 @@ fn assert_browser_saw_our_media(report: &CallReport, what: &str) {
         "{what}: {numbers:?}"
     );
     let codec = inbound.codec.as_ref().expect("a codec");
-    assert_eq!(codec.mime_type, "video/H264", "{what}");
+    assert_eq!(codec.mime_type, mime_type, "{what}");
     let audio = report
         .audio
         .as_ref()
@@ -244,6 +250,43 @@ fn a_browser_calls_a_synthetic_peer_and_both_verify_media() {
         assert_browser_saw_our_media(&browsers, "browser from synthetic");
         assert_we_saw_the_browsers_media(&ours, "synthetic from browser");
         assert_on_loopback(&browsers, "the calling browser");
+        assert!(run.errors().is_empty(), "{:?}", run.errors());
+        run.finish().await;
+    });
+}
+
+/// The browser offers its own codecs in its own order (Chromium: VP8
+/// first); a synthetic peer that takes all of ours, H.264 first, answers
+/// with the offer's first it takes. Both directions are VP8, and every
+/// frame is verified both ways: by stamp on the browser's screen, by
+/// decoding and change on ours.
+#[test]
+fn a_browser_calls_in_its_own_codec_order_and_vp8_is_verified_both_ways() {
+    if let Some(why) = VideoCodec::Vp8.unavailable() {
+        return eprintln!("skipped: vp8 {why}");
+    }
+    on_loopback_only("a_browser_calls_in_its_own_codec_order", async {
+        let mut run = TestRun::with_our_server().await;
+        // Peer 0 is the browser, which offers its own; peer 1 takes all of ours.
+        run.codecs = vec![vec![VideoCodec::H264], VideoCodec::ALL.to_vec()];
+        start(&mut run, &[Kind::Browser, Kind::Synthetic]).await;
+        let (browsers, ours) = call_and_hang_up(&mut run, 0, 1).await;
+        print_setup(&run, 0, 1, "browser -> synthetic, VP8");
+        assert_eq!(
+            ours.video_codec,
+            Some(VideoCodec::Vp8),
+            "the browser's order decided"
+        );
+        assert_browser_saw_our_media_in(&browsers, "video/VP8", "browser from synthetic, VP8");
+        assert_we_saw_the_browsers_media(&ours, "synthetic from browser, VP8");
+        let sent = browsers
+            .browser
+            .as_ref()
+            .and_then(|b| b.stats.sent.video.as_ref());
+        let sent_codec = sent
+            .and_then(|s| s.codec.as_ref())
+            .map(|c| c.mime_type.as_str());
+        assert_eq!(sent_codec, Some("video/VP8"), "what the browser sent");
         assert!(run.errors().is_empty(), "{:?}", run.errors());
         run.finish().await;
     });
