@@ -231,7 +231,14 @@ fn commanded_end(
                 Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
                     (peer == a || peer == b) && *at >= started
                 }
-                _ => false,
+                // Dropped signaling fails the peer's calls: not an end the
+                // scenario asked for, so not excused here.
+                Verb::DropSignaling { .. }
+                | Verb::Call { .. }
+                | Verb::Move { .. }
+                | Verb::Impair { .. }
+                | Verb::Restore { .. }
+                | Verb::Media { .. } => false,
             };
             ends.then_some(*at)
         })

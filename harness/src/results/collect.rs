@@ -18,7 +18,7 @@ use super::{
 use crate::metrics::{Metric, Per};
 use crate::peer::{CallId, PeerEvent, PeerEventKind};
 use crate::record::ScenarioRecord;
-use crate::scenario::{Action, Scenario, Verb};
+use crate::scenario::{Action, FaultClass, Scenario};
 use crate::threshold::{Stat, statistic};
 
 /// Everything the runner hands over at the end of a scenario.
@@ -192,27 +192,13 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
         actions: input
             .actions
             .iter()
-            .map(|(at, action, _)| {
-                let (verb, from, to) = match action.verb {
-                    Verb::Call { from, to, .. } => ("call", from, Some(to)),
-                    Verb::Hangup { from, to } => ("hangup", from, Some(to)),
-                    Verb::Leave { peer } => ("leave", peer, None),
-                    Verb::Crash { peer } => ("crash", peer, None),
-                    Verb::Vanish { peer } => ("vanish", peer, None),
-                    Verb::Move { peer, .. } => ("move", peer, None),
-                    Verb::Impair { peer, .. } => ("impair", peer, None),
-                    Verb::Restore { peer } => ("restore", peer, None),
-                    Verb::Media { peer, fault } => (fault.name(), peer, None),
-                    Verb::DropSignaling { peer } => ("drop-signaling", peer, None),
-                };
-                ActionRecord {
-                    at_ms: ms(*at),
-                    planned_ms: action.at.as_secs_f64() * 1e3,
-                    verb: verb.to_owned(),
-                    from: name(from),
-                    to: to.map(name),
-                    origin: action.origin.clone(),
-                }
+            .map(|(at, action, _)| ActionRecord {
+                at_ms: ms(*at),
+                planned_ms: action.at.as_secs_f64() * 1e3,
+                verb: action.verb.name().to_owned(),
+                from: name(action.verb.actor()),
+                to: action.verb.target().map(name),
+                origin: action.origin.clone(),
             })
             .collect(),
         metrics: samples
@@ -327,18 +313,20 @@ fn add_fault_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, fault: &FaultResu
     );
     for track in &fault.tracks {
         let lost = Some(track.frames_lost as f64);
-        match fault.verb.as_str() {
-            "move" => {
+        match fault.class {
+            FaultClass::NetworkChange => {
                 add(Metric::NetworkChangeRecovered, track.recovered_ms);
                 add(Metric::NetworkChangeFramesLost, lost);
             }
-            _ => {
+            FaultClass::Impairment(_) => {
                 add(Metric::ImpairmentFramesLost, lost);
                 add(Metric::ImpairmentFreezeMs, Some(track.freeze_ms));
                 if fault.until_ms.is_some() {
                     add(Metric::ImpairmentRecovered, track.recovered_ms);
                 }
             }
+            // A departure has no tracks of its own: its partners' signals.
+            FaultClass::Departure => {}
         }
     }
 }

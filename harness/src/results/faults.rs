@@ -15,7 +15,7 @@ use super::{CallResult, TrackResult};
 use crate::clock::RunTime;
 use crate::net::{FlowLosses, Link};
 use crate::peer::{CallEnd, PeerEvent, PeerEventKind};
-use crate::scenario::Verb;
+use crate::scenario::{FaultClass, Verb};
 use crate::verify::video::FrameTime;
 
 /// What a peer's network link saw by the end of a run.
@@ -90,6 +90,9 @@ impl LinkSnapshot {
 #[derive(Clone, Debug, Serialize)]
 pub struct FaultResult {
     pub verb: String,
+    /// Which of its effects are measured (the verb says).
+    #[serde(skip)]
+    pub class: FaultClass,
     pub peer: String,
     pub at_ms: f64,
     /// An impairment's end (its `restore`); `None`: it lasted to the end.
@@ -176,20 +179,13 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
     let ms = |at: RunTime| signed_ms(at, input.started);
     let mut results = Vec::new();
     for (k, (at, action, _)) in input.actions.iter().enumerate() {
-        let (verb, peer) = match action.verb {
-            Verb::Leave { peer } => ("leave", peer),
-            Verb::Crash { peer } => ("crash", peer),
-            Verb::Vanish { peer } => ("vanish", peer),
-            Verb::DropSignaling { peer } => ("drop-signaling", peer),
-            Verb::Move { peer, .. } => ("move", peer),
-            Verb::Impair { peer, .. } => ("impair", peer),
-            // A media fault is not excused: the verdicts must catch it.
-            Verb::Call { .. } | Verb::Hangup { .. } | Verb::Restore { .. } | Verb::Media { .. } => {
-                continue;
-            }
+        let Some(class) = action.verb.fault_class() else {
+            continue;
         };
+        let peer = action.verb.actor();
         let mut result = FaultResult {
-            verb: verb.to_owned(),
+            verb: action.verb.name().to_owned(),
+            class,
             peer: input.names[peer].clone(),
             at_ms: ms(*at),
             until_ms: None,
@@ -199,14 +195,11 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
             path_before: None,
             path_after: None,
         };
-        match &action.verb {
-            Verb::Leave { .. }
-            | Verb::Crash { .. }
-            | Verb::Vanish { .. }
-            | Verb::DropSignaling { .. } => {
+        match class {
+            FaultClass::Departure => {
                 result.departures = departures(input, peer, *at);
             }
-            Verb::Move { .. } => {
+            FaultClass::NetworkChange => {
                 result.tracks = impacts(input, peer, *at, *at, |_| true);
                 let paths = &input.links[peer].media_paths;
                 let path = |p: &PathSeen| PathRecord {
@@ -218,7 +211,7 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
                 result.path_after = paths.iter().find(|p| p.since >= *at).map(path);
                 result.ice_reconnected_ms = ice_reconnected(input, peer, *at);
             }
-            Verb::Impair { direction, .. } => {
+            FaultClass::Impairment(direction) => {
                 let restored = input.actions[k + 1..].iter().find_map(|(when, a, _)| {
                     matches!(a.verb, Verb::Restore { peer: p } if p == peer).then_some(*when)
                 });
@@ -230,7 +223,6 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
                         || (direction.includes_out() && &track.sender == name)
                 });
             }
-            _ => {}
         }
         results.push(result);
     }

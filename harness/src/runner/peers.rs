@@ -317,14 +317,17 @@ impl<'a> Run<'a> {
                 call_of_action = self.calls.remove(&pair(from, to));
                 commands.push((from, self.ids[to].map(|to| PeerCommand::Hangup { to })));
             }
-            Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
+            Verb::Leave { peer } => {
                 self.calls.retain(|&(a, b), _| a != peer && b != peer);
-                let command = match action.verb {
-                    Verb::Leave { .. } => PeerCommand::Close,
-                    Verb::Crash { .. } => PeerCommand::Crash,
-                    _ => PeerCommand::Vanish,
-                };
-                commands.push((peer, Some(command)));
+                commands.push((peer, Some(PeerCommand::Close)));
+            }
+            Verb::Crash { peer } => {
+                self.calls.retain(|&(a, b), _| a != peer && b != peer);
+                commands.push((peer, Some(PeerCommand::Crash)));
+            }
+            Verb::Vanish { peer } => {
+                self.calls.retain(|&(a, b), _| a != peer && b != peer);
+                commands.push((peer, Some(PeerCommand::Vanish)));
             }
             Verb::Move { peer, to, restart } => {
                 let by_mover = restart == RestartBy::Mover;

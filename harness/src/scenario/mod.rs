@@ -203,7 +203,86 @@ pub enum Verb {
     },
 }
 
+/// What a fault verb does to the calls it touches, and so which of its
+/// effects are measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultClass {
+    /// The peer is gone (crash, vanish, leave, drop-signaling): how fast
+    /// each partner learns of it.
+    Departure,
+    /// The peer's address changes (move): ICE back, media back.
+    NetworkChange,
+    /// The peer's traffic is degraded (impair, to its restore), one way or
+    /// both: what each track lost, and its recovery.
+    Impairment(Direction),
+}
+
 impl Verb {
+    /// Its name in scenario files and reports (a media fault: its kind).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verb::Call { .. } => "call",
+            Verb::Hangup { .. } => "hangup",
+            Verb::Leave { .. } => "leave",
+            Verb::Crash { .. } => "crash",
+            Verb::Vanish { .. } => "vanish",
+            Verb::Move { .. } => "move",
+            Verb::Impair { .. } => "impair",
+            Verb::Restore { .. } => "restore",
+            Verb::DropSignaling { .. } => "drop-signaling",
+            Verb::Media { fault, .. } => fault.name(),
+        }
+    }
+
+    /// The peer it is aimed at, for verbs between two.
+    pub fn target(&self) -> Option<usize> {
+        match *self {
+            Verb::Call { to, .. } | Verb::Hangup { to, .. } => Some(to),
+            Verb::Leave { .. }
+            | Verb::Crash { .. }
+            | Verb::Vanish { .. }
+            | Verb::Move { .. }
+            | Verb::Impair { .. }
+            | Verb::Restore { .. }
+            | Verb::DropSignaling { .. }
+            | Verb::Media { .. } => None,
+        }
+    }
+
+    /// The fault it is, if its effects are measured as one. Calls and
+    /// hangups are the timeline; a restore ends an impairment; a media
+    /// fault is not excused: the verdicts must catch it.
+    pub fn fault_class(&self) -> Option<FaultClass> {
+        match self {
+            Verb::Leave { .. }
+            | Verb::Crash { .. }
+            | Verb::Vanish { .. }
+            | Verb::DropSignaling { .. } => Some(FaultClass::Departure),
+            Verb::Move { .. } => Some(FaultClass::NetworkChange),
+            Verb::Impair { direction, .. } => Some(FaultClass::Impairment(*direction)),
+            Verb::Call { .. } | Verb::Hangup { .. } | Verb::Restore { .. } | Verb::Media { .. } => {
+                None
+            }
+        }
+    }
+
+    /// Whether it acts through the harness's in-process network, which a
+    /// browser (on the machine's own network) is not on.
+    pub fn needs_emulated_network(&self) -> bool {
+        match self {
+            Verb::Vanish { .. }
+            | Verb::Move { .. }
+            | Verb::Impair { .. }
+            | Verb::Restore { .. } => true,
+            Verb::Call { .. }
+            | Verb::Hangup { .. }
+            | Verb::Leave { .. }
+            | Verb::Crash { .. }
+            | Verb::DropSignaling { .. }
+            | Verb::Media { .. } => false,
+        }
+    }
+
     /// The peer that acts (or is acted on).
     pub fn actor(&self) -> usize {
         match *self {
@@ -245,13 +324,7 @@ impl Verb {
 
     /// Whether the actor is gone afterwards.
     pub fn ends_peer(&self) -> bool {
-        matches!(
-            self,
-            Verb::Leave { .. }
-                | Verb::Crash { .. }
-                | Verb::Vanish { .. }
-                | Verb::DropSignaling { .. }
-        )
+        self.fault_class() == Some(FaultClass::Departure)
     }
 }
 

@@ -129,7 +129,13 @@ fn peers_named(verb: &Verb) -> Vec<usize> {
             named.extend(fault.other().map(usize::from));
             named
         }
-        _ => vec![verb.actor()],
+        Verb::Leave { peer }
+        | Verb::Crash { peer }
+        | Verb::Vanish { peer }
+        | Verb::Move { peer, .. }
+        | Verb::Impair { peer, .. }
+        | Verb::Restore { peer }
+        | Verb::DropSignaling { peer } => vec![peer],
     }
 }
 

@@ -790,13 +790,10 @@ impl Checker<'_> {
     /// harness's in-process network cannot reach it.
     fn browser_faults(&mut self, actions: &[(Action, FieldPath)], peers: &[PeerPlan]) {
         for (action, field) in actions {
-            let verb = match action.verb {
-                Verb::Vanish { .. } => "vanish",
-                Verb::Move { .. } => "move",
-                Verb::Impair { .. } => "impair",
-                Verb::Restore { .. } => "restore",
-                _ => continue,
-            };
+            if !action.verb.needs_emulated_network() {
+                continue;
+            }
+            let verb = action.verb.name();
             let peer = &peers[action.verb.actor()];
             if peer.kind == PeerKind::Browser {
                 self.problem(
@@ -845,24 +842,22 @@ impl Checker<'_> {
             );
             return None;
         }
-        let peer_verb = [
-            ("leave", &spec.leave),
-            ("crash", &spec.crash),
-            ("vanish", &spec.vanish),
-            ("restore", &spec.restore),
-            ("drop-signaling", &spec.drop_signaling),
-        ]
-        .into_iter()
-        .find_map(|(verb, name)| name.as_ref().map(|name| (verb, name)));
-        let verb = if let Some((verb, name)) = peer_verb {
-            let peer = self.one_peer(names, name, field.clone().key(verb))?;
-            match verb {
-                "leave" => Verb::Leave { peer },
-                "crash" => Verb::Crash { peer },
-                "vanish" => Verb::Vanish { peer },
-                "drop-signaling" => Verb::DropSignaling { peer },
-                _ => Verb::Restore { peer },
-            }
+        // The verbs that name one peer: each with how it is written and
+        // what it makes.
+        let peer_verbs: [(&str, &Option<String>, fn(usize) -> Verb); 5] = [
+            ("leave", &spec.leave, |peer| Verb::Leave { peer }),
+            ("crash", &spec.crash, |peer| Verb::Crash { peer }),
+            ("vanish", &spec.vanish, |peer| Verb::Vanish { peer }),
+            ("restore", &spec.restore, |peer| Verb::Restore { peer }),
+            ("drop-signaling", &spec.drop_signaling, |peer| {
+                Verb::DropSignaling { peer }
+            }),
+        ];
+        let peer_verb = peer_verbs
+            .into_iter()
+            .find_map(|(verb, name, make)| name.as_ref().map(|name| (verb, name, make)));
+        let verb = if let Some((verb, name, make)) = peer_verb {
+            make(self.one_peer(names, name, field.clone().key(verb))?)
         } else if let Some(spec) = &spec.move_to {
             let at = field.clone().key("move");
             let peer = self.one_peer(names, &spec.peer, at.clone().key("peer"));
@@ -915,27 +910,29 @@ impl Checker<'_> {
                 impairment: impairment?,
             }
         } else {
-            let (verb, endpoints) = match (&spec.call, &spec.hangup) {
-                (Some(call), _) => ("call", call),
-                (_, Some(hangup)) => ("hangup", hangup),
-                _ => unreachable!("one verb, counted above"),
+            // A call or a hangup: the one verb left, counted above.
+            let (is_call, verb, endpoints) = match (&spec.call, &spec.hangup) {
+                (Some(call), _) => (true, "call", call),
+                (None, Some(hangup)) => (false, "hangup", hangup),
+                (None, None) => unreachable!("one verb, counted above"),
             };
             let from = self.one_peer(names, &endpoints.from, field.clone().key(verb).key("from"));
             let to = self.one_peer(names, &endpoints.to, field.clone().key(verb).key("to"));
             let (from, to) = (from?, to?);
-            if verb == "hangup" && endpoints.expect != Expect::Connect {
+            if !is_call && endpoints.expect != Expect::Connect {
                 self.problem(
                     field.clone().key(verb).key("expect"),
                     "`expect` is for calls",
                 );
             }
-            match verb {
-                "call" => Verb::Call {
+            if is_call {
+                Verb::Call {
                     from,
                     to,
                     expect_failure: endpoints.expect == Expect::Fail,
-                },
-                _ => Verb::Hangup { from, to },
+                }
+            } else {
+                Verb::Hangup { from, to }
             }
         };
         Some((
