@@ -226,19 +226,11 @@ fn commanded_end(
         .actions
         .iter()
         .filter_map(|(at, action, ended)| {
-            let ends = match action.verb {
-                Verb::Hangup { .. } => call.is_some() && *ended == call,
-                Verb::Leave { peer } | Verb::Crash { peer } | Verb::Vanish { peer } => {
-                    (peer == a || peer == b) && *at >= started
-                }
-                // Dropped signaling fails the peer's calls: not an end the
-                // scenario asked for, so not excused here.
-                Verb::DropSignaling { .. }
-                | Verb::Call { .. }
-                | Verb::Move { .. }
-                | Verb::Impair { .. }
-                | Verb::Restore { .. }
-                | Verb::Media { .. } => false,
+            let peer = action.verb.actor();
+            let ends = if let Verb::Hangup { .. } = action.verb {
+                call.is_some() && *ended == call
+            } else {
+                action.verb.ends_calls() && (peer == a || peer == b) && *at >= started
             };
             ends.then_some(*at)
         })

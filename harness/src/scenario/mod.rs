@@ -6,6 +6,7 @@
 //! | `file` | the file as written (serde, unknown fields refused) |
 //! | `source` | reading TOML or JSON; locating a field's line and column |
 //! | `validate` | meaning: peers exist, calls are possible, events fit |
+//! | `verb` | the timeline's verbs: what each is, how an event reads into one |
 //! | [`shard`] | one scenario split across machines, never cutting a call |
 //!
 //! [`Scenario::load`] returns either a [`Scenario`] the runner can trust or
@@ -15,6 +16,7 @@ mod file;
 pub mod shard;
 mod source;
 mod validate;
+mod verb;
 
 #[cfg(test)]
 mod tests;
@@ -23,11 +25,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use source::{FieldPath, Format, Problem, Seg, Source};
+pub use verb::{FaultClass, Verb};
 
 use crate::load::LoadBounds;
 use crate::media::codec::VideoSettings;
 use crate::metrics::Metric;
-use crate::net::{Direction, Impairment};
 use crate::threshold::Threshold;
 
 /// A validated scenario.
@@ -154,178 +156,6 @@ pub struct Action {
     pub verb: Verb,
     /// Where it was written, such as `calls[0]` or `events[2]`.
     pub origin: String,
-}
-
-/// Peer indices into [`Scenario::peers`].
-#[derive(Clone, Debug, PartialEq)]
-pub enum Verb {
-    /// `from` calls `to`; with `expect_failure`, the call must not connect.
-    Call {
-        from: usize,
-        to: usize,
-        expect_failure: bool,
-    },
-    Hangup {
-        from: usize,
-        to: usize,
-    },
-    /// Hang up every call, then close (a graceful departure).
-    Leave {
-        peer: usize,
-    },
-    Crash {
-        peer: usize,
-    },
-    Vanish {
-        peer: usize,
-    },
-    Move {
-        peer: usize,
-        to: std::net::IpAddr,
-        restart: RestartBy,
-    },
-    Impair {
-        peer: usize,
-        direction: Direction,
-        impairment: Impairment,
-    },
-    Restore {
-        peer: usize,
-    },
-    /// The peer's signaling connection drops; its calls fail.
-    DropSignaling {
-        peer: usize,
-    },
-    /// The peer's camera or microphone goes wrong (to the end of the run).
-    Media {
-        peer: usize,
-        fault: crate::peer::MediaFault,
-    },
-}
-
-/// What a fault verb does to the calls it touches, and so which of its
-/// effects are measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultClass {
-    /// The peer is gone (crash, vanish, leave, drop-signaling): how fast
-    /// each partner learns of it.
-    Departure,
-    /// The peer's address changes (move): ICE back, media back.
-    NetworkChange,
-    /// The peer's traffic is degraded (impair, to its restore), one way or
-    /// both: what each track lost, and its recovery.
-    Impairment(Direction),
-}
-
-impl Verb {
-    /// Its name in scenario files and reports (a media fault: its kind).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Verb::Call { .. } => "call",
-            Verb::Hangup { .. } => "hangup",
-            Verb::Leave { .. } => "leave",
-            Verb::Crash { .. } => "crash",
-            Verb::Vanish { .. } => "vanish",
-            Verb::Move { .. } => "move",
-            Verb::Impair { .. } => "impair",
-            Verb::Restore { .. } => "restore",
-            Verb::DropSignaling { .. } => "drop-signaling",
-            Verb::Media { fault, .. } => fault.name(),
-        }
-    }
-
-    /// The peer it is aimed at, for verbs between two.
-    pub fn target(&self) -> Option<usize> {
-        match *self {
-            Verb::Call { to, .. } | Verb::Hangup { to, .. } => Some(to),
-            Verb::Leave { .. }
-            | Verb::Crash { .. }
-            | Verb::Vanish { .. }
-            | Verb::Move { .. }
-            | Verb::Impair { .. }
-            | Verb::Restore { .. }
-            | Verb::DropSignaling { .. }
-            | Verb::Media { .. } => None,
-        }
-    }
-
-    /// The fault it is, if its effects are measured as one. Calls and
-    /// hangups are the timeline; a restore ends an impairment; a media
-    /// fault is not excused: the verdicts must catch it.
-    pub fn fault_class(&self) -> Option<FaultClass> {
-        match self {
-            Verb::Leave { .. }
-            | Verb::Crash { .. }
-            | Verb::Vanish { .. }
-            | Verb::DropSignaling { .. } => Some(FaultClass::Departure),
-            Verb::Move { .. } => Some(FaultClass::NetworkChange),
-            Verb::Impair { direction, .. } => Some(FaultClass::Impairment(*direction)),
-            Verb::Call { .. } | Verb::Hangup { .. } | Verb::Restore { .. } | Verb::Media { .. } => {
-                None
-            }
-        }
-    }
-
-    /// Whether it acts through the harness's in-process network, which a
-    /// browser (on the machine's own network) is not on.
-    pub fn needs_emulated_network(&self) -> bool {
-        match self {
-            Verb::Vanish { .. }
-            | Verb::Move { .. }
-            | Verb::Impair { .. }
-            | Verb::Restore { .. } => true,
-            Verb::Call { .. }
-            | Verb::Hangup { .. }
-            | Verb::Leave { .. }
-            | Verb::Crash { .. }
-            | Verb::DropSignaling { .. }
-            | Verb::Media { .. } => false,
-        }
-    }
-
-    /// The peer that acts (or is acted on).
-    pub fn actor(&self) -> usize {
-        match *self {
-            Verb::Call { from, .. } | Verb::Hangup { from, .. } => from,
-            Verb::Leave { peer }
-            | Verb::Crash { peer }
-            | Verb::Vanish { peer }
-            | Verb::Move { peer, .. }
-            | Verb::Impair { peer, .. }
-            | Verb::Restore { peer }
-            | Verb::DropSignaling { peer }
-            | Verb::Media { peer, .. } => peer,
-        }
-    }
-
-    /// The same verb with every peer index put through `map` (a shard's
-    /// part renumbers its peers).
-    pub fn with_peers(&self, map: &dyn Fn(usize) -> usize) -> Verb {
-        let mut verb = self.clone();
-        match &mut verb {
-            Verb::Call { from, to, .. } | Verb::Hangup { from, to } => {
-                *from = map(*from);
-                *to = map(*to);
-            }
-            Verb::Media { peer, fault } => {
-                *peer = map(*peer);
-                *fault = fault.with_other(|other| map(usize::from(other)) as u16);
-            }
-            Verb::Leave { peer }
-            | Verb::Crash { peer }
-            | Verb::Vanish { peer }
-            | Verb::Move { peer, .. }
-            | Verb::Impair { peer, .. }
-            | Verb::Restore { peer }
-            | Verb::DropSignaling { peer } => *peer = map(*peer),
-        }
-        verb
-    }
-
-    /// Whether the actor is gone afterwards.
-    pub fn ends_peer(&self) -> bool {
-        self.fault_class() == Some(FaultClass::Departure)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

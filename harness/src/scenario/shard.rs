@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Scenario, Verb};
+use super::{Action, Scenario};
 
 /// Shard `index` (from 0) of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ pub fn assignment(scenario: &Scenario, count: u32) -> Vec<u32> {
     let peers = scenario.peers.len();
     let mut groups = Groups::new(peers);
     for action in &scenario.actions {
-        let named = peers_named(&action.verb);
+        let named = action.verb.peers();
         for pair in named.windows(2) {
             groups.join(pair[0], pair[1]);
         }
@@ -120,25 +120,6 @@ pub fn part(scenario: &Scenario, shard: Shard) -> Scenario {
     }
 }
 
-/// Every peer an action names (actor first).
-fn peers_named(verb: &Verb) -> Vec<usize> {
-    match *verb {
-        Verb::Call { from, to, .. } | Verb::Hangup { from, to } => vec![from, to],
-        Verb::Media { peer, fault } => {
-            let mut named = vec![peer];
-            named.extend(fault.other().map(usize::from));
-            named
-        }
-        Verb::Leave { peer }
-        | Verb::Crash { peer }
-        | Verb::Vanish { peer }
-        | Verb::Move { peer, .. }
-        | Verb::Impair { peer, .. }
-        | Verb::Restore { peer }
-        | Verb::DropSignaling { peer } => vec![peer],
-    }
-}
-
 /// Union-find over peer indices.
 struct Groups {
     parent: Vec<usize>,
@@ -170,7 +151,7 @@ impl Groups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Source;
+    use crate::scenario::{Source, Verb};
     use proptest::prelude::*;
 
     /// A scenario of `peers` peers and these calls (as index pairs).

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::media::codec::VideoCodec;
+use crate::net::{Direction, Impairment};
 
 fn parse(name: &str, text: &str) -> Result<Scenario, Vec<Problem>> {
     match Scenario::parse(&Source::new(name, text.to_owned())) {
@@ -627,4 +628,50 @@ fn without_libvpx_a_vp8_scenario_is_refused_in_one_line() {
     );
     assert_eq!(problem.field.to_string(), "media.video.codec");
     assert!(problem.message.starts_with("vp8 needs libvpx"), "{problem}");
+}
+
+#[test]
+fn a_browser_is_refused_network_and_media_faults_at_their_field() {
+    let problems = problems(
+        r#"
+name = "browser faults"
+duration = "3s"
+
+[[peers]]
+name = "web"
+kind = "browser"
+
+[[events]]
+at = "1s"
+move = { peer = "web" }
+
+[[events]]
+at = "2s"
+media = { peer = "web", fault = "video-freeze" }
+
+[[events]]
+at = "2s"
+crash = "web"
+"#,
+    );
+    let found: Vec<(String, &str)> = problems
+        .iter()
+        .map(|p| (p.field.to_string(), p.message.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "events[0].move".to_owned(),
+                "`web` is a browser peer: move acts on the harness's own network, which a \
+                 browser does not use (crash, leave, call and hangup work)"
+            ),
+            (
+                "events[1].media".to_owned(),
+                "`web` is a browser peer: video-freeze media faults are for synthetic peers, \
+                 whose camera and microphone callprobe draws"
+            ),
+        ],
+        "a crash is fine"
+    );
 }

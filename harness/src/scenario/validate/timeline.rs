@@ -1,0 +1,100 @@
+//! Part of the validator (see the parent module).
+
+use super::peers::no_codec_in_common;
+use super::*;
+
+impl Checker<'_> {
+    /// The verbs a browser peer cannot be the actor of (`Verb::browser_refuses`).
+    pub(super) fn browser_faults(&mut self, actions: &[(Action, FieldPath)], peers: &[PeerPlan]) {
+        for (action, field) in actions {
+            let peer = &peers[action.verb.actor()];
+            if peer.kind != PeerKind::Browser {
+                continue;
+            }
+            if let Some(why) = action.verb.browser_refuses() {
+                self.problem(
+                    field.clone().key(action.verb.key()),
+                    format!(
+                        "`{}` is a browser peer: {} {why}",
+                        peer.name,
+                        action.verb.name()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Plays the timeline on paper: a peer never calls itself or a peer it
+    /// is already in a call with, only hangs up calls that are up, and does
+    /// nothing after it has left (except be called, which must then fail).
+    pub(super) fn timeline(&mut self, actions: &[(Action, FieldPath)], peers: &[PeerPlan]) {
+        let mut up: HashMap<(usize, usize), &str> = HashMap::new();
+        let mut left: HashMap<usize, &str> = HashMap::new();
+        let key = |a: usize, b: usize| (a.min(b), a.max(b));
+        let name = |i: usize| peers[i].name.as_str();
+        for (action, field) in actions {
+            let when = humantime::format_duration(action.at);
+            let actor = action.verb.actor();
+            if let Some(origin) = left.get(&actor) {
+                self.problem(
+                    field.clone(),
+                    format!("`{}` is already gone ({origin}) at {when}", name(actor)),
+                );
+                continue;
+            }
+            if let Verb::Call {
+                from,
+                to,
+                expect_failure,
+            } = action.verb
+            {
+                if from == to {
+                    self.problem(field.clone(), format!("`{}` calls itself", name(from)));
+                    continue;
+                }
+                if !expect_failure && let Some(why) = no_codec_in_common(&peers[from], &peers[to]) {
+                    self.problem(
+                        field.clone(),
+                        format!("{why}; say `expect = \"fail\"` to test that the call is refused"),
+                    );
+                }
+                if left.contains_key(&to) {
+                    if !expect_failure {
+                        self.problem(
+                            field.clone(),
+                            format!(
+                                "`{}` is gone by {when}, so this call cannot connect; \
+                                 say `expect = \"fail\"` to test that it fails",
+                                name(to)
+                            ),
+                        );
+                    }
+                } else if let Some(origin) = up.insert(key(from, to), &action.origin) {
+                    self.problem(
+                        field.clone(),
+                        format!(
+                            "`{}` and `{}` are already in a call (from {origin}) at {when}",
+                            name(from),
+                            name(to)
+                        ),
+                    );
+                }
+            } else if let Verb::Hangup { from, to } = action.verb {
+                if up.remove(&key(from, to)).is_none() {
+                    self.problem(
+                        field.clone(),
+                        format!(
+                            "`{}` and `{}` are not in a call at {when}",
+                            name(from),
+                            name(to)
+                        ),
+                    );
+                }
+            } else if action.verb.ends_peer() {
+                // Its calls are over, and it does nothing more.
+                up.retain(|&(a, b), _| a != actor && b != actor);
+                left.insert(actor, &action.origin);
+            }
+        }
+    }
+}
