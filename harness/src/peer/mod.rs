@@ -4,12 +4,14 @@
 //! | module | what |
 //! |---|---|
 //! | `task` | the peer task: commands, signaling, calls |
+//! | `call` | one call's life as a state machine both peer kinds drive |
 //! | `connection` | building one peer connection (codecs, interceptors, timers) |
 //! | `keyframe` | the interceptor that lets PLI/FIR reach the sender |
 //! | `send` | pacing, encoding and sending one call's media |
 //! | `track`, `receive` | reading incoming tracks into the verifiers |
 //! | `events` | commands in, timestamped events out |
 
+pub(crate) mod call;
 mod connection;
 pub(crate) mod events;
 mod keyframe;
@@ -20,6 +22,7 @@ mod source;
 pub(crate) mod task;
 mod track;
 
+pub use call::{CallInput, CallMachine, CallOutput, CallState, CallTimeouts};
 pub use connection::{
     Connection, ConnectionError, ConnectionEvent, ConnectionSettings, EventSender,
     PAYLOAD_TYPE_OPUS, build_connection, opus_codec,
