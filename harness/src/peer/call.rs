@@ -57,6 +57,9 @@ pub enum CallInput {
     OfferReceived,
     AnswerSent,
     AnswerReceived,
+    /// An answer came but could not be applied: the server has a call
+    /// now, so the remote is told of the failure.
+    AnswerUnusable(CallFailure),
     IceConnected,
     /// ICE is checking again (a restart): the next `IceConnected` is news.
     IceChecking,
@@ -282,6 +285,8 @@ impl CallMachine {
             (_, In::RemoteHungUp) => self.end(CallEnd::RemoteHungUp),
             (_, In::HangUp) => self.end(CallEnd::HungUp),
             (_, In::Failed(failure)) => self.end(CallEnd::Failed(failure)),
+            // The server relayed an answer, so it has a call to say so in.
+            (_, In::AnswerUnusable(failure)) => self.end_telling(CallEnd::Failed(failure), true),
             (_, In::Abandoned) => self.end(CallEnd::Abandoned),
 
             // A renegotiation (an ICE restart) of a call that is up, an
@@ -318,6 +323,10 @@ impl CallMachine {
     fn end(&mut self, end: CallEnd) -> Vec<CallOutput> {
         let ours = matches!(end, CallEnd::HungUp | CallEnd::Failed(_));
         let tell_remote = ours && !self.awaits_answer();
+        self.end_telling(end, tell_remote)
+    }
+
+    fn end_telling(&mut self, end: CallEnd, tell_remote: bool) -> Vec<CallOutput> {
         self.state = CallState::Ended(end.clone());
         vec![CallOutput::End { end, tell_remote }]
     }

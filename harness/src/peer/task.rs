@@ -18,6 +18,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::call::{CallInput, CallMachine, CallOutput, CallTimeouts};
 use super::connection::{Connection, ConnectionEvent, ConnectionSettings, build_connection};
 use super::events::{
     CallEnd, CallFailure, CallId, CallIds, CallReport, MediaKind, MediaSource, Misbehaviour,
@@ -179,29 +180,18 @@ struct Sending {
 }
 
 struct Call {
-    role: Role,
+    /// Where the call is, and what is due when (`call.rs`).
+    machine: CallMachine,
     connection: Connection,
     remote_description_set: bool,
     /// Candidates that came before the remote description.
     pending_candidates: Vec<CandidateInit>,
-    /// Until the answer arrives (caller only).
-    answer_deadline: Option<tokio::time::Instant>,
-    /// Negotiated, not connected yet: fail if still not by then.
-    connect_deadline: Option<tokio::time::Instant>,
     sending: Option<Sending>,
     /// Made once the call is negotiated (off the async workers: a decoder
     /// takes ~1.5 ms to create), for the video track to come.
     prepared_video: Option<JoinHandle<Result<VideoReceiver, CodecError>>>,
-    /// ICE, and the whole connection, have been connected at least once.
-    ice_connected: bool,
-    connected: bool,
     tracks: Vec<JoinHandle<Option<TrackVerdict>>>,
     tracks_stop: CancellationToken,
-    /// The server said the remote has gone. The call is kept until ICE
-    /// gives up too, so that a report shows when each signal came.
-    remote_left: bool,
-    /// ICE `failed` has been reported for this call.
-    ice_failed: bool,
     /// What negotiation chose for video.
     video_codec: Option<VideoCodec>,
 }
@@ -270,7 +260,7 @@ async fn run(
                 Some(PeerCommand::Call { to, call }) => peer.call(&mut client, to, call).await,
                 Some(PeerCommand::Hangup { to }) => {
                     if peer.calls.contains_key(&to) {
-                        peer.end_call(&mut client, to, CallEnd::HungUp).await;
+                        peer.drive(&mut client, to, Instant::now(), CallInput::HangUp).await;
                     } else {
                         peer.error(Some(to), "hangup: no call with this peer".into());
                     }
@@ -303,16 +293,16 @@ async fn run(
                 peer.on_connection_event(&mut client, remote, at, event).await;
             }
             Some((remote, at, news)) = news_inbox.recv() => peer.on_track_news(remote, at, news),
-            () = sleep_until(deadline), if deadline.is_some() => peer.expire_unanswered(&mut client).await,
+            () = sleep_until(deadline), if deadline.is_some() => peer.expire_overdue(&mut client).await,
         }
     }
     // Calls still up end with the task: because we were told to close, or
     // cut off (a fault the harness caused), or because signaling was lost,
     // which fails them.
     let end = match (peer.offline, lost) {
-        (_, Some(failure)) => CallEnd::Failed(failure),
-        (true, None) => CallEnd::Abandoned,
-        (false, None) => CallEnd::HungUp,
+        (_, Some(failure)) => CallInput::Failed(failure),
+        (true, None) => CallInput::Abandoned,
+        (false, None) => CallInput::HangUp,
     };
     // Stop every call's media at once, then collect each within the one
     // teardown bound.
@@ -325,7 +315,8 @@ async fn run(
     }
     let remotes: Vec<PeerId> = peer.calls.keys().copied().collect();
     for remote in remotes {
-        peer.end_call(&mut client, remote, end.clone()).await;
+        peer.drive(&mut client, remote, Instant::now(), end.clone())
+            .await;
     }
     if peer.offline {
         client.abandon();
@@ -379,12 +370,21 @@ impl Peer {
         source_of(&self.config.directory, remote)
     }
 
+    /// The next moment a call has something due (its answer, or its
+    /// connection).
     fn next_answer_deadline(&self) -> Option<tokio::time::Instant> {
         self.calls
             .values()
-            .flat_map(|c| [c.answer_deadline, c.connect_deadline])
-            .flatten()
+            .filter_map(|c| c.machine.poll_timeout())
             .min()
+            .map(tokio::time::Instant::from_std)
+    }
+
+    fn timeouts(&self) -> CallTimeouts {
+        CallTimeouts {
+            answer: self.config.answer_timeout,
+            connect: self.config.connect_timeout,
+        }
     }
 
     /// A connection for a call with `remote`, offering `codecs` for video.
@@ -404,22 +404,16 @@ impl Peer {
         .map_err(|e| e.to_string())
     }
 
-    fn new_call(role: Role, connection: Connection) -> Call {
+    fn new_call(machine: CallMachine, connection: Connection) -> Call {
         Call {
-            role,
+            machine,
             connection,
             remote_description_set: false,
             pending_candidates: Vec::new(),
-            answer_deadline: None,
-            connect_deadline: None,
             sending: None,
             prepared_video: None,
-            ice_connected: false,
-            connected: false,
             tracks: Vec::new(),
             tracks_stop: CancellationToken::new(),
-            remote_left: false,
-            ice_failed: false,
             video_codec: None,
         }
     }
@@ -434,7 +428,8 @@ impl Peer {
         self.emit(PeerEventKind::Crashed);
         let remotes: Vec<PeerId> = self.calls.keys().copied().collect();
         for remote in remotes {
-            self.end_call(&mut client, remote, CallEnd::Abandoned).await;
+            self.drive(&mut client, remote, Instant::now(), CallInput::Abandoned)
+                .await;
         }
         client.abandon();
         self.emit(PeerEventKind::Closed);
@@ -540,7 +535,10 @@ impl Peer {
             Ok::<_, webrtc::error::Error>(offer)
         }
         .await;
-        let mut call = Peer::new_call(Role::Caller, connection);
+        let call = Peer::new_call(
+            CallMachine::caller(Instant::now(), self.timeouts()),
+            connection,
+        );
         let sdp = match offer {
             Ok(offer) => offer.sdp,
             Err(error) => {
@@ -552,16 +550,14 @@ impl Peer {
                 );
             }
         };
-        call.answer_deadline = Some(tokio::time::Instant::now() + self.config.answer_timeout);
         self.calls.insert(to, call);
         let sdp = self.config.misbehave.outgoing_sdp(sdp);
         match client.send(&Signal::Offer { to, sdp }).await {
             Ok(()) => self.emit(PeerEventKind::OfferSent { remote: to }),
             Err(error) => {
-                let end = CallEnd::Failed(CallFailure::Negotiation(format!(
-                    "sending the offer: {error}"
-                )));
-                self.end_call(client, to, end).await;
+                let failure = CallFailure::Negotiation(format!("sending the offer: {error}"));
+                self.drive(client, to, Instant::now(), CallInput::Failed(failure))
+                    .await;
             }
         }
     }
@@ -597,7 +593,7 @@ impl Peer {
                 self.error(None, "an offer without a sender cannot be answered".into());
             }
             Incoming::Answer { from, sdp } => {
-                let Some(remote) = self.resolve(from, |call| call.answer_deadline.is_some()) else {
+                let Some(remote) = self.resolve(from, |call| call.machine.awaits_answer()) else {
                     return self.error(
                         from,
                         "an answer that matches no call waiting for one".into(),
@@ -616,20 +612,14 @@ impl Peer {
                     .resolve(from, |_| true)
                     .filter(|r| self.calls.contains_key(r))
                 {
-                    self.end_call(client, remote, CallEnd::RemoteHungUp).await;
+                    self.drive(client, remote, at, CallInput::RemoteHungUp)
+                        .await;
                 }
             }
             Incoming::PeerLeft { id } => {
                 if self.calls.contains_key(&id) {
                     self.emit_at(at, PeerEventKind::PeerLeft { remote: id });
-                }
-                if let Some(call) = self.calls.get_mut(&id) {
-                    if call.connected && !call.remote_left {
-                        // Media may still be in flight; ICE will say when it stops.
-                        call.remote_left = true;
-                    } else {
-                        self.end_call(client, id, CallEnd::PeerLeft).await;
-                    }
+                    self.drive(client, id, at, CallInput::PeerLeft).await;
                 }
             }
             Incoming::Error(reply) => {
@@ -638,8 +628,9 @@ impl Peer {
                     && reply.in_reply_to.as_deref() == Some("offer");
                 match remote {
                     Some(remote) if failed_offer && self.calls.contains_key(&remote) => {
-                        let end = CallEnd::Failed(CallFailure::OfferRefused(reply.to_string()));
-                        self.end_call(client, remote, end).await;
+                        let failure = CallFailure::OfferRefused(reply.to_string());
+                        self.drive(client, remote, at, CallInput::Failed(failure))
+                            .await;
                     }
                     // Candidates trailing an offer the server refused, or
                     // a hangup to a peer already gone or a call the other
@@ -700,11 +691,15 @@ impl Peer {
             }
             match self.new_connection(remote, &codecs).await {
                 Ok(connection) => {
+                    let machine = CallMachine::callee(self.timeouts());
                     self.calls
-                        .insert(remote, Peer::new_call(Role::Callee, connection));
+                        .insert(remote, Peer::new_call(machine, connection));
                 }
                 Err(message) => return self.fail_before_call(remote, Role::Callee, message),
             }
+        } else {
+            self.drive(client, remote, at, CallInput::OfferReceived)
+                .await;
         }
         let call = self.calls.get_mut(&remote).expect("inserted above");
         let answer = async {
@@ -732,22 +727,21 @@ impl Peer {
                 {
                     Ok(()) => {
                         self.emit(PeerEventKind::AnswerSent { remote });
-                        self.expect_connection(remote);
-                        self.prepare_media(remote).await;
+                        self.drive(client, remote, Instant::now(), CallInput::AnswerSent)
+                            .await;
                     }
                     Err(error) => {
-                        let end = CallEnd::Failed(CallFailure::Negotiation(format!(
-                            "sending the answer: {error}"
-                        )));
-                        self.end_call(client, remote, end).await;
+                        let failure =
+                            CallFailure::Negotiation(format!("sending the answer: {error}"));
+                        self.drive(client, remote, Instant::now(), CallInput::Failed(failure))
+                            .await;
                     }
                 }
             }
             Err(error) => {
-                let end = CallEnd::Failed(CallFailure::Negotiation(format!(
-                    "answering the offer: {error}"
-                )));
-                self.end_call(client, remote, end).await;
+                let failure = CallFailure::Negotiation(format!("answering the offer: {error}"));
+                self.drive(client, remote, Instant::now(), CallInput::Failed(failure))
+                    .await;
             }
         }
     }
@@ -762,7 +756,6 @@ impl Peer {
         let Some(call) = self.calls.get_mut(&remote) else {
             return self.error(Some(remote), "an answer for no call".into());
         };
-        call.answer_deadline = None;
         let applied = async {
             let description = RTCSessionDescription::answer(sdp)?;
             call.connection.pc.set_remote_description(description).await
@@ -776,14 +769,13 @@ impl Peer {
                 for candidate in pending {
                     self.on_remote_candidate(remote, candidate).await;
                 }
-                self.expect_connection(remote);
-                self.prepare_media(remote).await;
+                self.drive(client, remote, at, CallInput::AnswerReceived)
+                    .await;
             }
             Err(error) => {
-                let end = CallEnd::Failed(CallFailure::Negotiation(format!(
-                    "applying the answer: {error}"
-                )));
-                self.end_call(client, remote, end).await;
+                let failure = CallFailure::Negotiation(format!("applying the answer: {error}"));
+                self.drive(client, remote, at, CallInput::AnswerUnusable(failure))
+                    .await;
             }
         }
     }
@@ -825,55 +817,24 @@ impl Peer {
                     self.error(Some(remote), format!("sending a candidate: {error}"));
                 }
             }
-            ConnectionEvent::IceState(state) => match state {
-                RTCIceConnectionState::Connected => {
-                    if let Some(call) = self.calls.get_mut(&remote) {
-                        call.ice_connected = true;
-                        if let Some(sending) = &call.sending {
-                            sending.ice_connected.cancel();
-                        }
-                    }
-                    self.emit_at(at, PeerEventKind::IceConnected { remote })
-                }
-                RTCIceConnectionState::Disconnected => {
-                    self.emit_at(at, PeerEventKind::IceDisconnected { remote });
-                }
-                RTCIceConnectionState::Failed => {
-                    if let Some(call) = self.calls.get_mut(&remote) {
-                        call.ice_failed = true;
-                    }
-                    self.emit_at(at, PeerEventKind::IceFailed { remote })
-                }
-                _ => {}
-            },
+            ConnectionEvent::IceState(state) => {
+                let input = match state {
+                    RTCIceConnectionState::Connected => CallInput::IceConnected,
+                    RTCIceConnectionState::Checking => CallInput::IceChecking,
+                    RTCIceConnectionState::Disconnected => CallInput::IceDisconnected,
+                    RTCIceConnectionState::Failed => CallInput::IceFailed,
+                    _ => return,
+                };
+                self.drive(client, remote, at, input).await;
+            }
             ConnectionEvent::State(RTCPeerConnectionState::Connected) => {
-                self.emit_at(at, PeerEventKind::Connected { remote });
-                if let Some(call) = self.calls.get_mut(&remote) {
-                    call.connected = true;
-                    call.connect_deadline = None;
-                    if let Some(sending) = &call.sending {
-                        sending.connected.cancel();
-                    }
-                }
+                self.drive(client, remote, at, CallInput::Connected).await;
             }
             ConnectionEvent::State(RTCPeerConnectionState::Failed) => {
                 // The library reports the connection failed without always
-                // reporting ICE failed first; a failed connection on loopback
-                // is ICE giving up.
-                if self.calls.get(&remote).is_some_and(|c| !c.ice_failed) {
-                    self.emit_at(at, PeerEventKind::IceFailed { remote });
-                }
-                let end = match self.calls.get(&remote) {
-                    Some(call) if call.remote_left => CallEnd::PeerLeft,
-                    // ICE was up and DTLS never was: the handshake failed.
-                    Some(call) if call.ice_connected && !call.connected => {
-                        CallEnd::Failed(CallFailure::DtlsFailed(
-                            "the handshake or the certificate fingerprint check failed after ICE connected".into(),
-                        ))
-                    }
-                    _ => CallEnd::Failed(CallFailure::IceFailed),
-                };
-                self.end_call(client, remote, end).await;
+                // reporting ICE failed first: the machine says which it was.
+                self.drive(client, remote, at, CallInput::ConnectionFailed)
+                    .await;
             }
             ConnectionEvent::State(_) => {}
             ConnectionEvent::Track(track) => {
@@ -963,10 +924,10 @@ impl Peer {
         let counters = Arc::new(SendCounters::default());
         let (ice_connected, connected) = (CancellationToken::new(), CancellationToken::new());
         // Either may have come up before we got here.
-        if call.ice_connected {
+        if call.machine.ice_up() {
             ice_connected.cancel();
         }
-        if call.connected {
+        if call.machine.was_connected() {
             connected.cancel();
         }
         let stop = CancellationToken::new();
@@ -1000,45 +961,69 @@ impl Peer {
         }
     }
 
-    /// The call is negotiated: its connection has the connect bound to
-    /// come up (once; a renegotiation of a connected call has none).
-    fn expect_connection(&mut self, remote: PeerId) {
-        let bound = self.config.connect_timeout;
-        if let Some(call) = self.calls.get_mut(&remote)
-            && !call.connected
-        {
-            call.connect_deadline
-                .get_or_insert(tokio::time::Instant::now() + bound);
+    /// Fails the calls whose answer, or connection, is overdue.
+    async fn expire_overdue(&mut self, client: &mut SignalingClient) {
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| call.machine.poll_timeout().is_some_and(|at| at <= now))
+            .map(|(remote, _)| *remote)
+            .collect();
+        for remote in due {
+            let Some(call) = self.calls.get_mut(&remote) else {
+                continue;
+            };
+            let outputs = call.machine.handle_timeout(now);
+            self.act(client, remote, now, outputs).await;
         }
     }
 
-    /// Fails the calls whose answer, or connection, is overdue.
-    async fn expire_unanswered(&mut self, client: &mut SignalingClient) {
-        let now = tokio::time::Instant::now();
-        let due = |deadline: Option<tokio::time::Instant>| deadline.is_some_and(|d| d <= now);
-        let expired: Vec<(PeerId, CallFailure)> = self
-            .calls
-            .iter()
-            .filter_map(|(id, call)| {
-                let failure = if due(call.answer_deadline) {
-                    CallFailure::NoAnswer(self.config.answer_timeout)
-                } else if due(call.connect_deadline) && call.ice_connected {
-                    CallFailure::DtlsFailed(format!(
-                        "not connected {} after ICE connected (the handshake, or the \
-                         certificate fingerprint check, failed)",
-                        humantime::format_duration(self.config.connect_timeout)
-                    ))
-                } else if due(call.connect_deadline) {
-                    CallFailure::IceTimeout(self.config.connect_timeout)
-                } else {
-                    return None;
-                };
-                Some((*id, failure))
-            })
-            .collect();
-        for (remote, failure) in expired {
-            self.end_call(client, remote, CallEnd::Failed(failure))
-                .await;
+    /// Feeds the call with `remote` what happened at `at`, and does what
+    /// its machine says.
+    async fn drive(
+        &mut self,
+        client: &mut SignalingClient,
+        remote: PeerId,
+        at: Instant,
+        input: CallInput,
+    ) {
+        let Some(call) = self.calls.get_mut(&remote) else {
+            return; // news of a call that has ended
+        };
+        let outputs = call.machine.handle(input, at);
+        self.act(client, remote, at, outputs).await;
+    }
+
+    async fn act(
+        &mut self,
+        client: &mut SignalingClient,
+        remote: PeerId,
+        at: Instant,
+        outputs: Vec<CallOutput>,
+    ) {
+        for output in outputs {
+            let sending = self.calls.get(&remote).and_then(|c| c.sending.as_ref());
+            match output {
+                CallOutput::Negotiated => self.prepare_media(remote).await,
+                CallOutput::IceUp => {
+                    if let Some(sending) = sending {
+                        sending.ice_connected.cancel();
+                    }
+                    self.emit_at(at, PeerEventKind::IceConnected { remote });
+                }
+                CallOutput::IceDown => self.emit_at(at, PeerEventKind::IceDisconnected { remote }),
+                CallOutput::IceGaveUp => self.emit_at(at, PeerEventKind::IceFailed { remote }),
+                CallOutput::Up => {
+                    self.emit_at(at, PeerEventKind::Connected { remote });
+                    if let Some(sending) = sending {
+                        sending.connected.cancel();
+                    }
+                }
+                CallOutput::End { end, tell_remote } => {
+                    self.end_call(client, remote, end, tell_remote).await;
+                }
+            }
         }
     }
 
@@ -1049,18 +1034,23 @@ impl Peer {
             .unwrap_or_else(|| tokio::time::Instant::now() + CALL_CLOSE)
     }
 
-    /// Ends a call: tells the other side (when we are the ones ending it),
+    /// Ends a call (its machine has): tells the other side if it says so,
     /// stops media, closes the connection and reports what was received.
-    async fn end_call(&mut self, client: &mut SignalingClient, remote: PeerId, end: CallEnd) {
+    async fn end_call(
+        &mut self,
+        client: &mut SignalingClient,
+        remote: PeerId,
+        end: CallEnd,
+        tell_remote: bool,
+    ) {
         let Some(call) = self.calls.remove(&remote) else {
             return;
         };
-        let say_so = matches!(end, CallEnd::HungUp | CallEnd::Failed(_)) && !self.offline;
-        if say_so && call.answer_deadline.is_none() {
+        if tell_remote && !self.offline {
             // Best effort: the server may already have dropped the call.
             let _ = client.send(&Signal::Hangup { to: remote }).await;
         }
-        let mut report = CallReport::new(remote, call.role, end);
+        let mut report = CallReport::new(remote, call.machine.role(), end);
         report.video_codec = call.video_codec;
         // One bound for the whole call: media tasks and connection together.
         let deadline = self.close_deadline();

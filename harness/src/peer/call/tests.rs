@@ -288,3 +288,15 @@ fn failures_from_outside_and_abandonment_end_the_call_as_they_say() {
     );
     assert_eq!(crashed.state(), &CallState::Ended(CallEnd::Abandoned));
 }
+
+#[test]
+fn an_answer_that_cannot_be_applied_fails_the_call_and_tells_the_remote() {
+    let t0 = Instant::now();
+    let mut call = CallMachine::caller(t0, TIMEOUTS);
+    let bad = CallFailure::Negotiation("applying the answer: no fingerprint".into());
+    assert_eq!(
+        call.handle(CallInput::AnswerUnusable(bad.clone()), ms(t0, 3)),
+        ended(CallEnd::Failed(bad), true),
+        "the server has a call once an answer went through it"
+    );
+}
