@@ -18,11 +18,11 @@ use super::report::{BrowserCallSamples, Sample, call_report};
 use super::stats::PageStats;
 use crate::clock::RunTime;
 use crate::peer::events::CallIds;
-use crate::peer::task::{booked_call, register, source_of};
 use crate::peer::{
     CallEnd, CallFailure, CallReport, Directory, MediaSource, PeerCommand, PeerEvent,
     PeerEventKind, PeerHandle, Role,
 };
+use crate::peer::{booked_call, register, source_of};
 
 #[derive(Clone, Debug)]
 pub struct BrowserPeerConfig {

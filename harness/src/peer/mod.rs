@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `task` | the peer task: commands, signaling, calls |
 //! | `call` | one call's life as a state machine both peer kinds drive |
+//! | `directory` | the run's peers by id, and its calls, as peers look them up |
 //! | `connection` | building one peer connection (codecs, interceptors, timers) |
 //! | `keyframe` | the interceptor that lets PLI/FIR reach the sender |
 //! | `send` | pacing, encoding and sending one call's media |
@@ -13,6 +14,7 @@
 
 pub(crate) mod call;
 mod connection;
+mod directory;
 pub(crate) mod events;
 mod keyframe;
 mod receive;
@@ -27,6 +29,8 @@ pub use connection::{
     Connection, ConnectionError, ConnectionEvent, ConnectionSettings, EventSender,
     PAYLOAD_TYPE_OPUS, build_connection, opus_codec,
 };
+pub use directory::{Directory, Roster, book_call};
+pub(crate) use directory::{booked_call, register, source_of};
 pub use events::{
     CallEnd, CallFailure, CallId, CallReport, MediaFault, MediaKind, MediaSource, Misbehaviour,
     PeerCommand, PeerEvent, PeerEventKind, Role,
@@ -35,4 +39,4 @@ pub use receive::{AudioReceiveError, AudioReceiver, VideoReceiver, VideoReport};
 pub use reorder::{Reorder, StartsStream};
 pub use send::{MediaSettings, SendCounters, SendError, SentSpan};
 pub(crate) use task::PEER_CLOSE;
-pub use task::{Directory, PeerConfig, PeerGone, PeerHandle, Roster, book_call, spawn_peer};
+pub use task::{PeerConfig, PeerGone, PeerHandle, spawn_peer};

@@ -1,0 +1,92 @@
+//! Faults the peer emulates on itself: a crash, vanishing from the
+//! network, moving to another address, restarting ICE.
+
+use super::*;
+
+impl Peer {
+    /// The process dies: media stops at once, the OS closes the signaling
+    /// connection without a close frame, and nobody is told anything.
+    pub(super) async fn crash(&mut self, mut client: SignalingClient) {
+        if let Some(link) = &self.config.connection.link {
+            link.silence();
+        }
+        self.offline = true;
+        self.emit(PeerEventKind::Crashed);
+        let remotes: Vec<PeerId> = self.calls.keys().copied().collect();
+        for remote in remotes {
+            self.drive(&mut client, remote, Instant::now(), CallInput::Abandoned)
+                .await;
+        }
+        client.abandon();
+        self.emit(PeerEventKind::Closed);
+    }
+
+    /// The network disappears; the peer lives on, unaware.
+    pub(super) fn vanish(&mut self) {
+        match &self.config.connection.link {
+            Some(link) => {
+                link.silence();
+                self.offline = true;
+                self.emit(PeerEventKind::Vanished);
+            }
+            None => self.error(
+                None,
+                "vanish: this peer is not on an emulated network".into(),
+            ),
+        }
+    }
+
+    /// The peer's address changes; with `restart`, it restarts ICE itself
+    /// (otherwise the other side is expected to).
+    pub(super) async fn move_to(
+        &mut self,
+        client: &mut SignalingClient,
+        to: std::net::IpAddr,
+        restart: bool,
+    ) {
+        let Some(link) = &self.config.connection.link else {
+            return self.error(None, "move: this peer is not on an emulated network".into());
+        };
+        link.move_to(to);
+        self.emit(PeerEventKind::Moved { to });
+        if restart {
+            let remotes: Vec<PeerId> = self.calls.keys().copied().collect();
+            for remote in remotes {
+                self.restart_ice(client, remote).await;
+            }
+        }
+    }
+
+    /// Offers an ICE restart on the call with `remote`; the answer comes
+    /// back like any other.
+    pub(super) async fn restart_ice(&mut self, client: &mut SignalingClient, remote: PeerId) {
+        let Some(call) = self.calls.get(&remote) else {
+            return self.error(Some(remote), "ICE restart: no call with this peer".into());
+        };
+        let options = RTCOfferOptions { ice_restart: true };
+        let offer = async {
+            let offer = call.connection.pc.create_offer(Some(options)).await?;
+            call.connection
+                .pc
+                .set_local_description(offer.clone())
+                .await?;
+            Ok::<_, webrtc::error::Error>(offer)
+        }
+        .await;
+        match offer {
+            Ok(offer) => match client
+                .send(&Signal::Offer {
+                    to: remote,
+                    sdp: self.config.misbehave.outgoing_sdp(offer.sdp),
+                })
+                .await
+            {
+                Ok(()) => self.emit(PeerEventKind::IceRestartSent { remote }),
+                Err(error) => {
+                    self.error(Some(remote), format!("sending the restart offer: {error}"))
+                }
+            },
+            Err(error) => self.error(Some(remote), format!("creating the restart offer: {error}")),
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The peer's signaling side: frames from the server (offers, answers,
+//! candidates, hangups, departures, errors) and its connections' events,
+//! each turned into the call machine's input.
+
+use super::*;
+
+impl Peer {
+    /// The remote of a frame: the sender the server named, or, from a
+    /// server that names none (the tutorial's), the one call that fits.
+    pub(super) fn resolve(
+        &self,
+        from: Option<PeerId>,
+        fits: impl Fn(&Call) -> bool,
+    ) -> Option<PeerId> {
+        from.or_else(|| {
+            let mut fitting = self.calls.iter().filter(|(_, call)| fits(call));
+            match (fitting.next(), fitting.next()) {
+                (Some((id, _)), None) => Some(*id),
+                _ => None,
+            }
+        })
+    }
+
+    pub(super) async fn on_signal(&mut self, client: &mut SignalingClient, received: Received) {
+        let at = received.at;
+        match received.message {
+            Incoming::Started { .. } => {}
+            Incoming::Offer {
+                from: Some(remote),
+                sdp,
+            } => self.on_offer(client, remote, sdp, at).await,
+            Incoming::Offer { from: None, .. } => {
+                self.error(None, "an offer without a sender cannot be answered".into());
+            }
+            Incoming::Answer { from, sdp } => {
+                let Some(remote) = self.resolve(from, |call| call.machine.awaits_answer()) else {
+                    return self.error(
+                        from,
+                        "an answer that matches no call waiting for one".into(),
+                    );
+                };
+                self.on_answer(client, remote, sdp, at).await;
+            }
+            Incoming::Candidate { from, candidate } => {
+                let Some(remote) = self.resolve(from, |_| true) else {
+                    return self.error(from, "a candidate that matches no call".into());
+                };
+                self.on_remote_candidate(remote, candidate).await;
+            }
+            Incoming::Hangup { from } => {
+                if let Some(remote) = self
+                    .resolve(from, |_| true)
+                    .filter(|r| self.calls.contains_key(r))
+                {
+                    self.drive(client, remote, at, CallInput::RemoteHungUp)
+                        .await;
+                }
+            }
+            Incoming::PeerLeft { id } => {
+                if self.calls.contains_key(&id) {
+                    self.emit_at(at, PeerEventKind::PeerLeft { remote: id });
+                    self.drive(client, id, at, CallInput::PeerLeft).await;
+                }
+            }
+            Incoming::Error(reply) => {
+                let remote = reply.remote_id.as_deref().and_then(PeerId::parse);
+                let failed_offer = reply.code == ErrorCode::UnknownPeer
+                    && reply.in_reply_to.as_deref() == Some("offer");
+                match remote {
+                    Some(remote) if failed_offer && self.calls.contains_key(&remote) => {
+                        let failure = CallFailure::OfferRefused(reply.to_string());
+                        self.drive(client, remote, at, CallInput::Failed(failure))
+                            .await;
+                    }
+                    // Candidates trailing an offer the server refused, or
+                    // a hangup to a peer already gone or a call the other
+                    // side already ended: nothing is wrong.
+                    Some(remote)
+                        if matches!(reply.code, ErrorCode::UnknownPeer | ErrorCode::NoCall)
+                            && !self.calls.contains_key(&remote) =>
+                    {
+                        tracing::debug!(%remote, %reply, "unknown peer, for a call that has ended");
+                    }
+                    _ => self.error(remote, format!("the server replied {reply}")),
+                }
+            }
+        }
+    }
+
+    pub(super) async fn on_offer(
+        &mut self,
+        client: &mut SignalingClient,
+        remote: PeerId,
+        sdp: String,
+        at: Instant,
+    ) {
+        let renegotiation = self.calls.contains_key(&remote);
+        if !renegotiation {
+            let call = self
+                .id
+                .and_then(|me| booked_call(&self.config.directory, remote, me));
+            self.call_ids
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .open(remote, call);
+        }
+        self.emit_at(at, PeerEventKind::OfferReceived { remote });
+        if self.config.misbehave.ignores_offers && !renegotiation {
+            return;
+        }
+        if !renegotiation {
+            // The offer's order decides among the codecs both sides take.
+            let offered = offered_video_codecs(&sdp);
+            let ours = &self.config.media.video.codecs;
+            let codecs: Vec<VideoCodec> = offered
+                .iter()
+                .copied()
+                .filter(|codec| ours.contains(codec))
+                .collect();
+            if codecs.is_empty() {
+                let failure = CallFailure::NoCommonCodec {
+                    offered,
+                    ours: ours.clone(),
+                };
+                self.error(Some(remote), failure.to_string());
+                // Tell the caller, so its call ends now rather than unanswered.
+                let _ = client.send(&Signal::Hangup { to: remote }).await;
+                let report = CallReport::new(remote, Role::Callee, CallEnd::Failed(failure));
+                self.emit(PeerEventKind::CallEnded(Box::new(report)));
+                return;
+            }
+            match self.new_connection(remote, &codecs).await {
+                Ok(connection) => {
+                    let machine = CallMachine::callee(self.timeouts());
+                    self.calls
+                        .insert(remote, Peer::new_call(machine, connection));
+                }
+                Err(message) => return self.fail_before_call(remote, Role::Callee, message),
+            }
+        } else {
+            self.drive(client, remote, at, CallInput::OfferReceived)
+                .await;
+        }
+        let call = self.calls.get_mut(&remote).expect("inserted above");
+        let answer = async {
+            let pc = &call.connection.pc;
+            pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+                .await?;
+            let answer = pc.create_answer(None).await?;
+            pc.set_local_description(answer.clone()).await?;
+            Ok::<_, webrtc::error::Error>(answer)
+        }
+        .await;
+        match answer {
+            Ok(answer) => {
+                call.remote_description_set = true;
+                let pending = std::mem::take(&mut call.pending_candidates);
+                for candidate in pending {
+                    self.on_remote_candidate(remote, candidate).await;
+                }
+                match client
+                    .send(&Signal::Answer {
+                        to: remote,
+                        sdp: self.config.misbehave.outgoing_sdp(answer.sdp),
+                    })
+                    .await
+                {
+                    Ok(()) => {
+                        self.emit(PeerEventKind::AnswerSent { remote });
+                        self.drive(client, remote, Instant::now(), CallInput::AnswerSent)
+                            .await;
+                    }
+                    Err(error) => {
+                        let failure =
+                            CallFailure::Negotiation(format!("sending the answer: {error}"));
+                        self.drive(client, remote, Instant::now(), CallInput::Failed(failure))
+                            .await;
+                    }
+                }
+            }
+            Err(error) => {
+                let failure = CallFailure::Negotiation(format!("answering the offer: {error}"));
+                self.drive(client, remote, Instant::now(), CallInput::Failed(failure))
+                    .await;
+            }
+        }
+    }
+
+    pub(super) async fn on_answer(
+        &mut self,
+        client: &mut SignalingClient,
+        remote: PeerId,
+        sdp: String,
+        at: Instant,
+    ) {
+        let Some(call) = self.calls.get_mut(&remote) else {
+            return self.error(Some(remote), "an answer for no call".into());
+        };
+        let applied = async {
+            let description = RTCSessionDescription::answer(sdp)?;
+            call.connection.pc.set_remote_description(description).await
+        }
+        .await;
+        match applied {
+            Ok(()) => {
+                call.remote_description_set = true;
+                let pending = std::mem::take(&mut call.pending_candidates);
+                self.emit_at(at, PeerEventKind::AnswerReceived { remote });
+                for candidate in pending {
+                    self.on_remote_candidate(remote, candidate).await;
+                }
+                self.drive(client, remote, at, CallInput::AnswerReceived)
+                    .await;
+            }
+            Err(error) => {
+                let failure = CallFailure::Negotiation(format!("applying the answer: {error}"));
+                self.drive(client, remote, at, CallInput::AnswerUnusable(failure))
+                    .await;
+            }
+        }
+    }
+
+    pub(super) async fn on_remote_candidate(&mut self, remote: PeerId, candidate: CandidateInit) {
+        let Some(call) = self.calls.get_mut(&remote) else {
+            return; // a candidate trailing a call that has ended
+        };
+        if !call.remote_description_set {
+            call.pending_candidates.push(candidate);
+            return;
+        }
+        let init = RTCIceCandidateInit::from(candidate);
+        if let Err(error) = call.connection.pc.add_ice_candidate(init).await {
+            self.error(Some(remote), format!("adding a remote candidate: {error}"));
+        }
+    }
+
+    pub(super) async fn on_connection_event(
+        &mut self,
+        client: &mut SignalingClient,
+        remote: PeerId,
+        at: Instant,
+        event: ConnectionEvent,
+    ) {
+        if !self.calls.contains_key(&remote) {
+            return; // late news from a call that has ended
+        }
+        match event {
+            ConnectionEvent::LocalCandidate(_) if self.offline => {}
+            ConnectionEvent::LocalCandidate(candidate) => {
+                if let Err(error) = client
+                    .send(&Signal::Candidate {
+                        to: remote,
+                        candidate,
+                    })
+                    .await
+                {
+                    self.error(Some(remote), format!("sending a candidate: {error}"));
+                }
+            }
+            ConnectionEvent::IceState(state) => {
+                let input = match state {
+                    RTCIceConnectionState::Connected => CallInput::IceConnected,
+                    RTCIceConnectionState::Checking => CallInput::IceChecking,
+                    RTCIceConnectionState::Disconnected => CallInput::IceDisconnected,
+                    RTCIceConnectionState::Failed => CallInput::IceFailed,
+                    _ => return,
+                };
+                self.drive(client, remote, at, input).await;
+            }
+            ConnectionEvent::State(RTCPeerConnectionState::Connected) => {
+                self.drive(client, remote, at, CallInput::Connected).await;
+            }
+            ConnectionEvent::State(RTCPeerConnectionState::Failed) => {
+                // The library reports the connection failed without always
+                // reporting ICE failed first: the machine says which it was.
+                self.drive(client, remote, at, CallInput::ConnectionFailed)
+                    .await;
+            }
+            ConnectionEvent::State(_) => {}
+            ConnectionEvent::Track(track) => {
+                let expected = self.expected_sender(remote);
+                let Some(expected) = expected else {
+                    return self.error(
+                        Some(remote),
+                        "media from a peer not in the run's directory".into(),
+                    );
+                };
+                let from = match expected {
+                    MediaSource::Pattern(index) => index.to_string(),
+                    MediaSource::Browser => format!("browser-{remote}"),
+                };
+                let record = self
+                    .config
+                    .record_audio_dir
+                    .as_ref()
+                    .map(|dir| dir.join(format!("{}-from-{from}.wav", self.config.index)));
+                let call = self.calls.get_mut(&remote).expect("checked above");
+                call.tracks.push(tokio::spawn(receive(
+                    track,
+                    call.prepared_video.take(),
+                    self.config.media.shared.clone(),
+                    expected,
+                    self.config.epoch,
+                    remote,
+                    self.track_news.clone(),
+                    record,
+                    call.tracks_stop.clone(),
+                )));
+            }
+        }
+    }
+}
