@@ -14,7 +14,10 @@ use callprobe_harness::browser::{
     BrowserPeerConfig, find_chromium, page_url_for, spawn_browser_peer,
 };
 use callprobe_harness::media::codec::VideoCodec;
-use callprobe_harness::peer::{CallReport, PeerCommand, PeerEventKind, spawn_peer};
+use callprobe_harness::peer::{
+    CallEnd, CallFailure, CallReport, CallTimeouts, Misbehaviour, PeerCommand, PeerEventKind,
+    spawn_peer,
+};
 use callprobe_harness::verify::beeps::BEEP_HZ;
 use callprobe_server::protocol::PeerId;
 use harness::TestRun;
@@ -48,6 +51,10 @@ async fn start(run: &mut TestRun, kinds: &[Kind]) {
                     directory: run.directory.clone(),
                     launch_timeout: Duration::from_secs(30),
                     sample_interval: Duration::from_millis(500),
+                    timeouts: CallTimeouts {
+                        answer: run.answer_timeout,
+                        connect: Duration::from_secs(10),
+                    },
                 },
                 run.outbox.clone(),
             ),
@@ -288,6 +295,39 @@ fn a_browser_calls_in_its_own_codec_order_and_vp8_is_verified_both_ways() {
             .map(|c| c.mime_type.as_str());
         assert_eq!(sent_codec, Some("video/VP8"), "what the browser sent");
         assert!(run.errors().is_empty(), "{:?}", run.errors());
+        run.finish().await;
+    });
+}
+
+/// The browser's calls are held to the same call machine as ours: a
+/// browser whose offer goes unanswered fails the call at the answer bound,
+/// saying so, and the page hangs up.
+#[test]
+fn a_browser_whose_offer_goes_unanswered_fails_at_the_answer_bound() {
+    on_loopback_only("a_browser_whose_offer_goes_unanswered", async {
+        let mut run = TestRun::with_our_server().await;
+        run.answer_timeout = Duration::from_millis(1500);
+        run.misbehave = vec![
+            Misbehaviour::default(),
+            Misbehaviour {
+                ignores_offers: true,
+                ..Misbehaviour::default()
+            },
+        ];
+        start(&mut run, &[Kind::Browser, Kind::Synthetic]).await;
+        let commanded = std::time::Instant::now();
+        run.call_pairs(&[(0, 1)]);
+        let report = run.call_report(0, 1).await;
+        let after = commanded.elapsed();
+        assert_eq!(
+            report.end,
+            CallEnd::Failed(CallFailure::NoAnswer(Duration::from_millis(1500))),
+            "{report:?}"
+        );
+        assert!(
+            after >= Duration::from_millis(1500) && after < Duration::from_secs(5),
+            "ended {after:?} after the call"
+        );
         run.finish().await;
     });
 }

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use callprobe_harness::media::codec::VideoCodec;
 use callprobe_harness::peer::{
-    CallId, CallReport, ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig,
-    PeerEvent, PeerEventKind, PeerHandle, book_call, spawn_peer,
+    CallId, CallReport, ConnectionSettings, Directory, MediaSettings, Misbehaviour, PeerCommand,
+    PeerConfig, PeerEvent, PeerEventKind, PeerHandle, book_call, spawn_peer,
 };
 use callprobe_harness::signaling::ClientConfig;
 use callprobe_harness::timeline::SetupTimeline;
@@ -40,6 +40,8 @@ pub(crate) struct TestRun {
     /// Set before `start_peers` to give peer N its own video codecs
     /// (peers past the list keep `media`'s).
     pub(crate) codecs: Vec<Vec<VideoCodec>>,
+    /// Set before `start_peers` to make peer N break the protocol.
+    pub(crate) misbehave: Vec<Misbehaviour>,
 }
 
 impl TestRun {
@@ -69,6 +71,7 @@ impl TestRun {
             connection: ConnectionSettings::default(),
             media: MediaSettings::default(),
             codecs: Vec::new(),
+            misbehave: Vec::new(),
         }
     }
 
@@ -88,7 +91,11 @@ impl TestRun {
             directory: self.directory.clone(),
             answer_timeout: self.answer_timeout,
             connect_timeout: Duration::from_secs(10),
-            misbehave: Default::default(),
+            misbehave: self
+                .misbehave
+                .get(usize::from(index))
+                .copied()
+                .unwrap_or_default(),
             record_audio_dir: None,
         }
     }

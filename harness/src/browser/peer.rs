@@ -19,8 +19,8 @@ use super::stats::PageStats;
 use crate::clock::RunTime;
 use crate::peer::events::CallIds;
 use crate::peer::{
-    CallEnd, CallFailure, CallReport, Directory, MediaSource, PeerCommand, PeerEvent,
-    PeerEventKind, PeerHandle, Role,
+    CallEnd, CallFailure, CallInput, CallMachine, CallOutput, CallReport, CallState, CallTimeouts,
+    Directory, MediaSource, PeerCommand, PeerEvent, PeerEventKind, PeerHandle,
 };
 use crate::peer::{booked_call, register, source_of};
 
@@ -41,6 +41,9 @@ pub struct BrowserPeerConfig {
     pub launch_timeout: Duration,
     /// How often a call's received video is grabbed and its stats read.
     pub sample_interval: Duration,
+    /// The answer and connect bounds a call of this browser is held to,
+    /// as a synthetic peer's are.
+    pub timeouts: CallTimeouts,
 }
 
 impl BrowserPeerConfig {
@@ -109,8 +112,9 @@ impl WallClock {
 }
 
 struct Call {
-    role: Role,
-    ice_up: bool,
+    /// Where the call is, by the page's events (`peer/call.rs`): the same
+    /// machine a synthetic peer drives.
+    machine: CallMachine,
     samples: BrowserCallSamples,
 }
 
@@ -154,6 +158,7 @@ async fn run(
     let mut sampling = interval(config.sample_interval);
     sampling.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
+        let due = peer.next_deadline();
         tokio::select! {
             command = inbox.recv() => match command {
                 None | Some(PeerCommand::Close) => {
@@ -176,9 +181,17 @@ async fn run(
                 }
             },
             _ = sampling.tick() => peer.sample_calls().await,
+            () = sleep_until(due), if due.is_some() => peer.expire_overdue().await,
         }
     }
     emit(PeerEventKind::Closed);
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl BrowserPeer {
@@ -241,6 +254,63 @@ impl BrowserPeer {
         self.emit_at(Instant::now(), PeerEventKind::Error { remote, message });
     }
 
+    /// The next moment a call has something due.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.calls
+            .values()
+            .filter_map(|c| c.machine.poll_timeout())
+            .min()
+    }
+
+    /// Calls whose answer or connection is overdue end as the machine
+    /// says; the page is told to hang up, and its `ended` event brings the
+    /// call's stats (under the machine's reason).
+    async fn expire_overdue(&mut self) {
+        let now = Instant::now();
+        let remotes: Vec<PeerId> = self.calls.keys().copied().collect();
+        for remote in remotes {
+            let Some(call) = self.calls.get_mut(&remote) else {
+                continue;
+            };
+            let outputs = call.machine.handle_timeout(now);
+            self.act(remote, now, outputs).await;
+        }
+    }
+
+    /// Feeds a call what the page said, and does what its machine says.
+    async fn drive(&mut self, remote: PeerId, at: Instant, input: CallInput) {
+        let Some(call) = self.calls.get_mut(&remote) else {
+            return;
+        };
+        let outputs = call.machine.handle(input, at);
+        self.act(remote, at, outputs).await;
+    }
+
+    async fn act(&mut self, remote: PeerId, at: Instant, outputs: Vec<CallOutput>) {
+        for output in outputs {
+            match output {
+                // The page sends its own media once negotiated.
+                CallOutput::Negotiated => {}
+                CallOutput::IceUp => self.emit_at(at, PeerEventKind::IceConnected { remote }),
+                CallOutput::IceDown => self.emit_at(at, PeerEventKind::IceDisconnected { remote }),
+                CallOutput::IceGaveUp => self.emit_at(at, PeerEventKind::IceFailed { remote }),
+                CallOutput::Up => self.emit_at(at, PeerEventKind::Connected { remote }),
+                // Ended by our side's bound (the page ends calls itself
+                // otherwise): the page hangs up, and reports the call.
+                CallOutput::End { end, .. } => {
+                    tracing::debug!(peer = self.config.index, %remote, ?end, "browser call ended by its bound");
+                    if let Err(error) = self
+                        .page
+                        .call_with_id::<()>("hangup", remote.as_str())
+                        .await
+                    {
+                        self.error(Some(remote), format!("hangup: {error}"));
+                    }
+                }
+            }
+        }
+    }
+
     fn source_of(&self, remote: PeerId) -> Option<MediaSource> {
         source_of(&self.config.directory, remote)
     }
@@ -250,12 +320,14 @@ impl BrowserPeer {
             PeerCommand::Call { to, call } => {
                 self.call_ids.open(to, Some(call));
                 self.emit_at(Instant::now(), PeerEventKind::CallCommanded { remote: to });
-                self.calls.insert(to, Call::new(Role::Caller));
+                let machine = CallMachine::caller(Instant::now(), self.config.timeouts);
+                self.calls.insert(to, Call::new(machine));
                 if let Err(error) = self.page.call_with_id::<()>("call", to.as_str()).await {
                     self.error(Some(to), format!("call: {error}"));
                 }
             }
             PeerCommand::Hangup { to } => {
+                // The page says how it ended (its `ended` event).
                 if let Err(error) = self.page.call_with_id::<()>("hangup", to.as_str()).await {
                     self.error(Some(to), format!("hangup: {error}"));
                 }
@@ -272,44 +344,65 @@ impl BrowserPeer {
     async fn on_page_event(&mut self, event: PageEvent) {
         let at = self.clock.instant(event.at);
         let remote = event.remote.as_deref().and_then(PeerId::parse);
-        let kind = match (event.kind.as_str(), remote) {
-            ("offerSent", Some(remote)) => PeerEventKind::OfferSent { remote },
+        // What the page's event is to the call's machine, and what it is
+        // reported as (some are reported only by what the machine makes of them).
+        let (input, kind) = match (event.kind.as_str(), remote) {
+            ("offerSent", Some(remote)) => (
+                CallInput::OfferSent,
+                Some(PeerEventKind::OfferSent { remote }),
+            ),
             ("offerReceived", Some(remote)) => {
                 if event.detail.is_none() {
-                    self.calls.insert(remote, Call::new(Role::Callee));
+                    let machine = CallMachine::callee(self.config.timeouts);
+                    self.calls.insert(remote, Call::new(machine));
                     let call = booked_call(&self.config.directory, remote, self.id);
                     self.call_ids.open(remote, call);
                 }
-                PeerEventKind::OfferReceived { remote }
+                (
+                    CallInput::OfferReceived,
+                    Some(PeerEventKind::OfferReceived { remote }),
+                )
             }
-            ("answerSent", Some(remote)) => PeerEventKind::AnswerSent { remote },
-            ("answerReceived", Some(remote)) => PeerEventKind::AnswerReceived { remote },
-            ("iceRestartSent", Some(remote)) => PeerEventKind::IceRestartSent { remote },
-            ("peerLeft", Some(remote)) => PeerEventKind::PeerLeft { remote },
-            ("iceState", Some(remote)) => {
-                let Some(call) = self.calls.get_mut(&remote) else {
-                    return;
-                };
-                match event.detail_str("state") {
-                    Some("connected" | "completed") if !call.ice_up => {
-                        call.ice_up = true;
-                        PeerEventKind::IceConnected { remote }
-                    }
-                    Some("disconnected") => {
-                        call.ice_up = false;
-                        PeerEventKind::IceDisconnected { remote }
-                    }
-                    Some("failed") => {
-                        call.ice_up = false;
-                        PeerEventKind::IceFailed { remote }
-                    }
-                    _ => return,
-                }
-            }
-            ("connectionState", Some(remote)) => match event.detail_str("state") {
-                Some("connected") => PeerEventKind::Connected { remote },
+            ("answerSent", Some(remote)) => (
+                CallInput::AnswerSent,
+                Some(PeerEventKind::AnswerSent { remote }),
+            ),
+            ("answerReceived", Some(remote)) => (
+                CallInput::AnswerReceived,
+                Some(PeerEventKind::AnswerReceived { remote }),
+            ),
+            ("iceRestartSent", Some(remote)) => (
+                CallInput::OfferSent,
+                Some(PeerEventKind::IceRestartSent { remote }),
+            ),
+            ("peerLeft", Some(remote)) => (
+                CallInput::PeerLeft,
+                Some(PeerEventKind::PeerLeft { remote }),
+            ),
+            ("iceState", Some(_)) => match event.detail_str("state") {
+                Some("connected" | "completed") => (CallInput::IceConnected, None),
+                Some("checking") => (CallInput::IceChecking, None),
+                Some("disconnected") => (CallInput::IceDisconnected, None),
+                Some("failed") => (CallInput::IceFailed, None),
                 _ => return,
             },
+            ("connectionState", Some(_)) => match event.detail_str("state") {
+                Some("connected") => (CallInput::Connected, None),
+                _ => return,
+            },
+            _ => return self.on_other_page_event(event, at, remote).await,
+        };
+        let remote = remote.expect("matched with a remote above");
+        if let Some(kind) = kind {
+            self.emit_at(at, kind);
+        }
+        // `peerLeft` ends the call in the page too: its `ended` reports it.
+        self.drive(remote, at, input).await;
+    }
+
+    /// The page's events that are not steps of a call's setup.
+    async fn on_other_page_event(&mut self, event: PageEvent, at: Instant, remote: Option<PeerId>) {
+        let kind = match (event.kind.as_str(), remote) {
             ("firstFrame", Some(remote)) => match self.first_frame(remote, event.at).await {
                 Some(kind) => kind,
                 None => return,
@@ -472,7 +565,7 @@ impl BrowserPeer {
     }
 
     fn end_report(&mut self, remote: PeerId, event: &PageEvent) -> CallReport {
-        let end = match event.detail_str("reason") {
+        let page_end = match event.detail_str("reason") {
             Some("hungUp") => CallEnd::HungUp,
             Some("remoteHungUp") => CallEnd::RemoteHungUp,
             Some("peerLeft") => CallEnd::PeerLeft,
@@ -494,8 +587,16 @@ impl BrowserPeer {
         let mut call = self
             .calls
             .remove(&remote)
-            .unwrap_or_else(|| Call::new(Role::Callee));
+            .unwrap_or_else(|| Call::new(CallMachine::callee(self.config.timeouts)));
         call.samples.ended = true;
+        // The page's reason, unless the call had already ended by our
+        // bound (then the page hung up because we told it to).
+        call.machine
+            .handle(CallInput::EndedBy(page_end.clone()), Instant::now());
+        let end = match call.machine.state() {
+            CallState::Ended(end) => end.clone(),
+            _ => page_end,
+        };
         let source = self.source_of(remote);
         let (clock, epoch) = (self.clock, self.config.epoch);
         let since_epoch = |unix_ms: f64| {
@@ -507,7 +608,7 @@ impl BrowserPeer {
         };
         call_report(
             remote,
-            call.role,
+            call.machine.role(),
             end,
             source,
             stats.as_ref(),
@@ -518,9 +619,11 @@ impl BrowserPeer {
 
     /// Calls end unheard: our side is going away.
     fn abandon_calls(&mut self) {
-        let calls: Vec<(PeerId, Role)> = self.calls.drain().map(|(r, c)| (r, c.role)).collect();
-        for (remote, role) in calls {
-            let report = CallReport::new(remote, role, CallEnd::Abandoned);
+        let calls: Vec<(PeerId, CallMachine)> =
+            self.calls.drain().map(|(r, c)| (r, c.machine)).collect();
+        for (remote, mut machine) in calls {
+            machine.handle(CallInput::Abandoned, Instant::now());
+            let report = CallReport::new(remote, machine.role(), CallEnd::Abandoned);
             self.emit_at(Instant::now(), PeerEventKind::CallEnded(Box::new(report)));
         }
     }
@@ -558,10 +661,9 @@ impl BrowserPeer {
 }
 
 impl Call {
-    fn new(role: Role) -> Self {
+    fn new(machine: CallMachine) -> Self {
         Call {
-            role,
-            ice_up: false,
+            machine,
             samples: BrowserCallSamples::default(),
         }
     }

@@ -78,6 +78,9 @@ pub enum CallInput {
     Failed(CallFailure),
     /// Our side crashed or vanished: nobody is told.
     Abandoned,
+    /// Whatever runs the call's protocol ended it already, for this
+    /// reason (a browser's page ends its own calls and says why).
+    EndedBy(CallEnd),
 }
 
 /// What the peer does about it.
@@ -288,6 +291,7 @@ impl CallMachine {
             // The server relayed an answer, so it has a call to say so in.
             (_, In::AnswerUnusable(failure)) => self.end_telling(CallEnd::Failed(failure), true),
             (_, In::Abandoned) => self.end(CallEnd::Abandoned),
+            (_, In::EndedBy(end)) => self.end_telling(end, false),
 
             // A renegotiation (an ICE restart) of a call that is up, an
             // offer we sent again, and anything else out of turn: the

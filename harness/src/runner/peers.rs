@@ -18,8 +18,8 @@ use crate::browser::{BrowserPeerConfig, page_url_for, spawn_browser_peer};
 use crate::clock::RunTime;
 use crate::net::{Direction, Link, Network};
 use crate::peer::{
-    CallId, ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig, PeerEvent,
-    PeerEventKind, PeerHandle, book_call, spawn_peer,
+    CallId, CallTimeouts, ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig,
+    PeerEvent, PeerEventKind, PeerHandle, book_call, spawn_peer,
 };
 use crate::record::ActionDone;
 use crate::results::{LinkSnapshot, Status};
@@ -59,6 +59,10 @@ fn browser_config(config: PeerConfig, chromium: PathBuf) -> BrowserPeerConfig {
         directory: config.directory,
         launch_timeout: BROWSER_STARTUP,
         sample_interval: BROWSER_SAMPLE_INTERVAL,
+        timeouts: CallTimeouts {
+            answer: config.answer_timeout,
+            connect: config.connect_timeout,
+        },
     }
 }
 

@@ -300,3 +300,25 @@ fn an_answer_that_cannot_be_applied_fails_the_call_and_tells_the_remote() {
         "the server has a call once an answer went through it"
     );
 }
+
+#[test]
+fn an_end_from_the_page_is_taken_as_given_unless_the_call_ended_before() {
+    let t0 = Instant::now();
+    let mut call = connected_caller(t0);
+    assert_eq!(
+        call.handle(CallInput::EndedBy(CallEnd::PeerLeft), ms(t0, 50)),
+        ended(CallEnd::PeerLeft, false),
+        "final, where a peerLeft alone would wait for ICE"
+    );
+    let mut unanswered = CallMachine::caller(t0, TIMEOUTS);
+    unanswered.handle_timeout(ms(t0, 10_000));
+    assert_eq!(
+        unanswered.handle(CallInput::EndedBy(CallEnd::HungUp), ms(t0, 10_010)),
+        [],
+        "the page hung up because the bound ended the call"
+    );
+    assert_eq!(
+        unanswered.state(),
+        &CallState::Ended(CallEnd::Failed(CallFailure::NoAnswer(TIMEOUTS.answer)))
+    );
+}
