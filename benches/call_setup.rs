@@ -13,10 +13,8 @@
 //! instead of reporting the time of a broken call.
 //!
 //!     cargo bench --bench call_setup
-#![allow(dead_code)] // the shared test driver has parts this does not use
 
-#[path = "../tests/peers/harness.rs"]
-mod harness;
+use callprobe_testkit::peers as harness;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,8 +7,7 @@
 //! stamped sender) before it counts. Besides criterion's estimates, each
 //! group prints p50/p99/max of the individual relay latencies it saw.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+use callprobe_testkit::raw_client as common;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -5,11 +5,9 @@
 //!     cargo run --release --example setup_latency -- [CALLS] [ICE_CHECK_INTERVAL_MS]
 //!
 //! Defaults: 50 calls, the peers' default check interval.
-#![allow(dead_code)] // the shared test driver has parts this does not use
 #![allow(clippy::print_stdout)] // the table on stdout is what this tool is for
 
-#[path = "../tests/peers/harness.rs"]
-mod harness;
+use callprobe_testkit::peers as harness;
 
 use std::time::Duration;
 

@@ -7,11 +7,9 @@
 //! Defaults: 10 pairs (20 peers), 10 seconds of media. CPU is the process's
 //! user+system time over the window, as a share of one core; RSS is read
 //! before the peers start and at the end of the window.
-#![allow(dead_code)] // the shared test driver has parts this does not use
 #![allow(clippy::print_stdout)] // the figures on stdout are what this tool is for
 
-#[path = "../tests/peers/harness.rs"]
-mod harness;
+use callprobe_testkit::peers as harness;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,10 +3,6 @@
 //! verified both ways. Skipped, with one line saying why, where Chromium is
 //! not installed; CI installs it.
 
-#[allow(dead_code)] // the peer tests' driver; not every helper is used here
-#[path = "peers/harness.rs"]
-mod harness;
-
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -20,7 +16,7 @@ use callprobe_harness::peer::{
 };
 use callprobe_harness::verify::beeps::BEEP_HZ;
 use callprobe_server::protocol::PeerId;
-use harness::TestRun;
+use callprobe_testkit::peers::TestRun;
 
 /// How long media flows before a call is judged.
 const MEDIA_WINDOW: Duration = Duration::from_secs(4);

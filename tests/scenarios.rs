@@ -5,10 +5,6 @@
 //! one runs against a stand-in for the tutorial's server instead. One with
 //! browser peers is skipped, saying so, where Chromium is not installed.
 
-#[path = "peers/tutorial_server.rs"]
-#[allow(dead_code)] // the peer tests use more of it
-mod tutorial_server;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -138,7 +134,7 @@ async fn scenario_passes(path: PathBuf, scenario: Scenario) {
     let mut options = RunOptions::default();
     let mut stand_in = None;
     if let ServerPlan::FromEnv { variable } = &scenario.server {
-        let server = tutorial_server::TutorialServer::start().await;
+        let server = callprobe_testkit::tutorial_server::TutorialServer::start().await;
         eprintln!(
             "{}: {variable} is not set; running against a stand-in for the tutorial's server at {}",
             path.display(),

@@ -4,9 +4,15 @@
 //! |---|---|
 //! | [`budget`] | the CPU budget: tests that run media take turns, across test binaries and processes |
 //! | [`loopback`] | browser tests on a loopback-only network, or skipped saying why |
+//! | [`peers`] | `TestRun`: a server, N peers and their event log, every wait bounded |
+//! | [`tutorial_server`] | a stand-in for the tutorial's own server (no sender stamping, no call state) |
+//! | [`raw_client`] | a raw signaling client that sends exactly the frames a test writes |
 
 pub mod budget;
 pub mod loopback;
+pub mod peers;
+pub mod raw_client;
+pub mod tutorial_server;
 
 pub use budget::{CpuSlot, cpu_slot, cpu_slot_blocking};
 pub use loopback::run_on_loopback_only;

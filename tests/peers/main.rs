@@ -2,8 +2,8 @@
 //! signaling server on loopback, media verified frame by frame and by tone.
 
 mod codecs;
-mod harness;
+use callprobe_testkit::peers as harness;
+use callprobe_testkit::tutorial_server;
 mod many_peers;
 mod shared_media;
-mod tutorial_server;
 mod two_peers;

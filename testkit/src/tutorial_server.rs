@@ -16,13 +16,14 @@ use tokio_tungstenite::tungstenite::Message;
 
 type Peers = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<String>>>>;
 
-pub(crate) struct TutorialServer {
-    pub(crate) addr: SocketAddr,
+#[derive(Debug)]
+pub struct TutorialServer {
+    pub addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl TutorialServer {
-    pub(crate) async fn start() -> Self {
+    pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let peers = Peers::default();
@@ -34,7 +35,7 @@ impl TutorialServer {
         TutorialServer { addr, task }
     }
 
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("ws://{}/", self.addr)
     }
 }

@@ -1,8 +1,10 @@
-//! A small driver shared by the peer tests (and the setup-latency example): a server, N peers, and one
-//! event log that tests wait on (always with a bound).
+//! The driver the peer tests, browser tests, benches and examples share: a
+//! server, N peers, and one event log that tests wait on (always with a
+//! bound).
 
 use std::time::{Duration, Instant};
 
+use crate::{CpuSlot, cpu_slot};
 use callprobe_harness::media::codec::VideoCodec;
 use callprobe_harness::peer::{
     CallId, CallReport, ConnectionSettings, Directory, MediaSettings, Misbehaviour, PeerCommand,
@@ -12,47 +14,56 @@ use callprobe_harness::signaling::ClientConfig;
 use callprobe_harness::timeline::SetupTimeline;
 use callprobe_server::protocol::PeerId;
 use callprobe_server::{RunningServer, Server, ServerConfig};
-use callprobe_testkit::{CpuSlot, cpu_slot};
 use tokio::sync::mpsc;
 
-pub(crate) const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(20);
 
-pub(crate) struct TestRun {
+pub struct TestRun {
     /// Media tests take turns for the machine's cores (see the testkit).
     _slot: CpuSlot,
-    pub(crate) server: Option<RunningServer>,
-    pub(crate) url: String,
-    pub(crate) epoch: Instant,
-    pub(crate) directory: Directory,
-    pub(crate) events: Vec<PeerEvent>,
+    pub server: Option<RunningServer>,
+    pub url: String,
+    pub epoch: Instant,
+    pub directory: Directory,
+    pub events: Vec<PeerEvent>,
     inbox: mpsc::UnboundedReceiver<PeerEvent>,
-    pub(crate) outbox: mpsc::UnboundedSender<PeerEvent>,
-    pub(crate) peers: Vec<PeerHandle>,
-    pub(crate) ids: Vec<PeerId>,
+    pub outbox: mpsc::UnboundedSender<PeerEvent>,
+    pub peers: Vec<PeerHandle>,
+    pub ids: Vec<PeerId>,
     /// Every call commanded: (caller, callee, its id).
     calls: Vec<(u16, u16, CallId)>,
     /// Set before `start_peers` to change how long callers wait for answers.
-    pub(crate) answer_timeout: Duration,
+    pub answer_timeout: Duration,
     /// Set before `start_peers` to change the peers' connection timers.
-    pub(crate) connection: ConnectionSettings,
+    pub connection: ConnectionSettings,
     /// Set before `start_peers` to change what the peers send.
-    pub(crate) media: MediaSettings,
+    pub media: MediaSettings,
     /// Set before `start_peers` to give peer N its own video codecs
     /// (peers past the list keep `media`'s).
-    pub(crate) codecs: Vec<Vec<VideoCodec>>,
+    pub codecs: Vec<Vec<VideoCodec>>,
     /// Set before `start_peers` to make peer N break the protocol.
-    pub(crate) misbehave: Vec<Misbehaviour>,
+    pub misbehave: Vec<Misbehaviour>,
+}
+
+impl std::fmt::Debug for TestRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestRun")
+            .field("url", &self.url)
+            .field("peers", &self.peers.len())
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TestRun {
-    pub(crate) async fn with_our_server() -> Self {
+    pub async fn with_our_server() -> Self {
         let server = Server::bind(ServerConfig::loopback()).await.unwrap();
         let url = server.url();
         TestRun::new(Some(server), url).await
     }
 
     /// Waits for a CPU slot, then sets up a run against `url`.
-    pub(crate) async fn new(server: Option<RunningServer>, url: String) -> Self {
+    pub async fn new(server: Option<RunningServer>, url: String) -> Self {
         let slot = cpu_slot("a peer test").await;
         let (outbox, inbox) = mpsc::unbounded_channel();
         TestRun {
@@ -75,7 +86,7 @@ impl TestRun {
         }
     }
 
-    pub(crate) fn config(&self, index: u16) -> PeerConfig {
+    pub fn config(&self, index: u16) -> PeerConfig {
         let mut media = self.media.clone();
         if let Some(codecs) = self.codecs.get(usize::from(index)) {
             media.video.codecs = codecs.clone();
@@ -101,7 +112,7 @@ impl TestRun {
     }
 
     /// Starts `count` peers and waits until each has its id.
-    pub(crate) async fn start_peers(&mut self, count: u16) {
+    pub async fn start_peers(&mut self, count: u16) {
         for index in 0..count {
             let config = self.config(index);
             self.peers.push(spawn_peer(config, self.outbox.clone()));
@@ -120,13 +131,13 @@ impl TestRun {
         }
     }
 
-    pub(crate) fn command(&self, peer: u16, command: PeerCommand) {
+    pub fn command(&self, peer: u16, command: PeerCommand) {
         self.peers[usize::from(peer)].command(command).unwrap();
     }
 
     /// `caller` calls `callee`, as the runner would: the call gets an id,
     /// filed where the callee finds it.
-    pub(crate) fn call(&mut self, caller: u16, callee: u16) -> CallId {
+    pub fn call(&mut self, caller: u16, callee: u16) -> CallId {
         let call = CallId(self.calls.len() as u32);
         let (from, to) = (self.ids[usize::from(caller)], self.ids[usize::from(callee)]);
         book_call(&self.directory, from, to, call);
@@ -136,14 +147,14 @@ impl TestRun {
     }
 
     /// Each pair's first peer calls its second.
-    pub(crate) fn call_pairs(&mut self, pairs: &[(u16, u16)]) {
+    pub fn call_pairs(&mut self, pairs: &[(u16, u16)]) {
         for &(caller, callee) in pairs {
             self.call(caller, callee);
         }
     }
 
     /// Each pair's first peer hangs up on its second.
-    pub(crate) fn hang_up_pairs(&self, pairs: &[(u16, u16)]) {
+    pub fn hang_up_pairs(&self, pairs: &[(u16, u16)]) {
         for &(caller, callee) in pairs {
             let to = self.ids[usize::from(callee)];
             self.command(caller, PeerCommand::Hangup { to });
@@ -151,11 +162,7 @@ impl TestRun {
     }
 
     /// The first logged event that matches, waiting (bounded) for it.
-    pub(crate) async fn wait_for(
-        &mut self,
-        what: &str,
-        want: impl Fn(&PeerEvent) -> bool,
-    ) -> PeerEvent {
+    pub async fn wait_for(&mut self, what: &str, want: impl Fn(&PeerEvent) -> bool) -> PeerEvent {
         if let Some(event) = self.events.iter().find(|e| want(e)) {
             return event.clone();
         }
@@ -180,7 +187,7 @@ impl TestRun {
 
     /// Keeps logging events for `window` (media flowing: a measurement
     /// window, not a wait for something).
-    pub(crate) async fn log_for(&mut self, window: Duration) {
+    pub async fn log_for(&mut self, window: Duration) {
         let until = tokio::time::Instant::now() + window;
         while let Ok(Some(event)) = tokio::time::timeout_at(until, self.inbox.recv()).await {
             self.events.push(event);
@@ -189,7 +196,7 @@ impl TestRun {
 
     /// Waits until both sides of each call have verified a frame from the
     /// other (and, with `tone`, heard the other's tone).
-    pub(crate) async fn wait_for_media(&mut self, pairs: &[(u16, u16)], tone: bool) {
+    pub async fn wait_for_media(&mut self, pairs: &[(u16, u16)], tone: bool) {
         for &(caller, callee) in pairs {
             for (peer, remote) in [(caller, callee), (callee, caller)] {
                 let remote_id = self.ids[usize::from(remote)];
@@ -208,7 +215,7 @@ impl TestRun {
         }
     }
 
-    pub(crate) async fn call_report(&mut self, peer: u16, remote: u16) -> CallReport {
+    pub async fn call_report(&mut self, peer: u16, remote: u16) -> CallReport {
         let remote_id = self.ids[usize::from(remote)];
         let event = self
             .wait_for(
@@ -226,7 +233,7 @@ impl TestRun {
     }
 
     /// The setup of the latest call `caller` made to `callee`.
-    pub(crate) fn timeline(&self, caller: u16, callee: u16) -> SetupTimeline {
+    pub fn timeline(&self, caller: u16, callee: u16) -> SetupTimeline {
         let call = self
             .calls
             .iter()
@@ -242,7 +249,7 @@ impl TestRun {
         SetupTimeline::of_call(&events, caller, callee).expect("the call was commanded")
     }
 
-    pub(crate) fn errors(&self) -> Vec<String> {
+    pub fn errors(&self) -> Vec<String> {
         self.events
             .iter()
             .filter_map(|e| match &e.kind {
@@ -253,7 +260,7 @@ impl TestRun {
     }
 
     /// Closes every peer (bounded) and the server.
-    pub(crate) async fn finish(mut self) {
+    pub async fn finish(mut self) {
         for peer in std::mem::take(&mut self.peers) {
             peer.close(WAIT).await;
         }
@@ -266,7 +273,7 @@ impl TestRun {
 /// The checks every verified direction of a call must pass: at least 95 %
 /// of what the other side sent verified, nothing from a wrong sender, few
 /// corrupt frames, and the sender's own tone.
-pub(crate) fn assert_media_verified(receiver: &CallReport, sender: &CallReport, what: &str) {
+pub fn assert_media_verified(receiver: &CallReport, sender: &CallReport, what: &str) {
     let video = receiver
         .video
         .as_ref()

@@ -1,7 +1,6 @@
 //! A raw signaling client for tests and benches: it speaks JSON frames
 //! directly, so tests can send exactly what a broken or hostile client would.
 //! Every wait is bounded by [`WAIT`].
-#![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
 use std::time::Duration;
 
