@@ -491,6 +491,9 @@ impl ServerMessage {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

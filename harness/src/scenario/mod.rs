@@ -19,6 +19,8 @@ mod validate;
 mod verb;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};

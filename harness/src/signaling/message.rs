@@ -55,6 +55,9 @@ pub enum MessageError {
     Shape { action: String, reason: String },
     #[error("signaling frame has an action we do not know: {0:?}")]
     UnknownAction(String),
+    /// JSON, but not the `{action, data}` envelope.
+    #[error("signaling frame is not an {{action, data}} envelope: {0}")]
+    Envelope(String),
 }
 
 #[derive(Deserialize)]
@@ -99,8 +102,18 @@ struct RemoteData {
 }
 
 pub fn parse_incoming(text: &str) -> Result<Incoming, MessageError> {
-    let envelope: Envelope =
+    let value: Value =
         serde_json::from_str(text).map_err(|e| MessageError::NotJson(e.to_string()))?;
+    // An object, not an array: serde would read a struct from an array
+    // position by position, and `["offer", …]` is no frame.
+    if !value.is_object() {
+        return Err(MessageError::Envelope(format!(
+            "a frame is a JSON object, not {}",
+            value.to_string().chars().take(40).collect::<String>()
+        )));
+    }
+    let envelope: Envelope =
+        serde_json::from_value(value).map_err(|e| MessageError::Envelope(e.to_string()))?;
     let action = envelope.action.clone();
     let shape = |reason: String| MessageError::Shape {
         action: action.clone(),
@@ -206,6 +219,9 @@ impl Outgoing {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use callprobe_server::protocol::ErrorCode;
@@ -295,5 +311,13 @@ mod tests {
             parse_incoming(r#"{"action":"start","id":"short"}"#),
             Err(MessageError::Shape { .. })
         ));
+        // JSON that is no envelope, an array above all (found by the
+        // proptest: serde reads a struct from an array by position).
+        for text in [r#"["offer", {}]"#, r#"[""]"#, r#"{"data":{}}"#, "3"] {
+            assert!(
+                matches!(parse_incoming(text), Err(MessageError::Envelope(_))),
+                "{text}"
+            );
+        }
     }
 }
