@@ -7,18 +7,18 @@
 //! | `chromium` | finding, starting, crashing and closing the browser process |
 //! | `page` | the page's event log (a DevTools binding) and its `window.callprobe` API |
 //! | `peer` | the browser peer task: commands in, events out |
-//! | `stats`, `grab`, `report` | what the browser received: `getStats`, canvas grabs read back, the call report |
+//! | `grab`, `report` | what the browser received: canvas grabs read back, the call report (its data types, `getStats` included, are the peer's: `peer::browser_stats`) |
 
 mod chromium;
 mod grab;
 mod page;
 mod peer;
 mod report;
-mod stats;
 
+pub use crate::peer::browser_stats::{
+    BrowserCallStats, CandidatePair, Codec, GrabMiss, PageStats, RtpStats,
+};
 pub use chromium::{BrowserError, CHROMIUM_ENV, Chromium, find_chromium};
 pub use grab::{Grab, GrabError, GrabReading, read_grab};
 pub use page::{PageEvent, PeerPage};
 pub use peer::{BrowserPeerConfig, page_url_for, spawn_browser_peer};
-pub use report::{BrowserCallStats, GrabMiss};
-pub use stats::{CandidatePair, Codec, PageStats, RtpStats};

@@ -15,8 +15,8 @@ use super::chromium::{BrowserError, Chromium};
 use super::grab::{Grab, GrabError, GrabReading, read_grab};
 use super::page::{PageEvent, PeerPage};
 use super::report::{BrowserCallSamples, Sample, call_report};
-use super::stats::PageStats;
 use crate::clock::RunTime;
+use crate::peer::browser_stats::PageStats;
 use crate::peer::events::CallIds;
 use crate::peer::{
     CallEnd, CallFailure, CallInput, CallMachine, CallOutput, CallReport, CallState, CallTimeouts,

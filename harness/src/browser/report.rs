@@ -7,8 +7,8 @@ use std::time::Duration;
 use callprobe_server::protocol::PeerId;
 
 use super::grab::GrabReading;
-use super::stats::PageStats;
 use crate::media::tone::tone_hz;
+use crate::peer::browser_stats::{BrowserCallStats, GrabMiss, PageStats};
 use crate::peer::{CallEnd, CallReport, MediaSource, Role};
 use crate::verify::Summary;
 use crate::verify::audio::AudioVerdict;
@@ -50,31 +50,8 @@ impl BrowserCallSamples {
     }
 }
 
-/// What the browser said of a call beyond the verdicts.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BrowserCallStats {
-    /// The last `getStats` (tones left out).
-    pub stats: PageStats,
-    /// Grabs read, and how many showed all eight colour bars.
-    pub grabs: usize,
-    pub grabs_with_bars: usize,
-    /// The grabs that did not (at most [`MAX_MISSES`]): what a person would
-    /// look at first when the picture is wrong.
-    pub grabs_missing_bars: Vec<GrabMiss>,
-}
-
 /// Grabs without all their bars kept per call.
 const MAX_MISSES: usize = 20;
-
-/// One grab that did not show all eight colour bars.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GrabMiss {
-    /// On the run's clock.
-    pub at_ms: f64,
-    pub bars: usize,
-    /// The frame number its stamp read, if it read.
-    pub frame: Option<u32>,
-}
 
 /// The call report for one browser call. `since_epoch` turns the page's
 /// wall clock into ms on the run's clock.
@@ -284,8 +261,8 @@ fn audio_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::browser::stats::{HeardTone, RtpStats};
     use crate::media::stamp::Stamp;
+    use crate::peer::browser_stats::{HeardTone, RtpStats};
 
     fn reading(at: f64, frame: u32, sender: u16) -> GrabReading {
         GrabReading {
@@ -305,7 +282,7 @@ mod tests {
     fn stats(decoded: u64, tones: Vec<HeardTone>) -> PageStats {
         PageStats {
             at: 3_000.0,
-            received: super::super::stats::Directions {
+            received: crate::peer::browser_stats::Directions {
                 video: Some(RtpStats {
                     frames_received: Some(decoded),
                     frames_decoded: Some(decoded),

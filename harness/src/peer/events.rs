@@ -329,7 +329,7 @@ pub struct CallReport {
     pub video_sent: Option<SentSpan>,
     pub audio_sent: Option<SentSpan>,
     /// A browser peer's own account (`getStats`, grabs); `None` for ours.
-    pub browser: Option<Box<crate::browser::BrowserCallStats>>,
+    pub browser: Option<Box<super::browser_stats::BrowserCallStats>>,
     /// The video codec negotiated, which this side sent (`None`: the call
     /// never got that far, or a browser, which does not say).
     #[serde(default, skip_serializing_if = "Option::is_none")]

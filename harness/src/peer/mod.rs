@@ -4,6 +4,7 @@
 //! | module | what |
 //! |---|---|
 //! | `task` | the peer task: commands, signaling, calls |
+//! | `browser_stats` | what a browser peer reports of a call (`getStats`, grabs): data only |
 //! | `call` | one call's life as a state machine both peer kinds drive |
 //! | `directory` | the run's peers by id, and its calls, as peers look them up |
 //! | `connection` | building one peer connection (codecs, interceptors, timers) |
@@ -12,6 +13,7 @@
 //! | `track`, `receive` | reading incoming tracks into the verifiers |
 //! | `events` | commands in, timestamped events out |
 
+pub mod browser_stats;
 pub(crate) mod call;
 mod connection;
 mod directory;

@@ -1,5 +1,8 @@
-//! What `callprobe.stats(id)` returns: the parts of `RTCPeerConnection.getStats()`
-//! a report needs, per direction and kind, plus the tones the page heard.
+//! What a browser peer reports of a call, as data (the peer's report
+//! vocabulary, so `peer` needs nothing of `browser`): what
+//! `callprobe.stats(id)` returns, the parts of `RTCPeerConnection.getStats()`
+//! a report needs, per direction and kind, plus the tones the page heard;
+//! and what the grabs showed.
 
 use serde::{Deserialize, Serialize};
 
@@ -88,4 +91,27 @@ impl PageStats {
             .and_then(|v| v.frames_decoded)
             .unwrap_or(0)
     }
+}
+
+/// What the browser said of a call beyond the verdicts.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BrowserCallStats {
+    /// The last `getStats` (tones left out).
+    pub stats: PageStats,
+    /// Grabs read, and how many showed all eight colour bars.
+    pub grabs: usize,
+    pub grabs_with_bars: usize,
+    /// The grabs that did not (at most [`MAX_MISSES`]): what a person would
+    /// look at first when the picture is wrong.
+    pub grabs_missing_bars: Vec<GrabMiss>,
+}
+
+/// One grab that did not show all eight colour bars.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GrabMiss {
+    /// On the run's clock.
+    pub at_ms: f64,
+    pub bars: usize,
+    /// The frame number its stamp read, if it read.
+    pub frame: Option<u32>,
 }
