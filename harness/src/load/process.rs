@@ -1,14 +1,13 @@
 //! This process's CPU time, resident memory and open file descriptors,
-//! from `/proc` (Linux; other systems get no samples, and reports say so),
-//! and the async runtime's live tasks: what a leak would grow.
+//! from `/proc` read by `procfs` (with the system's real clock tick; other
+//! systems get no samples, and reports say so), and the async runtime's
+//! live tasks: what a leak would grow.
 
 use std::time::Instant;
 
-use crate::clock::RunTime;
+use procfs::process::Process;
 
-/// Clock ticks per second for `/proc/<pid>/stat` times; 100 on every Linux
-/// we run on (`getconf CLK_TCK`), and reading it needs libc.
-const TICKS_PER_SECOND: f64 = 100.0;
+use crate::clock::RunTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProcessSample {
@@ -30,15 +29,15 @@ pub struct ProcessSample {
 impl ProcessSample {
     /// `None` where `/proc/self` cannot be read.
     pub fn now(epoch: Instant) -> Option<ProcessSample> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let me = Process::myself().ok()?;
+        let stat = me.stat().ok()?;
+        let status = me.status().ok()?;
+        let ticks = procfs::ticks_per_second().max(1) as f64;
         Some(ProcessSample {
             at: RunTime::now(epoch),
-            cpu_seconds: cpu_seconds(&stat)?,
-            rss_bytes: rss_bytes(&status)?,
-            open_fds: std::fs::read_dir("/proc/self/fd")
-                .ok()
-                .map(|entries| entries.count() as u64),
+            cpu_seconds: (stat.utime + stat.stime) as f64 / ticks,
+            rss_bytes: status.vmrss? * 1024,
+            open_fds: me.fd_count().ok().map(|n| n as u64),
             tasks: tokio::runtime::Handle::try_current()
                 .ok()
                 .map(|runtime| runtime.metrics().num_alive_tasks() as u64),
@@ -47,44 +46,9 @@ impl ProcessSample {
     }
 }
 
-/// utime + stime (fields 14 and 15) of a `stat` line. The command name in
-/// parentheses may hold spaces, so fields are counted after its `)`.
-fn cpu_seconds(stat: &str) -> Option<f64> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace().skip(11);
-    let user: f64 = fields.next()?.parse().ok()?;
-    let system: f64 = fields.next()?.parse().ok()?;
-    Some((user + system) / TICKS_PER_SECOND)
-}
-
-fn rss_bytes(status: &str) -> Option<u64> {
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_cpu_time_past_a_command_name_with_spaces() {
-        let stat = "4242 (tokio rt) worker) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 9";
-        assert_eq!(cpu_seconds(stat), Some(3.0));
-        assert_eq!(cpu_seconds("garbage"), None);
-    }
-
-    #[test]
-    fn reads_resident_memory() {
-        let status = "Name:\tcallprobe\nVmPeak:\t  9000 kB\nVmRSS:\t  2048 kB\n";
-        assert_eq!(rss_bytes(status), Some(2 * 1024 * 1024));
-        assert_eq!(rss_bytes("Name: x\n"), None);
-    }
 
     #[test]
     fn this_process_can_be_sampled_on_linux() {
@@ -93,6 +57,11 @@ mod tests {
             assert!(sample.rss_bytes > 1024 * 1024);
             assert!(sample.open_fds.is_some_and(|fds| fds >= 3), "{sample:?}");
             assert_eq!(sample.tasks, None, "no runtime here");
+            // Seconds, not ticks: a test process has used well under an
+            // hour of CPU, and some of it.
+            assert!((0.0..3600.0).contains(&sample.cpu_seconds), "{sample:?}");
+            let later = ProcessSample::now(Instant::now()).expect("readable");
+            assert!(later.cpu_seconds >= sample.cpu_seconds);
         }
     }
 }
