@@ -1,5 +1,6 @@
 //! What one frame of media costs the harness, per step, at 320x240 and
-//! 640x480: drawing the stamped pattern, H.264 encode and decode, reading
+//! 640x480: drawing the stamped pattern, encode and decode in each video
+//! codec of this build (H.264; VP8 and VP9 with libvpx), reading
 //! the stamp back from a decoded picture, and the shared-media check (stamp
 //! SEI and content hash, no decode); and per 20 ms of audio: Opus encode and
 //! decode, and the tone check over one 100 ms analysis window.
@@ -11,7 +12,7 @@
 
 use std::hint::black_box;
 
-use callprobe_harness::media::codec::{H264Decoder, H264Encoder, VideoSettings};
+use callprobe_harness::media::codec::{H264Decoder, H264Encoder, VideoCodec, VideoSettings};
 use callprobe_harness::media::opus::{OpusDecoder, OpusEncoder};
 use callprobe_harness::media::pattern::Pattern;
 use callprobe_harness::media::sei::stamp_and_content_hash;
@@ -67,31 +68,43 @@ fn video(c: &mut Criterion) {
             });
         });
 
-        // Encoding a frame sequence, one frame per iteration (the encoder
-        // keeps its state, as a sender's does).
-        let mut encoder = H264Encoder::new(&settings).expect("an encoder");
-        let mut n = 0u32;
-        group.bench_function(BenchmarkId::new("h264_encode", &size), |b| {
-            b.iter(|| {
-                n = n.wrapping_add(1);
-                let picture = pattern.draw(n, u64::from(n) * 33_333);
-                black_box(encoder.encode(picture).expect("encodes"));
+        // Each codec: encoding a frame sequence, one frame per iteration
+        // (the encoder keeps its state, as a sender's does), and decoding
+        // it, looping from its keyframe so every decode has its references.
+        for codec in VideoCodec::ALL
+            .into_iter()
+            .filter(|c| c.unavailable().is_none())
+        {
+            let spec = codec.codec();
+            let mut encoder = spec.encoder(&settings).expect("an encoder");
+            let mut n = 0u32;
+            group.bench_function(BenchmarkId::new(format!("{codec}_encode"), &size), |b| {
+                b.iter(|| {
+                    n = n.wrapping_add(1);
+                    let picture = pattern.draw(n, u64::from(n) * 33_333);
+                    black_box(encoder.encode(picture).expect("encodes"));
+                });
             });
-        });
+            let mut encoder = spec.encoder(&settings).expect("an encoder");
+            let mut sequence = Pattern::new(1, width, height).expect("a valid size");
+            let units: Vec<Vec<u8>> = (0..FRAMES)
+                .map(|n| {
+                    let picture = sequence.draw(n, u64::from(n) * 33_333);
+                    encoder.encode(picture).expect("encodes").data
+                })
+                .collect();
+            let mut decoder = spec.decoder().expect("a decoder");
+            let mut i = 0usize;
+            group.bench_function(BenchmarkId::new(format!("{codec}_decode"), &size), |b| {
+                b.iter(|| {
+                    let unit = &units[i % units.len()];
+                    i += 1;
+                    black_box(decoder.decode(unit, &mut |_| ()).expect("decodes"));
+                });
+            });
+        }
 
         let units = encoded(&settings);
-        let mut decoder = H264Decoder::new().expect("a decoder");
-        let mut i = 0usize;
-        group.bench_function(BenchmarkId::new("h264_decode", &size), |b| {
-            b.iter(|| {
-                // The sequence loops from its keyframe, so every decode
-                // has the reference frames it needs.
-                let unit = &units[i % units.len()];
-                i += 1;
-                black_box(decoder.decode_with(unit, |_| ()).expect("decodes"));
-            });
-        });
-
         let mut decoder = H264Decoder::new().expect("a decoder");
         let (luma, stride) = units
             .iter()
