@@ -253,7 +253,7 @@ impl TestRun {
         self.events
             .iter()
             .filter_map(|e| match &e.kind {
-                PeerEventKind::Error { message, .. } => Some(format!("peer {}: {message}", e.peer)),
+                PeerEventKind::Error { error, .. } => Some(format!("peer {}: {error}", e.peer)),
                 _ => None,
             })
             .collect()

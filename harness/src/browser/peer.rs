@@ -20,7 +20,7 @@ use crate::peer::browser_stats::PageStats;
 use crate::peer::events::CallIds;
 use crate::peer::{
     CallEnd, CallFailure, CallInput, CallMachine, CallOutput, CallReport, CallState, CallTimeouts,
-    Directory, MediaSource, PeerCommand, PeerEvent, PeerEventKind, PeerHandle,
+    Directory, MediaSource, PeerCommand, PeerError, PeerEvent, PeerEventKind, PeerHandle,
 };
 use crate::peer::{booked_call, register, source_of};
 
@@ -149,7 +149,9 @@ async fn run(
         Err(error) => {
             emit(PeerEventKind::Error {
                 remote: None,
-                message: format!("browser peer {}: {error}", config.name),
+                error: PeerError::Browser {
+                    detail: format!("browser peer {}: {error}", config.name),
+                },
             });
             emit(PeerEventKind::Closed);
             return;
@@ -249,9 +251,11 @@ impl BrowserPeer {
         let _ = self.events.send(event);
     }
 
-    fn error(&mut self, remote: Option<PeerId>, message: String) {
-        tracing::debug!(peer = self.config.index, ?remote, %message, "browser peer error");
-        self.emit_at(Instant::now(), PeerEventKind::Error { remote, message });
+    /// The browser, its page or DevTools went wrong: in its words.
+    fn error(&mut self, remote: Option<PeerId>, detail: String) {
+        tracing::debug!(peer = self.config.index, ?remote, %detail, "browser peer error");
+        let error = PeerError::Browser { detail };
+        self.emit_at(Instant::now(), PeerEventKind::Error { remote, error });
     }
 
     /// The next moment a call has something due.
@@ -413,15 +417,19 @@ impl BrowserPeer {
             }
             ("error", remote) => PeerEventKind::Error {
                 remote,
-                message: format!(
-                    "browser: {} ({})",
-                    event.detail_str("message").unwrap_or("?"),
-                    event.detail_str("code").unwrap_or("?")
-                ),
+                error: PeerError::Browser {
+                    detail: format!(
+                        "browser: {} ({})",
+                        event.detail_str("message").unwrap_or("?"),
+                        event.detail_str("code").unwrap_or("?")
+                    ),
+                },
             },
             ("socketClosed", _) => PeerEventKind::Error {
                 remote: None,
-                message: "browser: the signaling connection closed".into(),
+                error: PeerError::Browser {
+                    detail: "browser: the signaling connection closed".into(),
+                },
             },
             _ => return,
         };

@@ -440,7 +440,10 @@ pub enum PeerEventKind {
     /// Something went wrong that the harness should see; the peer goes on.
     Error {
         remote: Option<PeerId>,
-        message: String,
+        /// Read from older records, which wrote only its words, as
+        /// [`PeerError::Recorded`].
+        #[serde(alias = "message", deserialize_with = "typed_or_words")]
+        error: PeerError,
     },
     /// The task has ended; nothing follows.
     Closed,
@@ -509,5 +512,127 @@ impl MediaKind {
             MediaKind::Video => "video",
             MediaKind::Audio => "audio",
         }
+    }
+}
+
+/// What went wrong at a peer, in the vocabulary both peer kinds share: the
+/// harness reports it, and the peer goes on. Each kind says what it was;
+/// the words of a library's error are kept as its detail.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum PeerError {
+    /// A command that needs the network, to a peer cut off from it.
+    #[error("{command}: the peer is cut off from the network")]
+    CutOff { command: String },
+    /// A command about a call this peer is not in.
+    #[error("{command}: no call with this peer")]
+    NoCall { command: String },
+    /// A fault of the in-process network, to a peer not on it.
+    #[error("{command}: this peer is not on an emulated network")]
+    NotEmulated { command: String },
+    #[error("call: already in a call with this peer")]
+    AlreadyInCall,
+    /// Frames from the server that fit no call of this peer's.
+    #[error("an offer without a sender cannot be answered")]
+    OfferWithoutSender,
+    #[error("an answer that matches no call waiting for one")]
+    UnmatchedAnswer,
+    #[error("an answer for no call")]
+    AnswerForNoCall,
+    #[error("a candidate that matches no call")]
+    UnmatchedCandidate,
+    /// The server's `error` frame, in its words.
+    #[error("the server replied {reply}")]
+    ServerReplied { reply: String },
+    #[error("the signaling server closed the connection")]
+    SignalingClosed,
+    /// Connecting to the server, or a frame that failed on the way.
+    #[error("{detail}")]
+    Signaling { detail: String },
+    /// A step of offer, answer or candidates that the library refused.
+    #[error("{step}: {detail}")]
+    Negotiation { step: String, detail: String },
+    /// A call that could not be had (its end says so too).
+    #[error(transparent)]
+    Call(CallFailure),
+    /// Media that could not be sent, received or decoded as negotiated.
+    #[error("{detail}")]
+    Media { detail: String },
+    #[error("media from a peer not in the run's directory")]
+    UnknownSender,
+    /// A part of a call that did not stop within its bound.
+    #[error("{part} did not stop")]
+    Stuck { part: String },
+    /// The browser, its page or its DevTools connection.
+    #[error("{detail}")]
+    Browser { detail: String },
+    /// From a record written before errors had kinds: its words only.
+    #[error("{message}")]
+    Recorded { message: String },
+}
+
+/// A peer error as a record holds it: typed, or (older records) words.
+fn typed_or_words<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PeerError, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Typed(PeerError),
+        Words(String),
+    }
+    Ok(match Written::deserialize(d)? {
+        Written::Typed(error) => error,
+        Written::Words(message) => PeerError::Recorded { message },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_error_is_recorded_by_its_kind_and_read_back() {
+        for error in [
+            PeerError::NoCall {
+                command: "hangup".into(),
+            },
+            PeerError::UnmatchedCandidate,
+            PeerError::Call(CallFailure::NoCommonCodec {
+                offered: vec![VideoCodec::Vp8],
+                ours: vec![VideoCodec::H264],
+            }),
+        ] {
+            let kind = PeerEventKind::Error {
+                remote: None,
+                error: error.clone(),
+            };
+            let json = serde_json::to_string(&kind).unwrap();
+            assert!(
+                json.starts_with(r#"{"event":"error","remote":null,"error":{"kind":"#),
+                "{json}"
+            );
+            assert_eq!(serde_json::from_str::<PeerEventKind>(&json).unwrap(), kind);
+        }
+        assert_eq!(
+            PeerError::NoCall {
+                command: "hangup".into()
+            }
+            .to_string(),
+            "hangup: no call with this peer"
+        );
+    }
+
+    #[test]
+    fn an_older_records_error_is_read_as_its_words() {
+        let old = r#"{"event":"error","remote":null,"message":"the server replied x"}"#;
+        assert_eq!(
+            serde_json::from_str::<PeerEventKind>(old).unwrap(),
+            PeerEventKind::Error {
+                remote: None,
+                error: PeerError::Recorded {
+                    message: "the server replied x".into()
+                }
+            }
+        );
     }
 }

@@ -35,7 +35,7 @@ pub use directory::{Directory, Roster, book_call};
 pub(crate) use directory::{booked_call, register, source_of};
 pub use events::{
     CallEnd, CallFailure, CallId, CallReport, MediaFault, MediaKind, MediaSource, Misbehaviour,
-    PeerCommand, PeerEvent, PeerEventKind, Role,
+    PeerCommand, PeerError, PeerEvent, PeerEventKind, Role,
 };
 pub use receive::{AudioReceiveError, AudioReceiver, VideoReceiver, VideoReport};
 pub use reorder::{Reorder, StartsStream};

@@ -31,7 +31,7 @@ use super::connection::{Connection, ConnectionEvent, ConnectionSettings, build_c
 use super::directory::{Directory, booked_call, register, source_of};
 use super::events::{
     CallEnd, CallFailure, CallId, CallIds, CallReport, MediaSource, Misbehaviour, PeerCommand,
-    PeerEvent, PeerEventKind, Role,
+    PeerError, PeerEvent, PeerEventKind, Role,
 };
 use super::receive::VideoReceiver;
 use super::send::{MediaSettings, Outgoing, SendCounters, SendError, send};
@@ -198,7 +198,7 @@ async fn run(
         Err(message) => {
             peer.emit(PeerEventKind::Error {
                 remote: None,
-                message,
+                error: PeerError::Signaling { detail: message },
             });
             peer.emit(PeerEventKind::Closed);
             return;
@@ -215,14 +215,14 @@ async fn run(
                     return;
                 }
                 Some(command) if peer.offline => {
-                    peer.error(None, format!("{command:?}: the peer is cut off from the network"));
+                    peer.error(None, PeerError::CutOff { command: format!("{command:?}") });
                 }
                 Some(PeerCommand::Call { to, call }) => peer.call(&mut client, to, call).await,
                 Some(PeerCommand::Hangup { to }) => {
                     if peer.calls.contains_key(&to) {
                         peer.drive(&mut client, to, Instant::now(), CallInput::HangUp).await;
                     } else {
-                        peer.error(Some(to), "hangup: no call with this peer".into());
+                        peer.error(Some(to), PeerError::NoCall { command: "hangup".into() });
                     }
                 }
                 Some(PeerCommand::Vanish) => peer.vanish(),
@@ -239,12 +239,12 @@ async fn run(
             received = client.next(), if !peer.offline => match received {
                 Ok(Some(received)) => peer.on_signal(&mut client, received).await,
                 Ok(None) => {
-                    peer.error(None, "the signaling server closed the connection".into());
+                    peer.error(None, PeerError::SignalingClosed);
                     lost = Some(CallFailure::SignalingClosed);
                     break;
                 }
                 Err(error) => {
-                    peer.error(None, error.to_string());
+                    peer.error(None, PeerError::Signaling { detail: error.to_string() });
                     lost = Some(CallFailure::SignalingLost(error.to_string()));
                     break;
                 }
@@ -308,9 +308,9 @@ impl Peer {
         let _ = self.events.send(event);
     }
 
-    fn error(&self, remote: Option<PeerId>, message: String) {
-        tracing::debug!(peer = self.config.index, ?remote, %message, "peer error");
-        self.emit(PeerEventKind::Error { remote, message });
+    fn error(&self, remote: Option<PeerId>, error: PeerError) {
+        tracing::debug!(peer = self.config.index, ?remote, %error, "peer error");
+        self.emit(PeerEventKind::Error { remote, error });
     }
 
     async fn connect(&mut self) -> Result<SignalingClient, String> {
@@ -386,7 +386,7 @@ impl Peer {
                 PeerEventKind::CallCommanded { remote: to },
                 PeerEventKind::Error {
                     remote: Some(to),
-                    message: "call: already in a call with this peer".into(),
+                    error: PeerError::AlreadyInCall,
                 },
             ] {
                 let _ = self.events.send(PeerEvent {
@@ -443,8 +443,9 @@ impl Peer {
 
     /// A call that never got as far as having a connection.
     fn fail_before_call(&self, remote: PeerId, role: Role, message: String) {
-        self.error(Some(remote), message.clone());
-        let report = CallReport::new(remote, role, CallEnd::Failed(CallFailure::Local(message)));
+        let failure = CallFailure::Local(message);
+        self.error(Some(remote), PeerError::Call(failure.clone()));
+        let report = CallReport::new(remote, role, CallEnd::Failed(failure));
         self.emit(PeerEventKind::CallEnded(Box::new(report)));
     }
 
@@ -544,9 +545,19 @@ impl Peer {
         if let Some(sending) = call.sending {
             sending.stop.cancel();
             match timeout_at(deadline, sending.task).await {
-                Ok(Ok(Err(error))) => self.error(Some(remote), format!("sending media: {error}")),
+                Ok(Ok(Err(error))) => self.error(
+                    Some(remote),
+                    PeerError::Media {
+                        detail: format!("sending media: {error}"),
+                    },
+                ),
                 Ok(_) => {}
-                Err(_) => self.error(Some(remote), "the media sender did not stop".into()),
+                Err(_) => self.error(
+                    Some(remote),
+                    PeerError::Stuck {
+                        part: "the media sender".into(),
+                    },
+                ),
             }
             let counters = &sending.counters;
             use std::sync::atomic::Ordering::Relaxed;
@@ -569,7 +580,12 @@ impl Peer {
                 }
                 Ok(Ok(Some(TrackVerdict::Audio(verdict)))) => report.audio = Some(verdict),
                 Ok(_) => {}
-                Err(_) => self.error(Some(remote), "a track reader did not stop".into()),
+                Err(_) => self.error(
+                    Some(remote),
+                    PeerError::Stuck {
+                        part: "a track reader".into(),
+                    },
+                ),
             }
         }
         close_connection(&call.connection, deadline).await;

@@ -168,7 +168,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
                 .iter()
                 .filter(|e| usize::from(e.peer) == index)
                 .filter_map(|e| match &e.kind {
-                    PeerEventKind::Error { message, .. } => Some(message.clone()),
+                    PeerEventKind::Error { error, .. } => Some(error.to_string()),
                     _ => None,
                 })
                 .collect(),
@@ -540,7 +540,7 @@ fn event_record(
             Some(report.remote),
             Some(end_text(&report.end)),
         ),
-        K::Error { remote, message } => ("error", *remote, Some(message.clone())),
+        K::Error { remote, error } => ("error", *remote, Some(error.to_string())),
         K::PeerLeft { remote } => ("peer_left", Some(*remote), None),
         K::Crashed => ("crashed", None, None),
         K::Vanished => ("vanished", None, None),

@@ -236,7 +236,7 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let why = self.events.iter().find_map(|e| match &e.kind {
-            PeerEventKind::Error { message, .. } => Some(message.clone()),
+            PeerEventKind::Error { error, .. } => Some(error.to_string()),
             _ => None,
         });
         Err((

@@ -1,6 +1,7 @@
 //! Faults the peer emulates on itself: a crash, vanishing from the
 //! network, moving to another address, restarting ICE.
 
+use super::signal::negotiation;
 use super::*;
 
 impl Peer {
@@ -31,7 +32,9 @@ impl Peer {
             }
             None => self.error(
                 None,
-                "vanish: this peer is not on an emulated network".into(),
+                PeerError::NotEmulated {
+                    command: "vanish".into(),
+                },
             ),
         }
     }
@@ -45,7 +48,12 @@ impl Peer {
         restart: bool,
     ) {
         let Some(link) = &self.config.connection.link else {
-            return self.error(None, "move: this peer is not on an emulated network".into());
+            return self.error(
+                None,
+                PeerError::NotEmulated {
+                    command: "move".into(),
+                },
+            );
         };
         link.move_to(to);
         self.emit(PeerEventKind::Moved { to });
@@ -61,7 +69,12 @@ impl Peer {
     /// back like any other.
     pub(super) async fn restart_ice(&mut self, client: &mut SignalingClient, remote: PeerId) {
         let Some(call) = self.calls.get(&remote) else {
-            return self.error(Some(remote), "ICE restart: no call with this peer".into());
+            return self.error(
+                Some(remote),
+                PeerError::NoCall {
+                    command: "ICE restart".into(),
+                },
+            );
         };
         let options = RTCOfferOptions { ice_restart: true };
         let offer = async {
@@ -82,11 +95,15 @@ impl Peer {
                 .await
             {
                 Ok(()) => self.emit(PeerEventKind::IceRestartSent { remote }),
-                Err(error) => {
-                    self.error(Some(remote), format!("sending the restart offer: {error}"))
-                }
+                Err(error) => self.error(
+                    Some(remote),
+                    negotiation("sending the restart offer", error),
+                ),
             },
-            Err(error) => self.error(Some(remote), format!("creating the restart offer: {error}")),
+            Err(error) => self.error(
+                Some(remote),
+                negotiation("creating the restart offer", error),
+            ),
         }
     }
 }

@@ -21,17 +21,26 @@ impl Peer {
         ) else {
             return self.error(
                 Some(remote),
-                "no codec was negotiated for our tracks".into(),
+                PeerError::Media {
+                    detail: "no codec was negotiated for our tracks".into(),
+                },
             );
         };
         let Some(video_codec) = VideoCodec::from_mime_type(&video_mime) else {
             return self.error(
                 Some(remote),
-                format!("the negotiated video codec {video_mime} is not one of ours"),
+                PeerError::Media {
+                    detail: format!("the negotiated video codec {video_mime} is not one of ours"),
+                },
             );
         };
         if let Err(error) = call.connection.switch_video_codec(video_codec).await {
-            return self.error(Some(remote), error.to_string());
+            return self.error(
+                Some(remote),
+                PeerError::Media {
+                    detail: error.to_string(),
+                },
+            );
         }
         call.video_codec = Some(video_codec);
         if let Some(expected) = expected {
@@ -91,7 +100,7 @@ impl Peer {
                 self.emit_at(at, PeerEventKind::FirstFrame { remote, stamp })
             }
             TrackNews::FirstAudio => self.emit_at(at, PeerEventKind::FirstAudio { remote }),
-            TrackNews::Failed(message) => self.error(Some(remote), message),
+            TrackNews::Failed(detail) => self.error(Some(remote), PeerError::Media { detail }),
         }
     }
 }

@@ -30,20 +30,17 @@ impl Peer {
                 sdp,
             } => self.on_offer(client, remote, sdp, at).await,
             Incoming::Offer { from: None, .. } => {
-                self.error(None, "an offer without a sender cannot be answered".into());
+                self.error(None, PeerError::OfferWithoutSender);
             }
             Incoming::Answer { from, sdp } => {
                 let Some(remote) = self.resolve(from, |call| call.machine.awaits_answer()) else {
-                    return self.error(
-                        from,
-                        "an answer that matches no call waiting for one".into(),
-                    );
+                    return self.error(from, PeerError::UnmatchedAnswer);
                 };
                 self.on_answer(client, remote, sdp, at).await;
             }
             Incoming::Candidate { from, candidate } => {
                 let Some(remote) = self.resolve(from, |_| true) else {
-                    return self.error(from, "a candidate that matches no call".into());
+                    return self.error(from, PeerError::UnmatchedCandidate);
                 };
                 self.on_remote_candidate(remote, candidate).await;
             }
@@ -81,7 +78,12 @@ impl Peer {
                     {
                         tracing::debug!(%remote, %reply, "unknown peer, for a call that has ended");
                     }
-                    _ => self.error(remote, format!("the server replied {reply}")),
+                    _ => self.error(
+                        remote,
+                        PeerError::ServerReplied {
+                            reply: reply.to_string(),
+                        },
+                    ),
                 }
             }
         }
@@ -122,7 +124,7 @@ impl Peer {
                     offered,
                     ours: ours.clone(),
                 };
-                self.error(Some(remote), failure.to_string());
+                self.error(Some(remote), PeerError::Call(failure.clone()));
                 // Tell the caller, so its call ends now rather than unanswered.
                 let _ = client.send(&Signal::Hangup { to: remote }).await;
                 let report = CallReport::new(remote, Role::Callee, CallEnd::Failed(failure));
@@ -194,7 +196,7 @@ impl Peer {
         at: Instant,
     ) {
         let Some(call) = self.calls.get_mut(&remote) else {
-            return self.error(Some(remote), "an answer for no call".into());
+            return self.error(Some(remote), PeerError::AnswerForNoCall);
         };
         let applied = async {
             let description = RTCSessionDescription::answer(sdp)?;
@@ -230,7 +232,10 @@ impl Peer {
         }
         let init = RTCIceCandidateInit::from(candidate);
         if let Err(error) = call.connection.pc.add_ice_candidate(init).await {
-            self.error(Some(remote), format!("adding a remote candidate: {error}"));
+            self.error(
+                Some(remote),
+                negotiation("adding a remote candidate", error),
+            );
         }
     }
 
@@ -254,7 +259,7 @@ impl Peer {
                     })
                     .await
                 {
-                    self.error(Some(remote), format!("sending a candidate: {error}"));
+                    self.error(Some(remote), negotiation("sending a candidate", error));
                 }
             }
             ConnectionEvent::IceState(state) => {
@@ -280,10 +285,7 @@ impl Peer {
             ConnectionEvent::Track(track) => {
                 let expected = self.expected_sender(remote);
                 let Some(expected) = expected else {
-                    return self.error(
-                        Some(remote),
-                        "media from a peer not in the run's directory".into(),
-                    );
+                    return self.error(Some(remote), PeerError::UnknownSender);
                 };
                 let from = match expected {
                     MediaSource::Pattern(index) => index.to_string(),
@@ -308,5 +310,13 @@ impl Peer {
                 )));
             }
         }
+    }
+}
+
+/// A negotiation step the library refused, with its words.
+pub(super) fn negotiation(step: &str, error: impl std::fmt::Display) -> PeerError {
+    PeerError::Negotiation {
+        step: step.to_owned(),
+        detail: error.to_string(),
     }
 }
