@@ -47,3 +47,6 @@ pub mod signaling;
 pub mod threshold;
 pub mod timeline;
 pub mod verify;
+
+#[cfg(test)]
+mod proptest_seed;

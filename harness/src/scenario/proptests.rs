@@ -25,7 +25,7 @@ fn check(name: &str, text: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(crate::proptest_seed::config(256))]
 
     #[test]
     fn any_text_validates_or_is_refused_at_a_line(text in "\\PC{0,300}") {

@@ -219,7 +219,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(crate::proptest_seed::config(64))]
 
         /// The split is a function of the scenario and N, never cuts a
         /// call, and is balanced as well as whole groups allow.

@@ -60,11 +60,13 @@ pub enum MessageError {
     Envelope(String),
 }
 
+/// Only `action` makes the envelope: the other fields are each action's
+/// to check, so a wrong one is that action's shape error.
 #[derive(Deserialize)]
 struct Envelope {
     action: String,
     #[serde(default)]
-    id: Option<String>,
+    id: Option<Value>,
     #[serde(default)]
     data: Option<Value>,
 }
@@ -126,7 +128,11 @@ pub fn parse_incoming(text: &str) -> Result<Incoming, MessageError> {
     };
     Ok(match envelope.action.as_str() {
         "start" => {
-            let id = envelope.id.clone().ok_or_else(|| shape("no id".into()))?;
+            let id = match envelope.id.clone() {
+                Some(Value::String(id)) => id,
+                Some(other) => return Err(shape(format!("the id must be a string, not {other}"))),
+                None => return Err(shape("no id".into())),
+            };
             Incoming::Started {
                 id: peer(Some(id))?.expect("Some in, Some out"),
             }
@@ -314,10 +320,16 @@ mod tests {
         // JSON that is no envelope, an array above all (found by the
         // proptest: serde reads a struct from an array by position).
         for text in [r#"["offer", {}]"#, r#"[""]"#, r#"{"data":{}}"#, "3"] {
+            // (and below: a start whose id is no string is start's shape
+            // error, not the envelope's)
             assert!(
                 matches!(parse_incoming(text), Err(MessageError::Envelope(_))),
                 "{text}"
             );
         }
+        assert!(matches!(
+            parse_incoming(r#"{"action":"start","id":[]}"#),
+            Err(MessageError::Shape { .. })
+        ));
     }
 }

@@ -52,7 +52,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(crate::proptest_seed::config(512))]
 
     #[test]
     fn any_text_parses_or_is_refused_as_not_json(text in "\\PC{0,200}") {
