@@ -4,8 +4,11 @@
 //!
 //! A frame is *verified* when it decodes and differs from the frame before
 //! it (a repeated picture is a frozen source). Frame numbers come from
-//! the RTP timestamp (90 kHz) divided by the median step between frames, so
-//! frames the sender captured but we never saw count as lost.
+//! the RTP timestamp (90 kHz) divided by the median step between frames.
+//! A gap in the numbers is loss when packets went missing before the frame
+//! after it; with every packet there, the sender's encoder skipped those
+//! frames (browsers drop frames to hold their bitrate, or when busy), which
+//! is counted apart and judged by the frame rate, not as loss.
 
 use std::time::Duration;
 
@@ -37,6 +40,10 @@ pub struct LiveVerifier {
     first_timestamp: Option<u32>,
     /// RTP timestamps (unwrapped, relative to the first) of verified frames.
     timestamps: Vec<u64>,
+    /// For each verified frame: packets went missing since the frame before.
+    after_loss: Vec<bool>,
+    /// Packets have gone missing since the last verified frame.
+    loss_pending: bool,
     shown_at: Vec<Duration>,
     resolution: Option<(usize, usize)>,
     verdict: VideoVerdict,
@@ -47,6 +54,11 @@ impl LiveVerifier {
         LiveVerifier::default()
     }
 
+    /// Packets went missing on the way (a gap in sequence numbers).
+    pub fn packets_lost(&mut self) {
+        self.loss_pending = true;
+    }
+
     /// Records one access unit with its RTP timestamp; true when it verified.
     pub fn observe(&mut self, arrival: Duration, rtp_timestamp: u32, outcome: LiveOutcome) -> bool {
         let counts = &mut self.verdict;
@@ -54,6 +66,7 @@ impl LiveVerifier {
         let picture = match outcome {
             LiveOutcome::Undecodable => {
                 counts.undecodable += 1;
+                self.loss_pending = true;
                 return false;
             }
             LiveOutcome::Decoded(picture) => picture,
@@ -72,6 +85,7 @@ impl LiveVerifier {
         counts.verified += 1;
         counts.first_frame_at.get_or_insert(arrival);
         self.timestamps.push(offset);
+        self.after_loss.push(std::mem::take(&mut self.loss_pending));
         self.shown_at.push(arrival);
         self.resolution = Some((picture.width, picture.height));
         true
@@ -89,9 +103,20 @@ impl LiveVerifier {
             Some(step) => (offset as f64 / step).round() as u32,
             None => 0,
         };
-        if let (Some(&last), Some(_)) = (self.timestamps.iter().max(), step) {
-            let expected = u64::from(number(last)) + 1;
-            verdict.lost = expected.saturating_sub(verdict.verified);
+        if step.is_some() {
+            // Each gap between frames in arrival order, by what came
+            // before the frame after it: missing packets, or none.
+            let mut newest: Option<u32> = None;
+            for (&offset, &after_loss) in self.timestamps.iter().zip(&self.after_loss) {
+                let n = number(offset);
+                let gap = newest.map_or(0, |newest| n.saturating_sub(newest).saturating_sub(1));
+                if after_loss {
+                    verdict.lost += u64::from(gap);
+                } else {
+                    verdict.skipped_by_sender += u64::from(gap);
+                }
+                newest = Some(newest.map_or(n, |newest| newest.max(n)));
+            }
         }
         let (freezes, freeze_ms, fps) = freezes(&self.shown_at);
         verdict.freezes = freezes;
@@ -176,14 +201,38 @@ mod tests {
     }
 
     #[test]
-    fn frames_missing_from_the_timestamps_count_as_lost_and_freeze() {
+    fn frames_missing_after_lost_packets_count_as_lost_and_freeze() {
         let mut verifier = LiveVerifier::new();
-        // Frames 30..45 never arrive: half a second of nothing.
-        feed(&mut verifier, (0..30).chain(45..90), u32::MAX - 10 * STEP);
+        let start = u32::MAX - 10 * STEP;
+        // Frames 30..45 never arrive, and packets went missing: half a
+        // second of nothing, lost on the way.
+        feed(&mut verifier, 0..30, start);
+        verifier.packets_lost();
+        feed(&mut verifier, 45..90, start);
         let verdict = verifier.verdict();
-        assert_eq!(verdict.lost, 15);
+        assert_eq!((verdict.lost, verdict.skipped_by_sender), (15, 0));
         assert_eq!(verdict.freezes, 1);
         assert!(verdict.freeze_ms > 400.0, "{}", verdict.freeze_ms);
+    }
+
+    /// Every packet came, but the timestamps jump: the sender's encoder
+    /// skipped frames (a browser holding its bitrate). No loss; the picture
+    /// still froze, and the freeze is judged as one.
+    #[test]
+    fn frames_the_sender_skipped_are_not_lost_but_still_freeze() {
+        let mut verifier = LiveVerifier::new();
+        feed(&mut verifier, (0..30).chain(45..90), 7);
+        let verdict = verifier.verdict();
+        assert_eq!((verdict.lost, verdict.skipped_by_sender), (0, 15));
+        assert_eq!(verdict.freezes, 1);
+        // One skipped here and there is neither.
+        let mut sparse = LiveVerifier::new();
+        feed(&mut sparse, (0..90).filter(|n| n % 10 != 5), 7);
+        let verdict = sparse.verdict();
+        assert_eq!(
+            (verdict.lost, verdict.skipped_by_sender, verdict.freezes),
+            (0, 9, 0)
+        );
     }
 
     #[test]

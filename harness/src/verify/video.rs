@@ -24,6 +24,10 @@ pub enum FrameOutcome {
     Undecodable,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The counts a receiver reports for one video track.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VideoVerdict {
@@ -32,6 +36,10 @@ pub struct VideoVerdict {
     pub verified: u64,
     /// Frame numbers in the expected range that never verified.
     pub lost: u64,
+    /// Live video: frames the sender's encoder skipped (its timestamps
+    /// jump with no packet missing), which are no loss on the way.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_by_sender: u64,
     pub duplicated: u64,
     /// Verified, but after a higher frame number had been shown.
     pub reordered: u64,

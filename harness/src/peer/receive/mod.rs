@@ -203,6 +203,9 @@ impl VideoReceiver {
                 self.damaged |= !self.access_unit.is_empty();
                 self.broken = self.decodes();
                 self.concealing = self.broken;
+                if let Verifier::Live(verifier) = &mut self.verifier {
+                    verifier.packets_lost();
+                }
             }
         }
         self.last_sequence = Some(sequence);
