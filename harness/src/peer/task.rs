@@ -152,8 +152,6 @@ struct Call {
     prepared_video: Option<JoinHandle<Result<VideoReceiver, CodecError>>>,
     tracks: Vec<JoinHandle<Option<TrackVerdict>>>,
     tracks_stop: CancellationToken,
-    /// What negotiation chose for video.
-    video_codec: Option<VideoCodec>,
 }
 
 struct Peer {
@@ -378,7 +376,6 @@ impl Peer {
             prepared_video: None,
             tracks: Vec::new(),
             tracks_stop: CancellationToken::new(),
-            video_codec: None,
         }
     }
 
@@ -543,7 +540,9 @@ impl Peer {
             let _ = client.send(&Signal::Hangup { to: remote }).await;
         }
         let mut report = CallReport::new(remote, call.machine.role(), end);
-        report.video_codec = call.video_codec;
+        // Media started in the codec negotiation chose (the connection's
+        // track was switched to it first).
+        report.video_codec = call.sending.as_ref().and(call.connection.video_codec);
         // One bound for the whole call: media tasks and connection together.
         let deadline = self.close_deadline();
         if let Some(sending) = call.sending {

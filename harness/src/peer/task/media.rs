@@ -42,7 +42,6 @@ impl Peer {
                 },
             );
         }
-        call.video_codec = Some(video_codec);
         if let Some(expected) = expected {
             let shared = self.config.media.shared.clone();
             call.prepared_video = Some(tokio::task::spawn_blocking(move || {
