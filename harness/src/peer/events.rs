@@ -26,7 +26,7 @@ impl std::fmt::Display for CallId {
 }
 
 /// What the harness tells a peer to do.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerCommand {
     /// Call this peer: offer, trickle candidates, send media once connected.
     Call { to: PeerId, call: CallId },
@@ -45,14 +45,6 @@ pub enum PeerCommand {
     Move { to: IpAddr, restart: bool },
     /// Restart ICE on the call with this peer (the other side moved).
     RestartIce { with: PeerId },
-    /// Degrade the peer's traffic one way or both (its link, which the
-    /// peer alone changes), until `Restore`.
-    Impair {
-        direction: crate::net::Direction,
-        impairment: crate::net::Impairment,
-    },
-    /// Its traffic is clean again, both ways.
-    Restore,
     /// The peer's camera or microphone goes wrong, on every call from now.
     MediaFault(MediaFault),
     /// The peer's signaling connection drops (no close frame); its media

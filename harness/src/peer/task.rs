@@ -227,10 +227,6 @@ async fn run(
                 Some(PeerCommand::Move { to, restart }) => peer.move_to(&mut client, to, restart).await,
                 Some(PeerCommand::RestartIce { with }) => peer.restart_ice(&mut client, with).await,
                 Some(PeerCommand::MediaFault(fault)) => peer.config.media.faults.set(fault),
-                Some(PeerCommand::Impair { direction, impairment }) => {
-                    peer.impair(direction, impairment);
-                }
-                Some(PeerCommand::Restore) => peer.restore(),
                 Some(PeerCommand::DropSignaling) => {
                     // Nothing more goes to the server, not even a close.
                     lost = Some(CallFailure::SignalingLost("the connection dropped".into()));

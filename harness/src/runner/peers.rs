@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::browser::{BrowserPeerConfig, page_url_for, spawn_browser_peer};
 use crate::clock::RunTime;
-use crate::net::{Link, Network};
+use crate::net::{Direction, Link, Network};
 use crate::peer::{
     CallId, CallTimeouts, ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig,
     PeerEvent, PeerEventKind, PeerHandle, book_call, spawn_peer,
@@ -352,20 +352,12 @@ impl<'a> Run<'a> {
                     }
                 }
             }
-            // The peer changes its own link: it is the link's one owner
-            // (the runner only reads it, for the record).
             Verb::Impair {
                 peer,
                 direction,
                 ref impairment,
-            } => commands.push((
-                peer,
-                Some(PeerCommand::Impair {
-                    direction,
-                    impairment: impairment.clone(),
-                }),
-            )),
-            Verb::Restore { peer } => commands.push((peer, Some(PeerCommand::Restore))),
+            } => self.links[peer].impair(direction, impairment.clone()),
+            Verb::Restore { peer } => self.links[peer].restore(Direction::Both),
             Verb::Media { peer, fault } => {
                 commands.push((peer, Some(PeerCommand::MediaFault(fault))));
             }

@@ -106,34 +106,4 @@ impl Peer {
             ),
         }
     }
-
-    /// Degrades its own link's traffic (the link is the peer's to change).
-    pub(super) fn impair(
-        &mut self,
-        direction: crate::net::Direction,
-        impairment: crate::net::Impairment,
-    ) {
-        match &self.config.connection.link {
-            Some(link) => link.impair(direction, impairment),
-            None => self.error(
-                None,
-                PeerError::NotEmulated {
-                    command: "impair".into(),
-                },
-            ),
-        }
-    }
-
-    /// Clean traffic again, both ways.
-    pub(super) fn restore(&mut self) {
-        match &self.config.connection.link {
-            Some(link) => link.restore(crate::net::Direction::Both),
-            None => self.error(
-                None,
-                PeerError::NotEmulated {
-                    command: "restore".into(),
-                },
-            ),
-        }
-    }
 }
