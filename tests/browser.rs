@@ -11,8 +11,8 @@ use callprobe_harness::browser::{
 };
 use callprobe_harness::media::codec::VideoCodec;
 use callprobe_harness::peer::{
-    CallEnd, CallFailure, CallReport, CallTimeouts, Misbehaviour, PeerCommand, PeerEventKind,
-    spawn_peer,
+    CallEnd, CallFailure, CallReport, CallTimeouts, MediaSource, Misbehaviour, PeerCommand,
+    PeerEventKind, spawn_peer,
 };
 use callprobe_harness::verify::beeps::BEEP_HZ;
 use callprobe_server::protocol::PeerId;
@@ -32,6 +32,10 @@ async fn start(run: &mut TestRun, kinds: &[Kind]) {
     let chromium = find_chromium().expect("checked by the caller");
     for (index, kind) in kinds.iter().enumerate() {
         let index = index as u16;
+        run.sources.push(match kind {
+            Kind::Synthetic => MediaSource::Pattern(index),
+            Kind::Browser => MediaSource::Browser,
+        });
         let handle = match kind {
             Kind::Synthetic => spawn_peer(run.config(index), run.outbox.clone()),
             Kind::Browser => spawn_browser_peer(
@@ -44,7 +48,6 @@ async fn start(run: &mut TestRun, kinds: &[Kind]) {
                     height: 240,
                     fps: 30,
                     epoch: run.epoch,
-                    directory: run.directory.clone(),
                     launch_timeout: Duration::from_secs(30),
                     sample_interval: Duration::from_millis(500),
                     timeouts: CallTimeouts {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use crate::{CpuSlot, cpu_slot};
 use callprobe_harness::media::codec::VideoCodec;
 use callprobe_harness::peer::{
-    CallId, CallReport, ConnectionSettings, Directory, MediaSettings, Misbehaviour, PeerCommand,
-    PeerConfig, PeerEvent, PeerEventKind, PeerHandle, book_call, spawn_peer,
+    CallId, CallReport, ConnectionSettings, Introduction, MediaSettings, MediaSource, Misbehaviour,
+    PeerCommand, PeerConfig, PeerEvent, PeerEventKind, PeerHandle, spawn_peer,
 };
 use callprobe_harness::signaling::ClientConfig;
 use callprobe_harness::timeline::SetupTimeline;
@@ -24,12 +24,13 @@ pub struct TestRun {
     pub server: Option<RunningServer>,
     pub url: String,
     pub epoch: Instant,
-    pub directory: Directory,
     pub events: Vec<PeerEvent>,
     inbox: mpsc::UnboundedReceiver<PeerEvent>,
     pub outbox: mpsc::UnboundedSender<PeerEvent>,
     pub peers: Vec<PeerHandle>,
     pub ids: Vec<PeerId>,
+    /// What each peer's media carries (set where peers are started).
+    pub sources: Vec<MediaSource>,
     /// Every call commanded: (caller, callee, its id).
     calls: Vec<(u16, u16, CallId)>,
     /// Set before `start_peers` to change how long callers wait for answers.
@@ -71,12 +72,12 @@ impl TestRun {
             server,
             url,
             epoch: Instant::now(),
-            directory: Directory::default(),
             events: Vec::new(),
             inbox,
             outbox,
             peers: Vec::new(),
             ids: Vec::new(),
+            sources: Vec::new(),
             calls: Vec::new(),
             answer_timeout: Duration::from_secs(10),
             connection: ConnectionSettings::default(),
@@ -99,7 +100,6 @@ impl TestRun {
             connection: self.connection.clone(),
             media,
             epoch: self.epoch,
-            directory: self.directory.clone(),
             answer_timeout: self.answer_timeout,
             connect_timeout: Duration::from_secs(10),
             misbehave: self
@@ -116,6 +116,7 @@ impl TestRun {
         for index in 0..count {
             let config = self.config(index);
             self.peers.push(spawn_peer(config, self.outbox.clone()));
+            self.sources.push(MediaSource::Pattern(index));
         }
         self.ids = vec![PeerId::random(); usize::from(count)];
         for index in 0..count {
@@ -136,13 +137,23 @@ impl TestRun {
     }
 
     /// `caller` calls `callee`, as the runner would: the call gets an id,
-    /// filed where the callee finds it.
+    /// and the callee is introduced to it before the caller is commanded.
     pub fn call(&mut self, caller: u16, callee: u16) -> CallId {
         let call = CallId(self.calls.len() as u32);
         let (from, to) = (self.ids[usize::from(caller)], self.ids[usize::from(callee)]);
-        book_call(&self.directory, from, to, call);
+        let introduction = Introduction {
+            caller: from,
+            call,
+            source: self.sources[usize::from(caller)],
+        };
+        // A callee that has ended (or whose handle a test took) is not
+        // told: the call to it fails, as a test of calling one wants.
+        if let Some(peer) = self.peers.get(usize::from(callee)) {
+            let _ = peer.introduce(introduction);
+        }
         self.calls.push((caller, callee, call));
-        self.command(caller, PeerCommand::Call { to, call });
+        let expect = self.sources[usize::from(callee)];
+        self.command(caller, PeerCommand::Call { to, call, expect });
         call
     }
 

@@ -20,9 +20,8 @@ use crate::peer::browser_stats::PageStats;
 use crate::peer::events::CallIds;
 use crate::peer::{
     CallEnd, CallFailure, CallInput, CallMachine, CallOutput, CallReport, CallState, CallTimeouts,
-    Directory, MediaSource, PeerCommand, PeerError, PeerEvent, PeerEventKind, PeerHandle,
+    Introductions, MediaSource, PeerCommand, PeerError, PeerEvent, PeerEventKind, PeerHandle,
 };
-use crate::peer::{booked_call, register, source_of};
 
 #[derive(Clone, Debug)]
 pub struct BrowserPeerConfig {
@@ -36,7 +35,6 @@ pub struct BrowserPeerConfig {
     pub height: u32,
     pub fps: u32,
     pub epoch: Instant,
-    pub directory: Directory,
     /// Bound on starting Chromium and the page reaching `start`.
     pub launch_timeout: Duration,
     /// How often a call's received video is grabbed and its stats read.
@@ -78,9 +76,10 @@ pub fn spawn_browser_peer(
     events: mpsc::UnboundedSender<PeerEvent>,
 ) -> PeerHandle {
     let (commands, inbox) = mpsc::unbounded_channel();
+    let (introductions, introduced) = Introductions::channel();
     let index = config.index;
-    let task = tokio::spawn(run(config, inbox, events));
-    PeerHandle::from_parts(index, commands, task)
+    let task = tokio::spawn(run(config, inbox, introduced, events));
+    PeerHandle::from_parts(index, commands, introductions, task)
 }
 
 /// Wall-clock times from the page onto the run's monotonic clock.
@@ -115,6 +114,9 @@ struct Call {
     /// Where the call is, by the page's events (`peer/call.rs`): the same
     /// machine a synthetic peer drives.
     machine: CallMachine,
+    /// What the remote's media carries, as we were told (none for a caller
+    /// nobody introduced).
+    remote_source: Option<MediaSource>,
     samples: BrowserCallSamples,
 }
 
@@ -126,14 +128,15 @@ struct BrowserPeer {
     page: PeerPage,
     page_events: mpsc::UnboundedReceiver<PageEvent>,
     calls: HashMap<PeerId, Call>,
-    /// The server's id for this peer.
-    id: PeerId,
     call_ids: CallIds,
+    /// The calls the runner has said we are about to be offered.
+    introductions: Introductions,
 }
 
 async fn run(
     config: BrowserPeerConfig,
     mut inbox: mpsc::UnboundedReceiver<PeerCommand>,
+    introductions: Introductions,
     events: mpsc::UnboundedSender<PeerEvent>,
 ) {
     let emit = |kind| {
@@ -144,7 +147,7 @@ async fn run(
             kind,
         });
     };
-    let mut peer = match BrowserPeer::start(config.clone(), events.clone()).await {
+    let mut peer = match BrowserPeer::start(config.clone(), events.clone(), introductions).await {
         Ok(peer) => peer,
         Err(error) => {
             emit(PeerEventKind::Error {
@@ -200,6 +203,7 @@ impl BrowserPeer {
     async fn start(
         config: BrowserPeerConfig,
         events: mpsc::UnboundedSender<PeerEvent>,
+        introductions: Introductions,
     ) -> Result<BrowserPeer, BrowserError> {
         let bound = config.launch_timeout;
         let chromium = Chromium::launch(&config.chromium, config.fps, bound).await?;
@@ -229,7 +233,6 @@ impl BrowserPeer {
             .detail_str("id")
             .and_then(PeerId::parse)
             .ok_or_else(|| BrowserError::Page(format!("a start without an id: {started:?}")))?;
-        register(&config.directory, id, MediaSource::Browser);
         let mut peer = BrowserPeer {
             config,
             events,
@@ -238,8 +241,8 @@ impl BrowserPeer {
             page,
             page_events,
             calls: HashMap::new(),
-            id,
             call_ids: CallIds::default(),
+            introductions,
         };
         peer.emit_at(clock.instant(started.at), PeerEventKind::Started { id });
         Ok(peer)
@@ -315,17 +318,13 @@ impl BrowserPeer {
         }
     }
 
-    fn source_of(&self, remote: PeerId) -> Option<MediaSource> {
-        source_of(&self.config.directory, remote)
-    }
-
     async fn command(&mut self, command: PeerCommand) {
         match command {
-            PeerCommand::Call { to, call } => {
+            PeerCommand::Call { to, call, expect } => {
                 self.call_ids.open(to, Some(call));
                 self.emit_at(Instant::now(), PeerEventKind::CallCommanded { remote: to });
                 let machine = CallMachine::caller(Instant::now(), self.config.timeouts);
-                self.calls.insert(to, Call::new(machine));
+                self.calls.insert(to, Call::new(machine, Some(expect)));
                 if let Err(error) = self.page.call_with_id::<()>("call", to.as_str()).await {
                     self.error(Some(to), format!("call: {error}"));
                 }
@@ -358,9 +357,10 @@ impl BrowserPeer {
             ("offerReceived", Some(remote)) => {
                 if event.detail.is_none() {
                     let machine = CallMachine::callee(self.config.timeouts);
-                    self.calls.insert(remote, Call::new(machine));
-                    let call = booked_call(&self.config.directory, remote, self.id);
-                    self.call_ids.open(remote, call);
+                    let introduction = self.introductions.take(remote);
+                    let source = introduction.map(|i| i.source);
+                    self.calls.insert(remote, Call::new(machine, source));
+                    self.call_ids.open(remote, introduction.map(|i| i.call));
                 }
                 (
                     CallInput::OfferReceived,
@@ -452,8 +452,8 @@ impl BrowserPeer {
                 }
             };
         let reading = first.and_then(|f| f.grab).map(|grab| read_grab(&grab));
-        let source = self.source_of(remote);
         let call = self.calls.get_mut(&remote)?;
+        let source = call.remote_source;
         call.samples.first_frame_at = Some(at);
         let reading = match reading {
             Some(Ok(reading)) => reading,
@@ -595,7 +595,7 @@ impl BrowserPeer {
         let mut call = self
             .calls
             .remove(&remote)
-            .unwrap_or_else(|| Call::new(CallMachine::callee(self.config.timeouts)));
+            .unwrap_or_else(|| Call::new(CallMachine::callee(self.config.timeouts), None));
         call.samples.ended = true;
         // The page's reason, unless the call had already ended by our
         // bound (then the page hung up because we told it to).
@@ -605,7 +605,7 @@ impl BrowserPeer {
             CallState::Ended(end) => end.clone(),
             _ => page_end,
         };
-        let source = self.source_of(remote);
+        let source = call.remote_source;
         let (clock, epoch) = (self.clock, self.config.epoch);
         let since_epoch = |unix_ms: f64| {
             clock
@@ -669,9 +669,10 @@ impl BrowserPeer {
 }
 
 impl Call {
-    fn new(machine: CallMachine) -> Self {
+    fn new(machine: CallMachine, remote_source: Option<MediaSource>) -> Self {
         Call {
             machine,
+            remote_source,
             samples: BrowserCallSamples::default(),
         }
     }

@@ -33,10 +33,10 @@ impl Network {
         })
     }
 
-    /// Attaches a peer at `ip`.
-    pub fn attach(self: &Arc<Self>, peer: u16, ip: IpAddr) -> Arc<Link> {
+    /// Attaches a peer at `ip`; the caller owns the link's control.
+    pub fn attach(self: &Arc<Self>, peer: u16, ip: IpAddr) -> LinkControl {
         let seed = mix(self.seed, u64::from(peer));
-        Arc::new(Link {
+        LinkControl(Arc::new(Link {
             network: Arc::clone(self),
             peer,
             ip: RwLock::new(ip),
@@ -46,7 +46,7 @@ impl Network {
             counters: LinkCounters::default(),
             media_paths: Mutex::new(Vec::new()),
             stop: CancellationToken::new(),
-        })
+        }))
     }
 
     pub(crate) fn receivers_impaired(&self) -> bool {
@@ -140,18 +140,14 @@ impl Link {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The peer's address changes: sockets bound to the old one go dead,
-    /// and a connection that rebinds gets the new one.
-    pub fn move_to(&self, ip: IpAddr) {
+    fn move_to(&self, ip: IpAddr) {
         *self
             .ip
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = ip;
     }
 
-    /// Every datagram in and out is dropped from now on (the peer's network
-    /// or process is gone).
-    pub fn silence(&self) {
+    fn silence(&self) {
         self.silent.store(true, Ordering::Release);
     }
 
@@ -164,7 +160,7 @@ impl Link {
         !self.is_silent() && local.ip() == self.ip()
     }
 
-    pub fn impair(&self, direction: Direction, impairment: Impairment) {
+    fn impair(&self, direction: Direction, impairment: Impairment) {
         if direction.includes_out() {
             self.outbound.set(impairment.clone(), &self.stop);
         }
@@ -176,10 +172,6 @@ impl Link {
             }
             self.inbound.set(impairment, &self.stop);
         }
-    }
-
-    pub fn restore(&self, direction: Direction) {
-        self.impair(direction, Impairment::default());
     }
 
     /// Datagrams the impairments dropped, (inbound, outbound).
@@ -220,6 +212,40 @@ impl Link {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+}
+
+/// The one hand that changes a link (its address, its silence, its
+/// impairments), at the moment it is used. It is not `Clone`: whoever
+/// holds it owns the link (the runner, for a scenario's peers), and the
+/// peer and its sockets hold the `Arc<Link>` only to use and read it.
+#[derive(Debug)]
+pub struct LinkControl(Arc<Link>);
+
+impl LinkControl {
+    /// The link, for the peer that sends on it and for reading it.
+    pub fn link(&self) -> &Arc<Link> {
+        &self.0
+    }
+
+    /// The peer's address changes: sockets bound to the old one go dead,
+    /// and a connection that rebinds gets the new one.
+    pub fn move_to(&self, ip: IpAddr) {
+        self.0.move_to(ip);
+    }
+
+    /// Every datagram in and out is dropped from now on (the peer's network
+    /// or process is gone).
+    pub fn silence(&self) {
+        self.0.silence();
+    }
+
+    pub fn impair(&self, direction: Direction, impairment: Impairment) {
+        self.0.impair(direction, impairment);
+    }
+
+    pub fn restore(&self, direction: Direction) {
+        self.0.impair(direction, Impairment::default());
     }
 }
 

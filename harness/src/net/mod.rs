@@ -25,6 +25,6 @@ mod stage;
 
 pub use flow::Flow;
 pub use impairment::{Direction, Impairment, Loss};
-pub use link::{BindAddress, Link, LinkCounters, MediaPath, Network};
+pub use link::{BindAddress, Link, LinkControl, LinkCounters, MediaPath, Network};
 pub use runtime::LinkRuntime;
 pub use stage::FlowLosses;

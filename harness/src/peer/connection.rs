@@ -502,7 +502,7 @@ mod tests {
             network.attach(1, IpAddr::from([127, 0, 0, 2])),
         );
         let a = build_connection(
-            &on(Arc::clone(&link_a)),
+            &on(Arc::clone(link_a.link())),
             &[VideoCodec::H264],
             "a",
             'a',
@@ -510,14 +510,20 @@ mod tests {
         )
         .await
         .unwrap();
-        let b = build_connection(&on(Arc::clone(&link_b)), &[VideoCodec::H264], "b", 'b', tx)
-            .await
-            .unwrap();
+        let b = build_connection(
+            &on(Arc::clone(link_b.link())),
+            &[VideoCodec::H264],
+            "b",
+            'b',
+            tx,
+        )
+        .await
+        .unwrap();
         negotiate(&a, &b).await;
         connect_pair(&a, &b, &mut rx).await;
         use std::sync::atomic::Ordering::Relaxed;
         assert!(
-            link_b.counters.received.load(Relaxed) > 0,
+            link_b.link().counters.received.load(Relaxed) > 0,
             "b's socket is the link's"
         );
 

@@ -1,60 +1,78 @@
-//! The run's directory: every started peer by the id the server gave it
-//! (so a receiver knows whose stamps and tone to expect), and every call
-//! the runner has commanded, by (caller, callee), so a callee files its
-//! events under the call the caller was told to make.
+//! What a peer knows of the others: only what it is told, by message,
+//! before it needs it. A caller learns its callee with the `Call` command;
+//! a callee learns each caller from an introduction the runner sends
+//! before it commands the caller. The introduction is therefore in the
+//! callee's inbox before the caller's offer can reach it (sent, then the
+//! command, then the offer over the server), so there is no shared map,
+//! no lock and no race between them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 
 use callprobe_server::protocol::PeerId;
+use tokio::sync::mpsc;
 
 use super::events::{CallId, MediaSource};
 
-/// Every peer of a run, by id (whose stamps and tone a receiver expects),
-/// and the id of every call the runner has commanded, by (caller, callee),
-/// so a callee files its events under the call the caller was told to make.
-pub type Directory = Arc<RwLock<Roster>>;
-
-#[derive(Debug, Default)]
-pub struct Roster {
-    sources: HashMap<PeerId, MediaSource>,
-    calls: HashMap<(PeerId, PeerId), CallId>,
+/// A call a peer is about to be offered: who calls, under which id the
+/// run files it, and what the caller's media carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Introduction {
+    pub caller: PeerId,
+    pub call: CallId,
+    pub source: MediaSource,
 }
 
-/// Enters a started peer in the run's directory.
-pub(crate) fn register(directory: &Directory, id: PeerId, source: MediaSource) {
-    directory
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .sources
-        .insert(id, source);
+/// A peer's introductions, read when an offer opens a call.
+#[derive(Debug)]
+pub(crate) struct Introductions {
+    inbox: mpsc::UnboundedReceiver<Introduction>,
+    /// Read from the inbox, not yet taken by an offer: the latest per caller.
+    known: HashMap<PeerId, Introduction>,
 }
 
-/// What media from `id` should carry, if it is a peer of the run.
-pub(crate) fn source_of(directory: &Directory, id: PeerId) -> Option<MediaSource> {
-    directory
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .sources
-        .get(&id)
-        .copied()
+impl Introductions {
+    pub(crate) fn channel() -> (mpsc::UnboundedSender<Introduction>, Self) {
+        let (sender, inbox) = mpsc::unbounded_channel();
+        let introductions = Introductions {
+            inbox,
+            known: HashMap::new(),
+        };
+        (sender, introductions)
+    }
+
+    /// The call `caller` was introduced for, taken once its offer arrives;
+    /// none for a caller nobody introduced (not a peer of the run).
+    pub(crate) fn take(&mut self, caller: PeerId) -> Option<Introduction> {
+        while let Ok(introduction) = self.inbox.try_recv() {
+            self.known.insert(introduction.caller, introduction);
+        }
+        self.known.remove(&caller)
+    }
 }
 
-/// Files the call the runner is about to command (before it does).
-pub fn book_call(directory: &Directory, caller: PeerId, callee: PeerId, call: CallId) {
-    directory
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .calls
-        .insert((caller, callee), call);
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The latest call `caller` was told to make to `callee`.
-pub(crate) fn booked_call(directory: &Directory, caller: PeerId, callee: PeerId) -> Option<CallId> {
-    directory
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .calls
-        .get(&(caller, callee))
-        .copied()
+    fn introduction(caller: PeerId, call: u32) -> Introduction {
+        Introduction {
+            caller,
+            call: CallId(call),
+            source: MediaSource::Pattern(7),
+        }
+    }
+
+    #[test]
+    fn an_offer_takes_the_latest_introduction_of_its_caller_once() {
+        let (sender, mut introductions) = Introductions::channel();
+        let (alice, bob) = (PeerId::random(), PeerId::random());
+        sender.send(introduction(alice, 0)).unwrap();
+        sender.send(introduction(bob, 1)).unwrap();
+        // Alice's first call never reached us; her second did.
+        sender.send(introduction(alice, 2)).unwrap();
+        assert_eq!(introductions.take(alice), Some(introduction(alice, 2)));
+        assert_eq!(introductions.take(alice), None, "taken once");
+        assert_eq!(introductions.take(bob), Some(introduction(bob, 1)));
+        assert_eq!(introductions.take(PeerId::random()), None);
+    }
 }

@@ -28,20 +28,28 @@ impl std::fmt::Display for CallId {
 /// What the harness tells a peer to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerCommand {
-    /// Call this peer: offer, trickle candidates, send media once connected.
-    Call { to: PeerId, call: CallId },
+    /// Call `to`, whose media carries `expect`: offer, trickle candidates,
+    /// send media once connected. The run files it as `call`.
+    Call {
+        to: PeerId,
+        call: CallId,
+        expect: MediaSource,
+    },
     /// End the call with this peer (signaling `hangup`, then close).
     Hangup { to: PeerId },
     /// Hang up every call, close everything and end the task.
     Close,
     /// The process dies: the OS closes the signaling TCP connection (no
-    /// WebSocket close frame) and media goes silent. The task ends.
+    /// WebSocket close frame); its link's owner has silenced its media.
+    /// The task ends.
     Crash,
-    /// The network disappears: nothing is closed, nothing gets through any
-    /// more, signaling included. The task lives on, cut off, until `Close`.
+    /// The network disappears (its link's owner has silenced the link):
+    /// nothing is closed, nothing gets through any more, signaling
+    /// included. The task lives on, cut off, until `Close`.
     Vanish,
-    /// The peer's address changes to `to` (its old sockets go dead); with
-    /// `restart`, it restarts ICE on every call itself.
+    /// The peer's address has changed to `to` (its link's owner moved it,
+    /// and its old sockets are dead); with `restart`, it restarts ICE on
+    /// every call itself.
     Move { to: IpAddr, restart: bool },
     /// Restart ICE on the call with this peer (the other side moved).
     RestartIce { with: PeerId },

@@ -6,7 +6,7 @@
 //! | `task` | the peer task: commands, signaling, calls |
 //! | `browser_stats` | what a browser peer reports of a call (`getStats`, grabs): data only |
 //! | `call` | one call's life as a state machine both peer kinds drive |
-//! | `directory` | the run's peers by id, and its calls, as peers look them up |
+//! | `directory` | what a peer is told of the others: introductions of its callers |
 //! | `connection` | building one peer connection (codecs, interceptors, timers) |
 //! | `keyframe` | the interceptor that lets PLI/FIR reach the sender |
 //! | `send` | pacing, encoding and sending one call's media |
@@ -31,8 +31,8 @@ pub use connection::{
     Connection, ConnectionError, ConnectionEvent, ConnectionSettings, EventSender,
     PAYLOAD_TYPE_OPUS, build_connection, opus_codec,
 };
-pub use directory::{Directory, Roster, book_call};
-pub(crate) use directory::{booked_call, register, source_of};
+pub use directory::Introduction;
+pub(crate) use directory::Introductions;
 pub use events::{
     CallEnd, CallFailure, CallId, CallReport, MediaFault, MediaKind, MediaSource, Misbehaviour,
     PeerCommand, PeerError, PeerEvent, PeerEventKind, Role,

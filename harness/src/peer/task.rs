@@ -28,7 +28,7 @@ mod signal;
 
 use super::call::{CallInput, CallMachine, CallOutput, CallTimeouts};
 use super::connection::{Connection, ConnectionEvent, ConnectionSettings, build_connection};
-use super::directory::{Directory, booked_call, register, source_of};
+use super::directory::{Introduction, Introductions};
 use super::events::{
     CallEnd, CallFailure, CallId, CallIds, CallReport, MediaSource, Misbehaviour, PeerCommand,
     PeerError, PeerEvent, PeerEventKind, Role,
@@ -61,7 +61,6 @@ pub struct PeerConfig {
     pub media: MediaSettings,
     /// The run's clock origin (stamps carry capture time relative to it).
     pub epoch: Instant,
-    pub directory: Directory,
     /// A call with no answer after this long fails, rather than hanging
     /// (the tutorial's server never says that a peer is gone).
     pub answer_timeout: Duration,
@@ -79,6 +78,7 @@ pub struct PeerConfig {
 pub struct PeerHandle {
     pub index: u16,
     commands: mpsc::UnboundedSender<PeerCommand>,
+    introductions: mpsc::UnboundedSender<Introduction>,
     task: JoinHandle<()>,
 }
 
@@ -91,13 +91,23 @@ impl PeerHandle {
     pub(crate) fn from_parts(
         index: u16,
         commands: mpsc::UnboundedSender<PeerCommand>,
+        introductions: mpsc::UnboundedSender<Introduction>,
         task: JoinHandle<()>,
     ) -> Self {
         PeerHandle {
             index,
             commands,
+            introductions,
             task,
         }
+    }
+
+    /// Tells the peer of a call it is about to be offered; sent before the
+    /// caller is commanded, it is known by the time the offer arrives.
+    pub fn introduce(&self, introduction: Introduction) -> Result<(), PeerGone> {
+        self.introductions
+            .send(introduction)
+            .map_err(|_| PeerGone(self.index))
     }
 
     pub fn command(&self, command: PeerCommand) -> Result<(), PeerGone> {
@@ -120,13 +130,10 @@ impl PeerHandle {
 /// Starts a peer; its events go to `events`, shared by every peer of a run.
 pub fn spawn_peer(config: PeerConfig, events: mpsc::UnboundedSender<PeerEvent>) -> PeerHandle {
     let (commands, inbox) = mpsc::unbounded_channel();
+    let (introductions, introduced) = Introductions::channel();
     let index = config.index;
-    let task = tokio::spawn(run(config, inbox, events));
-    PeerHandle {
-        index,
-        commands,
-        task,
-    }
+    let task = tokio::spawn(run(config, inbox, introduced, events));
+    PeerHandle::from_parts(index, commands, introductions, task)
 }
 
 struct Sending {
@@ -143,6 +150,9 @@ struct Call {
     /// Where the call is, and what is due when (`call.rs`).
     machine: CallMachine,
     connection: Connection,
+    /// What the remote's media carries, as we were told (none for a caller
+    /// nobody introduced: its media is refused).
+    remote_source: Option<MediaSource>,
     remote_description_set: bool,
     /// Candidates that came before the remote description.
     pending_candidates: Vec<CandidateInit>,
@@ -164,6 +174,8 @@ struct Peer {
     /// Which call each remote's events are about (kept apart from `calls`:
     /// a call's end is reported after it has left them).
     call_ids: std::sync::Mutex<CallIds>,
+    /// The calls the runner has said we are about to be offered.
+    introductions: Introductions,
     /// Cut off from the network (vanished): signaling is neither read nor
     /// written, and nothing is said to anyone.
     offline: bool,
@@ -175,6 +187,7 @@ struct Peer {
 async fn run(
     config: PeerConfig,
     mut commands: mpsc::UnboundedReceiver<PeerCommand>,
+    introductions: Introductions,
     events: mpsc::UnboundedSender<PeerEvent>,
 ) {
     let (connection_events, mut connection_inbox) = mpsc::unbounded_channel();
@@ -186,6 +199,7 @@ async fn run(
         calls: HashMap::new(),
         id: None,
         call_ids: Default::default(),
+        introductions,
         offline: false,
         events,
         connection_events,
@@ -215,7 +229,9 @@ async fn run(
                 Some(command) if peer.offline => {
                     peer.error(None, PeerError::CutOff { command: format!("{command:?}") });
                 }
-                Some(PeerCommand::Call { to, call }) => peer.call(&mut client, to, call).await,
+                Some(PeerCommand::Call { to, call, expect }) => {
+                    peer.call(&mut client, to, call, expect).await;
+                }
                 Some(PeerCommand::Hangup { to }) => {
                     if peer.calls.contains_key(&to) {
                         peer.drive(&mut client, to, Instant::now(), CallInput::HangUp).await;
@@ -317,7 +333,6 @@ impl Peer {
             .await
             .map_err(|e| e.to_string())?;
         let id = client.start().await.map_err(|e| e.to_string())?;
-        register(&config.directory, id, MediaSource::Pattern(config.index));
         self.id = Some(id);
         self.emit(PeerEventKind::Started { id });
         Ok(client)
@@ -325,7 +340,7 @@ impl Peer {
 
     /// What media from `remote` should carry.
     fn expected_sender(&self, remote: PeerId) -> Option<MediaSource> {
-        source_of(&self.config.directory, remote)
+        self.calls.get(&remote).and_then(|call| call.remote_source)
     }
 
     /// The next moment a call has something due (its answer, or its
@@ -362,10 +377,15 @@ impl Peer {
         .map_err(|e| e.to_string())
     }
 
-    fn new_call(machine: CallMachine, connection: Connection) -> Call {
+    fn new_call(
+        machine: CallMachine,
+        connection: Connection,
+        remote_source: Option<MediaSource>,
+    ) -> Call {
         Call {
             machine,
             connection,
+            remote_source,
             remote_description_set: false,
             pending_candidates: Vec::new(),
             sending: None,
@@ -375,7 +395,13 @@ impl Peer {
         }
     }
 
-    async fn call(&mut self, client: &mut SignalingClient, to: PeerId, id: CallId) {
+    async fn call(
+        &mut self,
+        client: &mut SignalingClient,
+        to: PeerId,
+        id: CallId,
+        expect: MediaSource,
+    ) {
         if self.calls.contains_key(&to) {
             // Filed under the call asked for, not the one going on.
             let at = RunTime::now(self.config.epoch);
@@ -414,6 +440,7 @@ impl Peer {
         let call = Peer::new_call(
             CallMachine::caller(Instant::now(), self.timeouts()),
             connection,
+            Some(expect),
         );
         let sdp = match offer {
             Ok(offer) => offer.sdp,

@@ -5,8 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use callprobe_server::protocol::PeerId;
@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::browser::{BrowserPeerConfig, page_url_for, spawn_browser_peer};
 use crate::clock::RunTime;
-use crate::net::{Direction, Link, Network};
+use crate::net::{Direction, LinkControl, Network};
 use crate::peer::{
-    CallId, CallTimeouts, ConnectionSettings, Directory, MediaSettings, PeerCommand, PeerConfig,
-    PeerEvent, PeerEventKind, PeerHandle, book_call, spawn_peer,
+    CallId, CallTimeouts, ConnectionSettings, Introduction, MediaSettings, MediaSource,
+    PeerCommand, PeerConfig, PeerEvent, PeerEventKind, PeerHandle, spawn_peer,
 };
 use crate::record::ActionDone;
 use crate::results::{LinkSnapshot, Status};
@@ -56,7 +56,6 @@ fn browser_config(config: PeerConfig, chromium: PathBuf) -> BrowserPeerConfig {
         index: config.index,
         chromium,
         epoch: config.epoch,
-        directory: config.directory,
         launch_timeout: BROWSER_STARTUP,
         sample_interval: BROWSER_SAMPLE_INTERVAL,
         timeouts: CallTimeouts {
@@ -73,15 +72,16 @@ pub(super) struct Run<'a> {
     /// The browser binary, for browser peers.
     pub(super) chromium: Option<PathBuf>,
     peers: Vec<PeerHandle>,
-    /// Each peer's attachment to the in-process network, by index.
-    links: Vec<Arc<Link>>,
+    /// What each started peer's media carries, by index.
+    sources: Vec<MediaSource>,
+    /// Each peer's attachment to the in-process network, by index: the
+    /// runner is its one owner, and changes it at each fault's moment.
+    links: Vec<LinkControl>,
     /// The call going on between each pair by the timeline so far: for
     /// the hangup that ends it, and for ICE restarts by the partners of a
     /// peer that moved.
     calls: HashMap<(usize, usize), CallId>,
     next_call: u32,
-    /// Where callees find the id of the call they are offered.
-    directory: Directory,
     ids: Vec<Option<PeerId>>,
     /// The run's clock origin.
     epoch: Instant,
@@ -103,14 +103,12 @@ impl<'a> Run<'a> {
         epoch: Instant,
     ) -> Self {
         let (outbox, inbox) = mpsc::unbounded_channel();
-        let directory: Directory = Arc::new(RwLock::new(Default::default()));
-        let book = directory.clone();
         let client = ClientConfig {
             trust_pem: server.trust_pem.clone(),
             ..ClientConfig::default()
         };
         let network = Network::new(scenario.seed);
-        let links: Vec<Arc<Link>> = (0..scenario.peers.len())
+        let links: Vec<LinkControl> = (0..scenario.peers.len())
             .map(|index| network.attach(index as u16, IpAddr::from([127, 0, 0, 1])))
             .collect();
         let movers: HashSet<usize> = scenario
@@ -133,7 +131,7 @@ impl<'a> Run<'a> {
                 signaling_url: server.url.clone(),
                 client: client.clone(),
                 connection: ConnectionSettings {
-                    link: Some(Arc::clone(&links[index])),
+                    link: Some(Arc::clone(links[index].link())),
                     rebind_on_ice_restart: movers.contains(&index),
                     ice_disconnected_timeout: detection.disconnected,
                     ice_failed_timeout: detection.failed,
@@ -142,7 +140,6 @@ impl<'a> Run<'a> {
                 },
                 media,
                 epoch,
-                directory: directory.clone(),
                 answer_timeout: scenario.answer_timeout,
                 connect_timeout: scenario.connect_timeout,
                 record_audio_dir: None,
@@ -154,10 +151,10 @@ impl<'a> Run<'a> {
             configs,
             chromium: None,
             peers: Vec::new(),
+            sources: Vec::new(),
             links,
             calls: HashMap::new(),
             next_call: 0,
-            directory: book,
             ids: vec![None; scenario.peers.len()],
             epoch,
             actions: Vec::new(),
@@ -167,6 +164,11 @@ impl<'a> Run<'a> {
             inbox,
             outbox: Some(outbox),
         }
+    }
+
+    /// What peer `index`'s media carries.
+    fn source(&self, index: usize) -> MediaSource {
+        self.sources[index]
     }
 
     fn log(&mut self, event: PeerEvent) {
@@ -188,13 +190,18 @@ impl<'a> Run<'a> {
         let outbox = self.outbox.clone().expect("open until finish");
         let kinds = self.scenario.peers.iter().map(|p| p.kind);
         for (config, kind) in std::mem::take(&mut self.configs).into_iter().zip(kinds) {
-            let handle = match (kind, &self.chromium) {
-                (PeerKind::Browser, Some(chromium)) => {
-                    spawn_browser_peer(browser_config(config, chromium.clone()), outbox.clone())
+            let (handle, source) = match (kind, &self.chromium) {
+                (PeerKind::Browser, Some(chromium)) => (
+                    spawn_browser_peer(browser_config(config, chromium.clone()), outbox.clone()),
+                    MediaSource::Browser,
+                ),
+                _ => {
+                    let source = MediaSource::Pattern(config.index);
+                    (spawn_peer(config, outbox.clone()), source)
                 }
-                _ => spawn_peer(config, outbox.clone()),
             };
             self.peers.push(handle);
+            self.sources.push(source);
         }
         let mut bound = STARTUP_BASE + Duration::from_millis(10) * self.peers.len() as u32;
         if self.scenario.has_browsers() {
@@ -312,10 +319,23 @@ impl<'a> Run<'a> {
                 self.next_call += 1;
                 call_of_action = Some(call);
                 self.calls.insert(pair(from, to), call);
-                if let (Some(caller), Some(callee)) = (self.ids[from], self.ids[to]) {
-                    book_call(&self.directory, caller, callee, call);
+                if let (Some(caller), Some(_)) = (self.ids[from], self.ids[to]) {
+                    // Before the caller is told: the callee knows of the
+                    // call by the time its offer can arrive.
+                    let introduction = Introduction {
+                        caller,
+                        call,
+                        source: self.source(from),
+                    };
+                    if let Err(gone) = self.peers[to].introduce(introduction) {
+                        tracing::warn!(%gone, origin = %action.origin, "call to a peer that has ended");
+                    }
                 }
-                commands.push((from, self.ids[to].map(|to| PeerCommand::Call { to, call })));
+                let expect = self.source(to);
+                commands.push((
+                    from,
+                    self.ids[to].map(|to| PeerCommand::Call { to, call, expect }),
+                ));
             }
             Verb::Hangup { from, to } => {
                 call_of_action = self.calls.remove(&pair(from, to));
@@ -327,13 +347,16 @@ impl<'a> Run<'a> {
             }
             Verb::Crash { peer } => {
                 self.calls.retain(|&(a, b), _| a != peer && b != peer);
+                self.links[peer].silence();
                 commands.push((peer, Some(PeerCommand::Crash)));
             }
             Verb::Vanish { peer } => {
                 self.calls.retain(|&(a, b), _| a != peer && b != peer);
+                self.links[peer].silence();
                 commands.push((peer, Some(PeerCommand::Vanish)));
             }
             Verb::Move { peer, to, restart } => {
+                self.links[peer].move_to(to);
                 let by_mover = restart == RestartBy::Mover;
                 commands.push((
                     peer,
@@ -408,7 +431,7 @@ impl<'a> Run<'a> {
         let links = self
             .links
             .iter()
-            .map(|link| LinkSnapshot::of(link, self.epoch))
+            .map(|control| LinkSnapshot::of(control.link(), self.epoch))
             .collect();
         (self.actions, self.events, links)
     }

@@ -1,16 +1,15 @@
 //! Faults the peer emulates on itself: a crash, vanishing from the
-//! network, moving to another address, restarting ICE.
+//! network, moving to another address, restarting ICE. What they do to
+//! the peer's link (silence, a new address) its owner, the runner, has
+//! done at the fault's moment; the peer does what its process would.
 
 use super::signal::negotiation;
 use super::*;
 
 impl Peer {
-    /// The process dies: media stops at once, the OS closes the signaling
-    /// connection without a close frame, and nobody is told anything.
+    /// The process dies: the OS closes the signaling connection without a
+    /// close frame, and nobody is told anything (its link went silent).
     pub(super) async fn crash(&mut self, mut client: SignalingClient) {
-        if let Some(link) = &self.config.connection.link {
-            link.silence();
-        }
         self.offline = true;
         self.emit(PeerEventKind::Crashed);
         let remotes: Vec<PeerId> = self.calls.keys().copied().collect();
@@ -22,11 +21,11 @@ impl Peer {
         self.emit(PeerEventKind::Closed);
     }
 
-    /// The network disappears; the peer lives on, unaware.
+    /// The network disappears (its link went silent); the peer lives on,
+    /// unaware, and reads and writes no more signaling.
     pub(super) fn vanish(&mut self) {
         match &self.config.connection.link {
-            Some(link) => {
-                link.silence();
+            Some(_) => {
                 self.offline = true;
                 self.emit(PeerEventKind::Vanished);
             }
@@ -39,23 +38,23 @@ impl Peer {
         }
     }
 
-    /// The peer's address changes; with `restart`, it restarts ICE itself
-    /// (otherwise the other side is expected to).
+    /// The peer's address has changed (its link has the new one); with
+    /// `restart`, it restarts ICE itself (otherwise the other side is
+    /// expected to).
     pub(super) async fn move_to(
         &mut self,
         client: &mut SignalingClient,
         to: std::net::IpAddr,
         restart: bool,
     ) {
-        let Some(link) = &self.config.connection.link else {
+        if self.config.connection.link.is_none() {
             return self.error(
                 None,
                 PeerError::NotEmulated {
                     command: "move".into(),
                 },
             );
-        };
-        link.move_to(to);
+        }
         self.emit(PeerEventKind::Moved { to });
         if restart {
             let remotes: Vec<PeerId> = self.calls.keys().copied().collect();

@@ -97,15 +97,16 @@ impl Peer {
         at: Instant,
     ) {
         let renegotiation = self.calls.contains_key(&remote);
-        if !renegotiation {
-            let call = self
-                .id
-                .and_then(|me| booked_call(&self.config.directory, remote, me));
+        let introduction = if renegotiation {
+            None
+        } else {
+            let introduction = self.introductions.take(remote);
             self.call_ids
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .open(remote, call);
-        }
+                .open(remote, introduction.map(|i| i.call));
+            introduction
+        };
         self.emit_at(at, PeerEventKind::OfferReceived { remote });
         if self.config.misbehave.ignores_offers && !renegotiation {
             return;
@@ -134,8 +135,9 @@ impl Peer {
             match self.new_connection(remote, &codecs).await {
                 Ok(connection) => {
                     let machine = CallMachine::callee(self.timeouts());
+                    let source = introduction.map(|i| i.source);
                     self.calls
-                        .insert(remote, Peer::new_call(machine, connection));
+                        .insert(remote, Peer::new_call(machine, connection, source));
                 }
                 Err(message) => return self.fail_before_call(remote, Role::Callee, message),
             }
