@@ -44,20 +44,7 @@ impl RunTime {
         RunTime(us)
     }
 
-    pub const fn as_micros(self) -> u64 {
-        self.0
-    }
-
-    /// Milliseconds since the epoch.
-    pub fn as_ms(self) -> f64 {
-        self.0 as f64 / 1e3
-    }
-
-    pub fn since_epoch(self) -> Duration {
-        Duration::from_micros(self.0)
-    }
-
-    pub fn checked_duration_since(self, earlier: RunTime) -> Option<Duration> {
+    pub(crate) fn checked_duration_since(self, earlier: RunTime) -> Option<Duration> {
         self.0.checked_sub(earlier.0).map(Duration::from_micros)
     }
 
@@ -103,7 +90,7 @@ mod tests {
         let epoch = Instant::now();
         let a = RunTime::of(epoch + Duration::from_micros(1500), epoch);
         let b = a + Duration::from_millis(2);
-        assert_eq!(a.as_micros(), 1500);
+        assert_eq!(a, RunTime::from_micros(1500));
         assert_eq!(b.duration_since(a), Duration::from_millis(2));
         assert_eq!(a.checked_duration_since(b), None);
         assert_eq!(a.saturating_duration_since(b), Duration::ZERO);

@@ -8,7 +8,7 @@ const TEMPLATE: &str = include_str!("../../deploy/kubernetes/job.yaml");
 
 /// What a split run on Kubernetes is made of.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JobPlan {
+pub(crate) struct JobPlan {
     /// Names every object (`NAME-shards`, `NAME-merge`, `NAME-reports`).
     pub name: String,
     /// The image built from `deploy/Dockerfile`.
@@ -27,7 +27,7 @@ pub struct JobPlan {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PlanError {
+pub(crate) enum PlanError {
     #[error(
         "{0:?}: a name is 1 to 40 lowercase letters, digits and '-', starting with a letter (Kubernetes object names)"
     )]
@@ -45,7 +45,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(600);
 impl JobPlan {
     /// The manifest: a volume for the reports, the Indexed Job of shards,
     /// and the merge Job.
-    pub fn render(&self) -> Result<String, PlanError> {
+    pub(crate) fn render(&self) -> Result<String, PlanError> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 40
             && self.name.starts_with(|c: char| c.is_ascii_lowercase())

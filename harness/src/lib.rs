@@ -31,11 +31,11 @@
 pub mod browser;
 pub mod cli;
 pub mod clock;
-pub mod deploy;
-pub mod load;
+mod deploy;
+mod load;
 pub mod media;
-pub mod metrics;
-pub mod net;
+mod metrics;
+mod net;
 pub mod netns;
 pub mod peer;
 pub mod record;

@@ -52,7 +52,7 @@ macro_rules! metrics {
             }
 
             /// One line on what a sample is.
-            pub fn about(self) -> &'static str {
+            pub(crate) fn about(self) -> &'static str {
                 match self {
                     $(Metric::$variant => $about,)*
                 }
@@ -120,11 +120,11 @@ impl Metric {
     /// that fails one of them has failed, not just been invalid.
     /// Measured by one machine of its own run (its harness's load, its
     /// ramp): a run split across machines judges it per shard.
-    pub fn of_one_machine(self) -> bool {
+    pub(crate) fn of_one_machine(self) -> bool {
         self.name().starts_with("harness.") || self.name().starts_with("ramp.")
     }
 
-    pub fn load_independent(self) -> bool {
+    pub(crate) fn load_independent(self) -> bool {
         matches!(
             self,
             Metric::VideoFramesWrongSender
@@ -141,8 +141,43 @@ impl fmt::Display for Metric {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown metric `{0}`")]
+#[error("unknown metric `{0}` (`callprobe metrics` lists them)")]
 pub struct UnknownMetric(pub String);
+
+impl Per {
+    fn as_str(self) -> &'static str {
+        match self {
+            Per::Call => "call",
+            Per::Track => "track",
+            Per::Frame => "frame",
+            Per::Peer => "peer",
+            Per::Departure => "departure",
+            Per::Fault => "fault",
+            Per::Run => "run",
+            Per::Probe => "probe",
+        }
+    }
+}
+
+/// Every metric a threshold can name, a line each: its name, what one
+/// sample is taken over, and what a sample is (`callprobe metrics`).
+pub(crate) fn catalogue() -> String {
+    let width = Metric::ALL
+        .iter()
+        .map(|m| m.name().len())
+        .max()
+        .unwrap_or(0);
+    let mut text = format!("{:width$}  {:9}  what one sample is\n", "metric", "per");
+    for &metric in Metric::ALL {
+        text.push_str(&format!(
+            "{:width$}  {:9}  {}\n",
+            metric.name(),
+            metric.per().as_str(),
+            metric.about()
+        ));
+    }
+    text
+}
 
 impl FromStr for Metric {
     type Err = UnknownMetric;
@@ -168,5 +203,22 @@ mod tests {
             assert!(names.insert(metric.name()), "{metric} twice");
         }
         assert!("setup.first_frame".parse::<Metric>().is_err());
+    }
+
+    #[test]
+    fn the_catalogue_has_a_line_per_metric_with_what_it_is_taken_over() {
+        let catalogue = catalogue();
+        let lines: Vec<&str> = catalogue.lines().collect();
+        assert_eq!(
+            lines.len(),
+            Metric::ALL.len() + 1,
+            "a header and a line each"
+        );
+        for (&metric, line) in Metric::ALL.iter().zip(&lines[1..]) {
+            let mut words = line.split_whitespace();
+            assert_eq!(words.next(), Some(metric.name()));
+            assert_eq!(words.next(), Some(metric.per().as_str()));
+            assert!(line.ends_with(metric.about()), "{line}");
+        }
     }
 }

@@ -53,7 +53,7 @@ pub fn enter_loopback_namespace() -> Result<(), NamespaceError> {
 
 /// Whether every address the calling thread's network has is a loopback
 /// one (and loopback is up): what a browser peer may gather candidates on.
-pub fn only_loopback() -> bool {
+pub(crate) fn only_loopback() -> bool {
     let Ok(addresses) = nix::ifaddrs::getifaddrs() else {
         return false;
     };

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 /// Which statistic of the samples a threshold compares.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Stat {
+pub(crate) enum Stat {
     Count,
     Min,
     Max,
@@ -21,7 +21,7 @@ pub enum Stat {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Lt,
     Le,
     Gt,
@@ -62,7 +62,7 @@ impl Op {
 
 /// One parsed threshold expression.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Threshold {
+pub(crate) struct Threshold {
     pub stat: Stat,
     pub op: Op,
     pub value: f64,
@@ -72,7 +72,7 @@ pub struct Threshold {
 /// expected, for the scenario error that wraps it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("threshold {expression:?}: {reason}")]
-pub struct ThresholdError {
+pub(crate) struct ThresholdError {
     pub expression: String,
     pub reason: String,
 }
@@ -148,14 +148,14 @@ impl fmt::Display for Threshold {
 
 /// The outcome of one threshold over one metric's samples.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Evaluation {
+pub(crate) struct Evaluation {
     pub passed: bool,
     /// The statistic as measured; `None` when there were no samples.
     pub measured: Option<f64>,
 }
 
 impl Threshold {
-    pub fn evaluate(&self, samples: &[f64]) -> Evaluation {
+    pub(crate) fn evaluate(&self, samples: &[f64]) -> Evaluation {
         let measured = statistic(self.stat, samples);
         Evaluation {
             passed: measured.is_some_and(|m| self.op.holds(m, self.value)),
@@ -165,7 +165,7 @@ impl Threshold {
 }
 
 /// A statistic of `samples`; `None` for no samples (except `count`, 0).
-pub fn statistic(stat: Stat, samples: &[f64]) -> Option<f64> {
+pub(crate) fn statistic(stat: Stat, samples: &[f64]) -> Option<f64> {
     if stat == Stat::Count {
         return Some(samples.len() as f64);
     }

@@ -52,13 +52,13 @@ impl Default for ServerConfig {
 /// since a non-browser client can write any Origin it likes: this is a
 /// fence against other web pages, not authentication.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OriginPolicy {
+pub(crate) struct OriginPolicy {
     /// Lower-cased `scheme://host[:port]`; empty allows every origin.
     allowed: Vec<String>,
 }
 
 impl OriginPolicy {
-    pub fn new(allowed: &[String]) -> Self {
+    pub(crate) fn new(allowed: &[String]) -> Self {
         OriginPolicy {
             allowed: allowed
                 .iter()
@@ -68,7 +68,7 @@ impl OriginPolicy {
     }
 
     /// Whether an upgrade with this `Origin` header (if any) may proceed.
-    pub fn allows(&self, origin: Option<&str>) -> bool {
+    pub(crate) fn allows(&self, origin: Option<&str>) -> bool {
         match origin {
             _ if self.allowed.is_empty() => true,
             None => true,

@@ -41,7 +41,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::services::ServeDir;
 
-pub use config::{Limits, OriginPolicy, ServerConfig, TlsMode};
+pub(crate) use config::OriginPolicy;
+pub use config::{Limits, ServerConfig, TlsMode};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -184,7 +185,7 @@ impl Drop for RunningServer {
 /// (callprobe runs its peers beside the server, each with a UDP socket
 /// too), raising the hard limit where it may (root, CAP_SYS_RESOURCE).
 /// Returns the limit it ended with.
-pub fn raise_file_limit(max_connections: usize) -> Option<u64> {
+pub(crate) fn raise_file_limit(max_connections: usize) -> Option<u64> {
     use rlimit::Resource;
     let wanted = (max_connections as u64).saturating_mul(3) + 1024;
     if let Ok((_, hard)) = Resource::NOFILE.get()

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Length of a peer id: 21 characters of the URL-safe alphabet, as nanoid.
-pub const ID_LEN: usize = 21;
+pub(crate) const ID_LEN: usize = 21;
 const ID_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 
 /// A peer's id, assigned by the server on `start`.
@@ -70,7 +70,7 @@ impl<'de> Deserialize<'de> for PeerId {
 
 /// The actions that are relayed from one peer to another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RelayAction {
+pub(crate) enum RelayAction {
     Offer,
     Answer,
     IceCandidate,
@@ -78,14 +78,14 @@ pub enum RelayAction {
 }
 
 impl RelayAction {
-    pub const ALL: [RelayAction; 4] = [
+    pub(crate) const ALL: [RelayAction; 4] = [
         RelayAction::Offer,
         RelayAction::Answer,
         RelayAction::IceCandidate,
         RelayAction::Hangup,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RelayAction::Offer => "offer",
             RelayAction::Answer => "answer",
@@ -195,14 +195,14 @@ impl fmt::Display for ErrorReply {
 
 /// A frame from a client, checked for shape.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ClientRequest {
+pub(crate) enum ClientRequest {
     Start,
     Relay(RelayRequest),
 }
 
 /// A message one peer asks the server to pass to another.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RelayRequest {
+pub(crate) struct RelayRequest {
     pub action: RelayAction,
     /// `data.remoteId` as the client wrote it; may name no one.
     pub to: String,
@@ -227,12 +227,12 @@ pub struct RelayRequest {
 /// dictionaries over the years, and apps add their own fields; refusing
 /// them would break calls that work, while dropping them loses nothing the
 /// protocol promises.
-pub type Field = (&'static str, &'static [&'static str]);
+pub(crate) type Field = (&'static str, &'static [&'static str]);
 
 impl RelayAction {
     /// The fields this action's `data` carries, each with the members it
     /// keeps when it is an object (none: kept whole).
-    pub fn fields(self) -> &'static [Field] {
+    pub(crate) fn fields(self) -> &'static [Field] {
         match self {
             RelayAction::Offer => &[("remoteId", &[]), ("offer", DESCRIPTION)],
             RelayAction::Answer => &[("remoteId", &[]), ("answer", DESCRIPTION)],
@@ -276,7 +276,7 @@ fn keep_defined_fields(action: RelayAction, data: &mut Map<String, Value>) -> Ve
 /// then the envelope, then the action, then the action's own fields. Whether
 /// the client has started and whether the target exists are the relay's
 /// business, not the parser's.
-pub fn parse_client_frame(text: &str) -> Result<ClientRequest, ErrorReply> {
+pub(crate) fn parse_client_frame(text: &str) -> Result<ClientRequest, ErrorReply> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         ErrorReply::new(ErrorCode::BadJson, format!("frame is not valid JSON: {e}"))
     })?;
@@ -445,7 +445,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 
 /// A frame from the server, rendered to its wire text.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ServerMessage {
+pub(crate) enum ServerMessage {
     /// Reply to `start`: `{"action":"start","id":"…"}`, id at the top level.
     Started {
         id: PeerId,
@@ -465,7 +465,7 @@ pub enum ServerMessage {
 impl ServerMessage {
     /// A relayed message stamped with its sender: whatever the client put in
     /// `remoteId` is replaced, so no client can speak as another.
-    pub fn relayed(from: PeerId, mut request: RelayRequest) -> Self {
+    pub(crate) fn relayed(from: PeerId, mut request: RelayRequest) -> Self {
         request
             .data
             .insert("remoteId".to_owned(), Value::String(from.to_string()));
@@ -475,7 +475,7 @@ impl ServerMessage {
         }
     }
 
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let value = match self {
             ServerMessage::Started { id } => serde_json::json!({"action": "start", "id": id}),
             ServerMessage::Relayed { action, data } => {

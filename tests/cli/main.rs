@@ -105,6 +105,23 @@ fn an_invalid_file_exits_2_naming_file_line_and_field() {
 }
 
 #[test]
+fn metrics_lists_every_metric_a_threshold_can_name() {
+    let output = callprobe().arg("metrics").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    for line in [
+        "setup.first_frame_ms",
+        "video.frames_wrong_sender",
+        "harness.cpu_per_peer_pct",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(line)),
+            "{line} missing from:\n{stdout}"
+        );
+    }
+}
+
+#[test]
 fn a_usage_error_exits_2() {
     let output = callprobe().args(["run"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));

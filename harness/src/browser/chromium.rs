@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 /// Set to a browser binary to use it instead of searching `PATH`.
-pub const CHROMIUM_ENV: &str = "CALLPROBE_CHROMIUM";
+pub(crate) const CHROMIUM_ENV: &str = "CALLPROBE_CHROMIUM";
 const NAMES: [&str; 4] = [
     "chromium",
     "chromium-browser",
@@ -26,7 +26,7 @@ const NAMES: [&str; 4] = [
 /// Why a browser peer could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum BrowserError {
+pub(crate) enum BrowserError {
     #[error(
         "Chromium was not found: install it (Debian: apt-get install chromium) or set {CHROMIUM_ENV}"
     )]
@@ -118,7 +118,11 @@ impl std::fmt::Debug for Chromium {
 impl Chromium {
     /// Starts `binary` with a fresh profile and a fake camera at `fps`,
     /// and connects to it.
-    pub async fn launch(binary: &Path, fps: u32, bound: Duration) -> Result<Self, BrowserError> {
+    pub(crate) async fn launch(
+        binary: &Path,
+        fps: u32,
+        bound: Duration,
+    ) -> Result<Self, BrowserError> {
         let profile = tempfile::Builder::new()
             .prefix("callprobe-chromium-")
             .tempdir()

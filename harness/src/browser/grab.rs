@@ -10,7 +10,7 @@ use crate::media::stamp::{Stamp, StampError, read_stamp};
 
 /// What `callprobe.grab(id)` returns.
 #[derive(Clone, Debug, Deserialize)]
-pub struct Grab {
+pub(crate) struct Grab {
     /// Wall clock, ms since the Unix epoch.
     pub at: f64,
     pub width: usize,
@@ -21,7 +21,7 @@ pub struct Grab {
 
 /// What a grab showed.
 #[derive(Clone, Debug, PartialEq)]
-pub struct GrabReading {
+pub(crate) struct GrabReading {
     pub at: f64,
     pub width: usize,
     pub height: usize,
@@ -33,7 +33,7 @@ pub struct GrabReading {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum GrabError {
+pub(crate) enum GrabError {
     /// Every pixel is transparent: the canvas was cleared and the video
     /// had no picture to give it yet (a grab that raced the compositor).
     /// Not a picture at all, so neither our pattern nor a broken one; a
@@ -56,7 +56,7 @@ pub enum GrabError {
 const LUMA_TOLERANCE: i32 = 24;
 const CHROMA_TOLERANCE: i32 = 28;
 
-pub fn read_grab(grab: &Grab) -> Result<GrabReading, GrabError> {
+pub(crate) fn read_grab(grab: &Grab) -> Result<GrabReading, GrabError> {
     let rgba = base64::engine::general_purpose::STANDARD
         .decode(&grab.rgba)
         .map_err(|e| GrabError::Base64(e.to_string()))?;

@@ -15,10 +15,7 @@ mod page;
 mod peer;
 mod report;
 
-pub use crate::peer::browser_stats::{
-    BrowserCallStats, CandidatePair, Codec, GrabMiss, PageStats, RtpStats,
-};
-pub use chromium::{BrowserError, CHROMIUM_ENV, Chromium, find_chromium};
-pub use grab::{Grab, GrabError, GrabReading, read_grab};
-pub use page::{PageEvent, PeerPage};
+pub use crate::peer::browser_stats::Codec;
+pub(crate) use chromium::BrowserError;
+pub use chromium::{Chromium, find_chromium};
 pub use peer::{BrowserPeerConfig, page_url_for, spawn_browser_peer};

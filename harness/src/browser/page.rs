@@ -23,7 +23,7 @@ const EVAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One entry of the page's event log.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-pub struct PageEvent {
+pub(crate) struct PageEvent {
     pub seq: u64,
     /// Wall clock, ms since the Unix epoch (`performance.timeOrigin + now()`).
     pub at: f64,
@@ -35,21 +35,21 @@ pub struct PageEvent {
 
 impl PageEvent {
     /// A string field of `detail`.
-    pub fn detail_str(&self, field: &str) -> Option<&str> {
+    pub(crate) fn detail_str(&self, field: &str) -> Option<&str> {
         self.detail.as_ref()?.get(field)?.as_str()
     }
 }
 
 /// The page of one browser peer.
 #[derive(Debug)]
-pub struct PeerPage {
+pub(crate) struct PeerPage {
     page: Page,
 }
 
 impl PeerPage {
     /// Opens `url` in a new tab; its events arrive on the returned channel
     /// from the first one on.
-    pub async fn open(
+    pub(crate) async fn open(
         chromium: &Chromium,
         url: &str,
     ) -> Result<(PeerPage, mpsc::UnboundedReceiver<PageEvent>), BrowserError> {
@@ -77,7 +77,10 @@ impl PeerPage {
     }
 
     /// Evaluates `expression` (awaiting a promise) and returns its value.
-    pub async fn eval<T: DeserializeOwned>(&self, expression: &str) -> Result<T, BrowserError> {
+    pub(crate) async fn eval<T: DeserializeOwned>(
+        &self,
+        expression: &str,
+    ) -> Result<T, BrowserError> {
         let params = EvaluateParams::builder()
             .expression(expression)
             .await_promise(true)
@@ -94,7 +97,7 @@ impl PeerPage {
     }
 
     /// Calls `callprobe.<function>(<remote id>)`.
-    pub async fn call_with_id<T: DeserializeOwned>(
+    pub(crate) async fn call_with_id<T: DeserializeOwned>(
         &self,
         function: &str,
         remote: &str,

@@ -37,12 +37,12 @@ const START_AT_GRACE: Duration = Duration::from_secs(5);
 /// newer than its protocol tables.
 const QUIET_LOGS: &str = "warn,rtc=error,rtc_ice=error,rtc_dtls=error,chromiumoxide=error";
 
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_INVALID: u8 = 2;
+pub(crate) const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_INVALID: u8 = 2;
 /// The harness was overloaded: the run measured callprobe, not the system
 /// under test (fewer peers, or more cores, or `--shard`).
-pub const EXIT_OVERLOADED: u8 = 3;
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub(crate) const EXIT_OVERLOADED: u8 = 3;
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 /// Headless WebRTC call tests: run scenario files against a signaling
 /// server with synthetic peers, verify media, check thresholds. Logs go to
@@ -75,6 +75,9 @@ enum Command {
     },
     /// Run the signaling server.
     Serve(ServeArgs),
+    /// List the metrics thresholds can name: what one sample is, and what
+    /// it is taken over (a call, a track, a frame, ...).
+    Metrics,
 }
 
 #[derive(Debug, clap::Args)]
@@ -191,6 +194,10 @@ pub fn main() -> ExitCode {
             Command::Merge(args) => merge(&args),
             Command::KubernetesJob(args) => kubernetes_job(&args),
             Command::Validate { files } => validate(&files),
+            Command::Metrics => {
+                out(&crate::metrics::catalogue());
+                0
+            }
             Command::Serve(args) => match serve_until_stopped(args.config()).await {
                 Ok(()) => 0,
                 Err(e) => {

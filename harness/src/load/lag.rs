@@ -31,7 +31,7 @@ pub struct Watched {
 
 /// A running probe; `stop` ends it and hands over what it saw.
 #[derive(Debug)]
-pub struct LagProbe {
+pub(crate) struct LagProbe {
     stop: CancellationToken,
     task: JoinHandle<Watched>,
 }
@@ -40,13 +40,13 @@ impl LagProbe {
     /// Starts probing; `record` is the heap the caller's own record holds
     /// (see [`ProcessSample::record_bytes`]), read at every sample; times
     /// are on the clock that started at `epoch`.
-    pub fn start(record: Arc<AtomicU64>, epoch: Instant) -> Self {
+    pub(crate) fn start(record: Arc<AtomicU64>, epoch: Instant) -> Self {
         let stop = CancellationToken::new();
         let task = tokio::spawn(probe(stop.clone(), record, epoch));
         LagProbe { stop, task }
     }
 
-    pub async fn stop(self) -> Watched {
+    pub(crate) async fn stop(self) -> Watched {
         self.stop.cancel();
         // The probe ends at its next wake; a panic in it is a bug worth
         // seeing, an abort (runtime shutting down) leaves nothing to report.

@@ -11,13 +11,13 @@ mod process;
 
 use std::time::Duration;
 
-pub use lag::{LagProbe, Watched};
-pub use pacing::{PacingLog, PacingSnapshot};
-pub use process::ProcessSample;
+pub(crate) use lag::{LagProbe, Watched};
+pub(crate) use pacing::{PacingLog, PacingSnapshot};
+pub(crate) use process::ProcessSample;
 
 /// When the harness counts as overloaded (scenario `[harness]`).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LoadBounds {
+pub(crate) struct LoadBounds {
     /// The event-loop lag's p99 must stay under this.
     pub max_lag: Duration,
     /// Share of video frames (0 to 1) that may leave late or not at all.

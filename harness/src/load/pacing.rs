@@ -51,7 +51,7 @@ impl PacingLog {
     }
 
     /// The counts so far.
-    pub fn snapshot(&self) -> PacingSnapshot {
+    pub(crate) fn snapshot(&self) -> PacingSnapshot {
         let due = self.frames_due.load(Ordering::Relaxed);
         let late = self.frames_late.load(Ordering::Relaxed);
         let served = due.saturating_sub(late).max(1);

@@ -14,7 +14,7 @@ pub struct I420 {
 
 impl I420 {
     /// A black picture. Width and height must be even (4:2:0 chroma).
-    pub fn black(width: usize, height: usize) -> Self {
+    pub(crate) fn black(width: usize, height: usize) -> Self {
         assert!(
             width.is_multiple_of(2) && height.is_multiple_of(2),
             "I420 needs even dimensions, got {width}x{height}"
@@ -36,18 +36,20 @@ impl I420 {
         self.height
     }
 
-    /// The three planes; strides are `width` and `width / 2`.
-    pub fn planes(&self) -> (&[u8], &[u8], &[u8]) {
+    /// The three planes; strides are `width` and `width / 2` (libvpx reads
+    /// them apart).
+    #[cfg(feature = "vpx")]
+    pub(crate) fn planes(&self) -> (&[u8], &[u8], &[u8]) {
         (&self.y, &self.u, &self.v)
     }
 
     /// The three planes, mutably; strides are `width` and `width / 2`.
-    pub fn planes_mut(&mut self) -> (&mut [u8], &mut [u8], &mut [u8]) {
+    pub(crate) fn planes_mut(&mut self) -> (&mut [u8], &mut [u8], &mut [u8]) {
         (&mut self.y, &mut self.u, &mut self.v)
     }
 
     /// Copies `other` (same size) into this picture without reallocating.
-    pub fn copy_from(&mut self, other: &I420) {
+    pub(crate) fn copy_from(&mut self, other: &I420) {
         assert_eq!((self.width, self.height), (other.width, other.height));
         self.y.copy_from_slice(&other.y);
         self.u.copy_from_slice(&other.u);

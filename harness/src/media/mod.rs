@@ -2,7 +2,7 @@
 //! and the codecs that carry them.
 
 pub mod codec;
-pub mod frame;
+pub(crate) mod frame;
 pub mod opus;
 pub mod pattern;
 pub mod sei;

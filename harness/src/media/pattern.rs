@@ -8,7 +8,7 @@ use super::stamp::{Stamp, StampLayout};
 
 /// BT.601 limited-range Y, Cb, Cr of the eight 75 % bars: white, yellow,
 /// cyan, green, magenta, red, blue, black.
-pub const BARS: [[u8; 3]; 8] = [
+pub(crate) const BARS: [[u8; 3]; 8] = [
     [180, 128, 128],
     [162, 44, 142],
     [131, 156, 44],
@@ -81,7 +81,7 @@ impl Pattern {
     }
 
     /// Draws frame `number` with a stamp whose check code fails.
-    pub fn draw_damaged(&mut self, number: u32, capture_us: u64) -> &I420 {
+    pub(crate) fn draw_damaged(&mut self, number: u32, capture_us: u64) -> &I420 {
         self.draw_stamped(number, capture_us, true)
     }
 

@@ -13,7 +13,7 @@ const USER_DATA_UNREGISTERED: u8 = 5;
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// The SEI NAL unit, with its Annex B start code, for `stamp`.
-pub fn stamp_sei(stamp: Stamp) -> Vec<u8> {
+pub(crate) fn stamp_sei(stamp: Stamp) -> Vec<u8> {
     let mut payload = Vec::with_capacity(40);
     payload.push(USER_DATA_UNREGISTERED);
     payload.push(32); // payload size: UUID + stamp
@@ -29,7 +29,7 @@ pub fn stamp_sei(stamp: Stamp) -> Vec<u8> {
 
 /// The NAL units of an Annex B access unit, without their start codes.
 /// Lazy and allocation-free: it runs on every received frame.
-pub fn nal_units(access_unit: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn nal_units(access_unit: &[u8]) -> impl Iterator<Item = &[u8]> {
     /// Index just past the next `00 00 01` at or after `from`.
     fn next_start(data: &[u8], from: usize) -> Option<usize> {
         data.get(from..)?
@@ -78,8 +78,10 @@ pub fn stamp_and_content_hash(access_unit: &[u8]) -> (Option<Result<Stamp, Stamp
 }
 
 /// The stamp in an access unit's SEI, if it carries ours: `None` when there
-/// is none, an error when ours is there but damaged.
-pub fn find_stamp(access_unit: &[u8]) -> Option<Result<Stamp, StampError>> {
+/// is none, an error when ours is there but damaged. (Receivers read it
+/// with the hash, in one pass; tests read it alone.)
+#[cfg(test)]
+fn find_stamp(access_unit: &[u8]) -> Option<Result<Stamp, StampError>> {
     nal_units(access_unit).find_map(read_stamp_nal)
 }
 
@@ -193,7 +195,9 @@ mod tests {
                 capture_us: 0,
             });
             access_unit.extend_from_slice(&frame.data);
-            let decoded = decoder.decode_stamp(&access_unit).unwrap().unwrap();
+            let decoded = crate::media::codec::decode_stamp(&mut decoder, &access_unit)
+                .unwrap()
+                .unwrap();
             assert_eq!(decoded.stamp.unwrap().frame, n);
         }
     }

@@ -56,7 +56,7 @@ pub struct SharedClip {
 
 /// One tone's encoded packets, looped, and how to know them.
 #[derive(Debug)]
-pub struct AudioLoop {
+pub(crate) struct AudioLoop {
     packets: Vec<Bytes>,
     hashes: HashSet<u32>,
 }
@@ -74,12 +74,12 @@ impl AudioLoop {
     }
 
     /// Packet `index`, looping.
-    pub fn packet(&self, index: usize) -> Bytes {
+    pub(crate) fn packet(&self, index: usize) -> Bytes {
         self.packets[index % self.packets.len()].clone()
     }
 
     /// Whether a payload is one of this loop's packets.
-    pub fn knows(&self, payload: &[u8]) -> bool {
+    pub(crate) fn knows(&self, payload: &[u8]) -> bool {
         self.hashes.contains(&crc32fast::hash(payload))
     }
 }
@@ -117,7 +117,7 @@ impl SharedClip {
     }
 
     /// Sender `sender`'s audio loop (its tone), encoded on first use.
-    pub fn audio_of(&self, sender: u16) -> Result<Arc<AudioLoop>, OpusError> {
+    pub(crate) fn audio_of(&self, sender: u16) -> Result<Arc<AudioLoop>, OpusError> {
         let tone = sender % DISTINCT_TONES;
         let mut loops = self.audio.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = loops.get(&tone) {
@@ -143,7 +143,7 @@ impl SharedClip {
 
     /// Checks a received access unit: its stamp, and that the picture data
     /// is exactly the clip frame the stamp's number names.
-    pub fn check_frame(&self, access_unit: &[u8]) -> Result<Stamp, StampError> {
+    pub(crate) fn check_frame(&self, access_unit: &[u8]) -> Result<Stamp, StampError> {
         let (stamp, hash) = stamp_and_content_hash(access_unit);
         let stamp = stamp.ok_or(StampError::NotStamped)??;
         let expected = &self.frames[stamp.frame as usize % self.frames.len()];

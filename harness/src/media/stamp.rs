@@ -31,7 +31,7 @@ pub struct Stamp {
 }
 
 impl Stamp {
-    pub const MAX_CAPTURE_US: u64 = (1 << 48) - 1;
+    pub(crate) const MAX_CAPTURE_US: u64 = (1 << 48) - 1;
 
     fn payload(&self) -> [u8; 12] {
         let mut bytes = [0u8; 12];
@@ -42,12 +42,12 @@ impl Stamp {
     }
 
     /// The stamp's 128 bits, check code included (big-endian).
-    pub fn to_bytes(self) -> [u8; 16] {
+    pub(crate) fn to_bytes(self) -> [u8; 16] {
         self.to_bits().to_be_bytes()
     }
 
     /// Reads 16 bytes written by [`Stamp::to_bytes`], checking the code.
-    pub fn from_bytes(bytes: [u8; 16]) -> Result<Self, StampError> {
+    pub(crate) fn from_bytes(bytes: [u8; 16]) -> Result<Self, StampError> {
         Stamp::from_bits(u128::from_be_bytes(bytes))
     }
 
@@ -93,37 +93,27 @@ pub enum StampError {
 
 /// Where the stamp sits in a frame of a given size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StampLayout {
+pub(crate) struct StampLayout {
     cell: usize,
 }
 
 impl StampLayout {
     /// The layout for a frame, or `None` when the frame is under 160x16.
-    pub fn for_size(width: usize, height: usize) -> Option<Self> {
+    pub(crate) fn for_size(width: usize, height: usize) -> Option<Self> {
         // Multiples of 4 keep cells aligned to H.264's 4x4 transform blocks.
         let cell = (width / 40) / 4 * 4;
         (cell >= 4 && COLUMNS * cell <= width && ROWS * cell <= height)
             .then_some(StampLayout { cell })
     }
 
-    /// Rows of pixels the stamp occupies at the top of the frame.
-    pub fn height(&self) -> usize {
-        ROWS * self.cell
-    }
-
-    /// Columns of pixels the stamp occupies at the left of the frame.
-    pub fn width(&self) -> usize {
-        COLUMNS * self.cell
-    }
-
     /// Writes the stamp into a luma plane.
-    pub fn write(&self, luma: &mut [u8], stride: usize, stamp: Stamp) {
+    pub(crate) fn write(&self, luma: &mut [u8], stride: usize, stamp: Stamp) {
         self.write_bits(luma, stride, stamp.to_bits());
     }
 
     /// Writes the stamp with one bit of its check code flipped: a picture
     /// whose stamp reads cleanly and fails its check (a media fault).
-    pub fn write_damaged(&self, luma: &mut [u8], stride: usize, stamp: Stamp) {
+    pub(crate) fn write_damaged(&self, luma: &mut [u8], stride: usize, stamp: Stamp) {
         self.write_bits(luma, stride, stamp.to_bits() ^ 1);
     }
 
@@ -139,7 +129,7 @@ impl StampLayout {
     }
 
     /// Reads the stamp back from a (decoded) luma plane.
-    pub fn read(&self, luma: &[u8], stride: usize) -> Result<Stamp, StampError> {
+    pub(crate) fn read(&self, luma: &[u8], stride: usize) -> Result<Stamp, StampError> {
         let inner = self.cell / 4;
         let span = self.cell - 2 * inner;
         let mut bits = 0u128;

@@ -2,22 +2,22 @@
 //! hears someone else's audio knows it.
 
 /// Audio runs at 48 kHz (Opus's native rate), mono, in 20 ms frames.
-pub const SAMPLE_RATE: u32 = 48_000;
-pub const FRAME_SAMPLES: usize = 960;
+pub(crate) const SAMPLE_RATE: u32 = 48_000;
+pub(crate) const FRAME_SAMPLES: usize = 960;
 
 /// Frequencies step by this much between sender indices.
-pub const TONE_SPACING_HZ: f32 = 10.0;
+pub(crate) const TONE_SPACING_HZ: f32 = 10.0;
 const LOWEST_TONE_HZ: f32 = 300.0;
 /// Senders beyond this many reuse frequencies: 300 Hz to 6.99 kHz. Measured
 /// with opus-rs at 32 kbit/s, pure tones keep their pitch up to 7.69 kHz and
 /// lose it from 7.7 kHz (a 15 kHz tone comes back near 12.8 kHz). Video
 /// stamps carry the full sender index, so crossed streams are still caught.
-pub const DISTINCT_TONES: u16 = 670;
+pub(crate) const DISTINCT_TONES: u16 = 670;
 /// -6 dBFS: loud enough to stand far above codec noise, never clipping.
 const AMPLITUDE: f64 = 0.5;
 
 /// The tone of sender `index`.
-pub fn tone_hz(index: u16) -> f32 {
+pub(crate) fn tone_hz(index: u16) -> f32 {
     LOWEST_TONE_HZ + TONE_SPACING_HZ * f32::from(index % DISTINCT_TONES)
 }
 

@@ -14,7 +14,7 @@ const RTCP_SECOND_BYTE: std::ops::RangeInclusive<u8> = 192..=223;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Flow {
+pub(crate) enum Flow {
     /// STUN, DTLS and RTCP.
     Control,
     /// RTP (SRTP keeps the header in the clear) with this payload type.

@@ -9,7 +9,7 @@ use str0m_netem::{Bitrate, DataSize, GilbertElliot, NetemConfig, Probability, Ra
 /// Which way, from the peer's point of view.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Direction {
+pub(crate) enum Direction {
     /// What the peer receives.
     In,
     /// What the peer sends.
@@ -19,18 +19,18 @@ pub enum Direction {
 }
 
 impl Direction {
-    pub fn includes_in(self) -> bool {
+    pub(crate) fn includes_in(self) -> bool {
         matches!(self, Direction::In | Direction::Both)
     }
 
-    pub fn includes_out(self) -> bool {
+    pub(crate) fn includes_out(self) -> bool {
         matches!(self, Direction::Out | Direction::Both)
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "model")]
-pub enum Loss {
+pub(crate) enum Loss {
     /// Each datagram lost independently.
     Random { ratio: f32 },
     /// Losses come in bursts (Gilbert-Elliott: a good state that loses
@@ -41,7 +41,7 @@ pub enum Loss {
 
 /// Everything is optional; the default impairs nothing.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Impairment {
+pub(crate) struct Impairment {
     pub loss: Option<Loss>,
     pub delay: Duration,
     /// Delay varies uniformly within ± this much.
@@ -63,14 +63,14 @@ const QUEUE_TIME: Duration = Duration::from_millis(200);
 const MIN_QUEUE_BYTES: u64 = 15_000;
 
 impl Impairment {
-    pub fn is_clear(&self) -> bool {
+    pub(crate) fn is_clear(&self) -> bool {
         *self == Impairment::default()
     }
 
     /// Whether media can be lost to it (loss, a blackhole, a rate cap's
     /// queue). Delay, jitter, reordering and duplication lose nothing: a
     /// call through them must still pass the defaults.
-    pub fn loses_media(&self) -> bool {
+    pub(crate) fn loses_media(&self) -> bool {
         self.loss.is_some() || self.blackhole || self.rate_bps.is_some()
     }
 

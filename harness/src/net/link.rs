@@ -34,7 +34,7 @@ impl Network {
     }
 
     /// Attaches a peer at `ip`; the caller owns the link's control.
-    pub fn attach(self: &Arc<Self>, peer: u16, ip: IpAddr) -> LinkControl {
+    pub(crate) fn attach(self: &Arc<Self>, peer: u16, ip: IpAddr) -> LinkControl {
         let seed = mix(self.seed, u64::from(peer));
         LinkControl(Arc::new(Link {
             network: Arc::clone(self),
@@ -78,7 +78,7 @@ impl Network {
 
 /// Datagrams counted at a link's sockets.
 #[derive(Debug, Default)]
-pub struct LinkCounters {
+pub(crate) struct LinkCounters {
     pub sent: AtomicU64,
     pub received: AtomicU64,
     /// Dropped because the link was silent or the socket's address gone.
@@ -88,7 +88,7 @@ pub struct LinkCounters {
 /// The addresses media from a remote peer was seen arriving on, from a
 /// time on: the candidate pair that is really in use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct MediaPath {
+pub(crate) struct MediaPath {
     #[serde(skip)]
     pub since: Instant,
     pub local: SocketAddr,
@@ -108,7 +108,7 @@ pub struct Link {
     silent: AtomicBool,
     pub(crate) outbound: Arc<Stage>,
     pub(crate) inbound: Arc<Stage>,
-    pub counters: LinkCounters,
+    pub(crate) counters: LinkCounters,
     media_paths: Mutex<Vec<MediaPath>>,
     /// Ends the stages' release tasks when the link goes.
     stop: CancellationToken,
@@ -151,7 +151,7 @@ impl Link {
         self.silent.store(true, Ordering::Release);
     }
 
-    pub fn is_silent(&self) -> bool {
+    pub(crate) fn is_silent(&self) -> bool {
         self.silent.load(Ordering::Acquire)
     }
 
@@ -175,7 +175,7 @@ impl Link {
     }
 
     /// Datagrams the impairments dropped, (inbound, outbound).
-    pub fn impairment_drops(&self) -> (u64, u64) {
+    pub(crate) fn impairment_drops(&self) -> (u64, u64) {
         (self.inbound.dropped(), self.outbound.dropped())
     }
 
@@ -207,7 +207,7 @@ impl Link {
     }
 
     /// Every path media arrived on, in order of first use.
-    pub fn media_paths(&self) -> Vec<MediaPath> {
+    pub(crate) fn media_paths(&self) -> Vec<MediaPath> {
         self.media_paths
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -220,31 +220,31 @@ impl Link {
 /// holds it owns the link (the runner, for a scenario's peers), and the
 /// peer and its sockets hold the `Arc<Link>` only to use and read it.
 #[derive(Debug)]
-pub struct LinkControl(Arc<Link>);
+pub(crate) struct LinkControl(Arc<Link>);
 
 impl LinkControl {
     /// The link, for the peer that sends on it and for reading it.
-    pub fn link(&self) -> &Arc<Link> {
+    pub(crate) fn link(&self) -> &Arc<Link> {
         &self.0
     }
 
     /// The peer's address changes: sockets bound to the old one go dead,
     /// and a connection that rebinds gets the new one.
-    pub fn move_to(&self, ip: IpAddr) {
+    pub(crate) fn move_to(&self, ip: IpAddr) {
         self.0.move_to(ip);
     }
 
     /// Every datagram in and out is dropped from now on (the peer's network
     /// or process is gone).
-    pub fn silence(&self) {
+    pub(crate) fn silence(&self) {
         self.0.silence();
     }
 
-    pub fn impair(&self, direction: Direction, impairment: Impairment) {
+    pub(crate) fn impair(&self, direction: Direction, impairment: Impairment) {
         self.0.impair(direction, impairment);
     }
 
-    pub fn restore(&self, direction: Direction) {
+    pub(crate) fn restore(&self, direction: Direction) {
         self.0.impair(direction, Impairment::default());
     }
 }
@@ -252,7 +252,7 @@ impl LinkControl {
 /// What a connection on a link binds: the link's address at the time of
 /// binding (asked again when an ICE restart rebinds), or a fixed one.
 #[derive(Clone, Debug)]
-pub enum BindAddress {
+pub(crate) enum BindAddress {
     Fixed(SocketAddr),
     Link(Arc<Link>),
 }

@@ -23,8 +23,7 @@ mod runtime;
 mod socket;
 mod stage;
 
-pub use flow::Flow;
-pub use impairment::{Direction, Impairment, Loss};
-pub use link::{BindAddress, Link, LinkControl, LinkCounters, MediaPath, Network};
-pub use runtime::LinkRuntime;
-pub use stage::FlowLosses;
+pub(crate) use impairment::{Direction, Impairment, Loss};
+pub(crate) use link::{BindAddress, Link, LinkControl, Network};
+pub(crate) use runtime::LinkRuntime;
+pub(crate) use stage::FlowLosses;

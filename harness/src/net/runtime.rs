@@ -17,13 +17,13 @@ use super::link::Link;
 use super::socket::LinkSocket;
 
 #[derive(Debug)]
-pub struct LinkRuntime {
+pub(crate) struct LinkRuntime {
     tokio: TokioRuntime,
     link: Arc<Link>,
 }
 
 impl LinkRuntime {
-    pub fn new(link: Arc<Link>) -> Self {
+    pub(crate) fn new(link: Arc<Link>) -> Self {
         LinkRuntime {
             tokio: TokioRuntime,
             link,

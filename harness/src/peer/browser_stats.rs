@@ -84,7 +84,7 @@ pub struct HeardTone {
 }
 
 impl PageStats {
-    pub fn video_frames_decoded(&self) -> u64 {
+    pub(crate) fn video_frames_decoded(&self) -> u64 {
         self.received
             .video
             .as_ref()

@@ -26,7 +26,7 @@ pub struct CallTimeouts {
 
 /// Where a call is.
 #[derive(Clone, Debug, PartialEq)]
-pub enum CallState {
+pub(crate) enum CallState {
     /// Caller: the offer is out, no answer yet.
     Offering {
         answer_by: Instant,
@@ -50,7 +50,7 @@ pub enum CallState {
 
 /// What happened to the call.
 #[derive(Clone, Debug, PartialEq)]
-pub enum CallInput {
+pub(crate) enum CallInput {
     /// Our offer went out (an ICE restart's too).
     OfferSent,
     /// The remote's offer came (a restart, once the call is up).
@@ -85,7 +85,7 @@ pub enum CallInput {
 
 /// What the peer does about it.
 #[derive(Clone, Debug, PartialEq)]
-pub enum CallOutput {
+pub(crate) enum CallOutput {
     /// Negotiated (once per call): get media ready to go.
     Negotiated,
     /// ICE is up (again): report it.
@@ -103,7 +103,7 @@ pub enum CallOutput {
 }
 
 #[derive(Clone, Debug)]
-pub struct CallMachine {
+pub(crate) struct CallMachine {
     role: Role,
     state: CallState,
     timeouts: CallTimeouts,
@@ -112,7 +112,7 @@ pub struct CallMachine {
 
 impl CallMachine {
     /// A call we made: our offer has just gone out.
-    pub fn caller(now: Instant, timeouts: CallTimeouts) -> Self {
+    pub(crate) fn caller(now: Instant, timeouts: CallTimeouts) -> Self {
         CallMachine::starting(
             Role::Caller,
             CallState::Offering {
@@ -123,7 +123,7 @@ impl CallMachine {
     }
 
     /// A call offered to us.
-    pub fn callee(timeouts: CallTimeouts) -> Self {
+    pub(crate) fn callee(timeouts: CallTimeouts) -> Self {
         CallMachine::starting(Role::Callee, CallState::Answering, timeouts)
     }
 
@@ -136,26 +136,22 @@ impl CallMachine {
         }
     }
 
-    pub fn role(&self) -> Role {
+    pub(crate) fn role(&self) -> Role {
         self.role
     }
 
-    pub fn state(&self) -> &CallState {
+    pub(crate) fn state(&self) -> &CallState {
         &self.state
     }
 
     /// A caller still waiting for its answer (a server that names no
     /// sender leaves the answer's call to be guessed by this).
-    pub fn awaits_answer(&self) -> bool {
+    pub(crate) fn awaits_answer(&self) -> bool {
         matches!(self.state, CallState::Offering { .. })
     }
 
-    pub fn is_over(&self) -> bool {
-        matches!(self.state, CallState::Ended(_))
-    }
-
     /// ICE is up now.
-    pub fn ice_up(&self) -> bool {
+    pub(crate) fn ice_up(&self) -> bool {
         matches!(
             self.state,
             CallState::Connecting { ice_up: true, .. } | CallState::Connected { ice_up: true, .. }
@@ -163,12 +159,12 @@ impl CallMachine {
     }
 
     /// Connected, now or before.
-    pub fn was_connected(&self) -> bool {
+    pub(crate) fn was_connected(&self) -> bool {
         matches!(self.state, CallState::Connected { .. })
     }
 
     /// When [`CallMachine::handle_timeout`] has something to do.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             CallState::Offering { answer_by } => Some(answer_by),
             CallState::Connecting { connect_by, .. } => Some(connect_by),
@@ -178,7 +174,7 @@ impl CallMachine {
 
     /// The time has come to `now`: an overdue answer or connection fails
     /// the call.
-    pub fn handle_timeout(&mut self, now: Instant) -> Vec<CallOutput> {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Vec<CallOutput> {
         let failure = match self.state {
             CallState::Offering { answer_by } if now >= answer_by => {
                 CallFailure::NoAnswer(self.timeouts.answer)
@@ -201,7 +197,7 @@ impl CallMachine {
     }
 
     /// Takes one input at `now`; what the peer must do about it.
-    pub fn handle(&mut self, input: CallInput, now: Instant) -> Vec<CallOutput> {
+    pub(crate) fn handle(&mut self, input: CallInput, now: Instant) -> Vec<CallOutput> {
         use CallInput as In;
         use CallState as S;
         let connecting = |timeouts: &CallTimeouts| S::Connecting {

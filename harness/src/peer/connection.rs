@@ -34,7 +34,7 @@ use crate::media::codec::VideoCodec;
 use crate::net::{BindAddress, Link, LinkRuntime};
 use crate::signaling::CandidateInit;
 
-pub const PAYLOAD_TYPE_OPUS: u8 = 111;
+pub(crate) const PAYLOAD_TYPE_OPUS: u8 = 111;
 
 /// Timers and addresses of a connection.
 ///
@@ -72,7 +72,7 @@ pub struct ConnectionSettings {
 
 impl ConnectionSettings {
     /// Binding requests per candidate pair that fill the checking window.
-    pub fn binding_requests(&self) -> u16 {
+    pub(crate) fn binding_requests(&self) -> u16 {
         let interval = self.ice_check_interval.max(Duration::from_micros(100));
         let requests = self.ice_checking_window.as_secs_f64() / interval.as_secs_f64();
         requests.ceil().clamp(1.0, f64::from(u16::MAX)) as u16
@@ -99,7 +99,7 @@ impl Default for ConnectionSettings {
 
 /// What a connection reports, as it happens.
 #[derive(Clone)]
-pub enum ConnectionEvent {
+pub(crate) enum ConnectionEvent {
     LocalCandidate(CandidateInit),
     IceState(RTCIceConnectionState),
     State(RTCPeerConnectionState),
@@ -131,7 +131,7 @@ impl From<CandidateInit> for RTCIceCandidateInit {
 
 /// Events are tagged with the connection they come from (`K`: the remote
 /// peer, for a peer with several calls) and the time they happened.
-pub type EventSender<K> = mpsc::UnboundedSender<(K, Instant, ConnectionEvent)>;
+pub(crate) type EventSender<K> = mpsc::UnboundedSender<(K, Instant, ConnectionEvent)>;
 
 struct Forwarder<K> {
     key: K,
@@ -174,7 +174,7 @@ impl<K: Clone + Send + Sync + 'static> PeerConnectionEventHandler for Forwarder<
 
 /// A built connection with its two outgoing tracks. Always `pc.close()` it:
 /// dropping it leaves its driver task running.
-pub struct Connection {
+pub(crate) struct Connection {
     pub pc: Arc<dyn PeerConnection>,
     /// Written RTP by our own packetizer, for whichever codec was
     /// negotiated (a sample track's packetizer is fixed when it is made).
@@ -202,7 +202,7 @@ impl std::fmt::Debug for Connection {
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConnectionError {
+pub(crate) enum ConnectionError {
     #[error("building a peer connection: {0}")]
     Build(#[source] webrtc::error::Error),
     #[error("registering codecs: {0}")]
@@ -215,7 +215,10 @@ impl Connection {
     /// Switches the video track to `codec` (negotiated, and not the one
     /// the track was made with) before media starts, so the library binds
     /// its interceptors (NACK, reports) to the codec actually sent.
-    pub async fn switch_video_codec(&mut self, codec: VideoCodec) -> Result<(), ConnectionError> {
+    pub(crate) async fn switch_video_codec(
+        &mut self,
+        codec: VideoCodec,
+    ) -> Result<(), ConnectionError> {
         if Some(codec) == self.video_codec {
             return Ok(());
         }
@@ -247,7 +250,7 @@ impl Connection {
     }
 }
 
-pub fn opus_codec() -> RTCRtpCodec {
+pub(crate) fn opus_codec() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: MIME_TYPE_OPUS.to_owned(),
         clock_rate: 48_000,
@@ -260,7 +263,7 @@ pub fn opus_codec() -> RTCRtpCodec {
 /// Builds a connection bound to `settings.bind_ip` with a video and an
 /// audio track added, offering `codecs` for video in that order; its
 /// events go to `events` tagged with `key`.
-pub async fn build_connection<K: Clone + Send + Sync + 'static>(
+pub(crate) async fn build_connection<K: Clone + Send + Sync + 'static>(
     settings: &ConnectionSettings,
     codecs: &[VideoCodec],
     name: &str,

@@ -71,7 +71,7 @@ pub struct Misbehaviour {
 }
 
 impl Misbehaviour {
-    pub const NAMES: &'static [&'static str] = &["no-answer", "wrong-fingerprint"];
+    pub(crate) const NAMES: &'static [&'static str] = &["no-answer", "wrong-fingerprint"];
 
     /// Adds the misbehaviour `name`; false if there is none by that name.
     pub fn add(&mut self, name: &str) -> bool {
@@ -85,7 +85,7 @@ impl Misbehaviour {
 
     /// The SDP as this peer sends it: with `wrong_fingerprint`, every
     /// fingerprint's hex digits complemented (0 for f, 1 for e, ...).
-    pub fn outgoing_sdp(self, sdp: String) -> String {
+    pub(crate) fn outgoing_sdp(self, sdp: String) -> String {
         if !self.wrong_fingerprint {
             return sdp;
         }
@@ -157,7 +157,7 @@ impl MediaFault {
         })
     }
 
-    pub const NAMES: &'static [&'static str] = &[
+    pub(crate) const NAMES: &'static [&'static str] = &[
         "video-freeze",
         "video-stop",
         "video-corrupt",
@@ -176,7 +176,7 @@ impl MediaFault {
     }
 
     /// The same fault, naming `map(other)` instead.
-    pub fn with_other(self, map: impl Fn(u16) -> u16) -> Self {
+    pub(crate) fn with_other(self, map: impl Fn(u16) -> u16) -> Self {
         match self {
             MediaFault::WrongSender(other) => MediaFault::WrongSender(map(other)),
             MediaFault::WrongTone(other) => MediaFault::WrongTone(map(other)),
@@ -185,7 +185,7 @@ impl MediaFault {
     }
 
     /// Whether the fault is in the video (else the audio).
-    pub fn is_video(self) -> bool {
+    pub(crate) fn is_video(self) -> bool {
         matches!(
             self,
             MediaFault::VideoFreeze
@@ -289,7 +289,7 @@ impl CallFailure {
     /// A failure no amount of load explains: the other side's SDP did not
     /// check out, or the server refused the call. (Timeouts and ICE can
     /// come of an overloaded harness.)
-    pub fn load_independent(&self) -> bool {
+    pub(crate) fn load_independent(&self) -> bool {
         matches!(
             self,
             CallFailure::DtlsFailed(_)
@@ -303,7 +303,7 @@ impl CallFailure {
 impl PeerEvent {
     /// Heap this event holds once logged: itself, and a finished call's
     /// per-frame times (by far the bulk of a run's record).
-    pub fn retained_bytes(&self) -> usize {
+    pub(crate) fn retained_bytes(&self) -> usize {
         let report = match &self.kind {
             PeerEventKind::CallEnded(report) => {
                 std::mem::size_of::<CallReport>()
@@ -321,7 +321,7 @@ impl PeerEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CallReport {
     pub remote: PeerId,
-    pub role: Role,
+    pub(crate) role: Role,
     pub end: CallEnd,
     /// What we received; `None` when no such track arrived.
     pub video: Option<VideoVerdict>,
@@ -334,8 +334,8 @@ pub struct CallReport {
     pub audio_packets_sent: u64,
     /// When our video and audio started and stopped going out (`None`:
     /// nothing went, or a browser, which does not say).
-    pub video_sent: Option<SentSpan>,
-    pub audio_sent: Option<SentSpan>,
+    pub(crate) video_sent: Option<SentSpan>,
+    pub(crate) audio_sent: Option<SentSpan>,
     /// A browser peer's own account (`getStats`, grabs); `None` for ours.
     pub browser: Option<Box<super::browser_stats::BrowserCallStats>>,
     /// The video codec negotiated, which this side sent (`None`: the call

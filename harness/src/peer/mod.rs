@@ -13,7 +13,7 @@
 //! | `track`, `receive` | reading incoming tracks into the verifiers |
 //! | `events` | commands in, timestamped events out |
 
-pub mod browser_stats;
+pub(crate) mod browser_stats;
 pub(crate) mod call;
 mod connection;
 mod directory;
@@ -26,19 +26,17 @@ mod source;
 pub(crate) mod task;
 mod track;
 
-pub use call::{CallInput, CallMachine, CallOutput, CallState, CallTimeouts};
-pub use connection::{
-    Connection, ConnectionError, ConnectionEvent, ConnectionSettings, EventSender,
-    PAYLOAD_TYPE_OPUS, build_connection, opus_codec,
-};
+pub use call::CallTimeouts;
+pub(crate) use call::{CallInput, CallMachine, CallOutput, CallState};
+pub use connection::ConnectionSettings;
 pub use directory::Introduction;
 pub(crate) use directory::Introductions;
 pub use events::{
     CallEnd, CallFailure, CallId, CallReport, MediaFault, MediaKind, MediaSource, Misbehaviour,
     PeerCommand, PeerError, PeerEvent, PeerEventKind, Role,
 };
-pub use receive::{AudioReceiveError, AudioReceiver, VideoReceiver, VideoReport};
-pub use reorder::{Reorder, StartsStream};
-pub use send::{MediaSettings, SendCounters, SendError, SentSpan};
+pub use reorder::Reorder;
+pub use send::MediaSettings;
+pub(crate) use send::SentSpan;
 pub(crate) use task::PEER_CLOSE;
-pub use task::{PeerConfig, PeerGone, PeerHandle, spawn_peer};
+pub use task::{PeerConfig, PeerHandle, spawn_peer};

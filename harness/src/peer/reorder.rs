@@ -29,10 +29,10 @@ const MAX_HELD: usize = 512;
 
 /// Whether a stream may start at this packet (see [`Reorder::starting_at`]):
 /// for video, the first packet of a keyframe in the codec's format.
-pub struct StartsStream(Box<dyn Fn(&rtp::Packet) -> bool + Send + Sync>);
+pub(crate) struct StartsStream(Box<dyn Fn(&rtp::Packet) -> bool + Send + Sync>);
 
 impl StartsStream {
-    pub fn new(starts: impl Fn(&rtp::Packet) -> bool + Send + Sync + 'static) -> Self {
+    pub(crate) fn new(starts: impl Fn(&rtp::Packet) -> bool + Send + Sync + 'static) -> Self {
         StartsStream(Box::new(starts))
     }
 }
@@ -67,7 +67,7 @@ impl Reorder {
     /// (a packet that begins a keyframe), or, if none comes within the
     /// hold, at the lowest held: so packets of the first frame that
     /// overtook its start do not leave the start behind as late.
-    pub fn starting_at(starts: StartsStream) -> Self {
+    pub(crate) fn starting_at(starts: StartsStream) -> Self {
         Reorder {
             starts: Some(starts),
             ..Reorder::default()

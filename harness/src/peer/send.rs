@@ -94,7 +94,7 @@ impl Default for MediaSettings {
 /// Counters a sender keeps, readable while it runs (the receiver's verdict
 /// needs `frames_sent`).
 #[derive(Debug, Default)]
-pub struct SendCounters {
+pub(crate) struct SendCounters {
     pub frames_sent: AtomicU32,
     pub keyframes_sent: AtomicU64,
     pub keyframe_requests: AtomicU64,
@@ -109,7 +109,7 @@ pub struct SendCounters {
 /// The capture times (µs on the run's clock) of the first and the last
 /// thing a sender wrote; readable while it runs.
 #[derive(Debug)]
-pub struct SentClock {
+pub(crate) struct SentClock {
     first_us: AtomicU64,
     last_us: AtomicU64,
 }
@@ -135,7 +135,7 @@ impl SentClock {
     }
 
     /// The first and last capture times, if anything was sent.
-    pub fn span(&self) -> Option<SentSpan> {
+    pub(crate) fn span(&self) -> Option<SentSpan> {
         let first = self.first_us.load(Ordering::Relaxed);
         let last = self.last_us.load(Ordering::Relaxed);
         (first != u64::MAX && last != u64::MAX).then(|| SentSpan {
@@ -147,14 +147,14 @@ impl SentClock {
 
 /// When a sender's media started and stopped, ms on the run's clock.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SentSpan {
+pub(crate) struct SentSpan {
     pub first_ms: f64,
     pub last_ms: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SendError {
+pub(crate) enum SendError {
     #[error(transparent)]
     Pattern(#[from] PatternSizeError),
     #[error(transparent)]
@@ -450,7 +450,7 @@ mod tests {
                         video_ssrc: a.video_ssrc,
                         audio_ssrc: a.audio_ssrc,
                         video_payload_type: VideoCodec::H264.payload_type(),
-                        audio_payload_type: crate::peer::PAYLOAD_TYPE_OPUS,
+                        audio_payload_type: crate::peer::connection::PAYLOAD_TYPE_OPUS,
                     };
                     let settings = MediaSettings {
                         // No periodic keyframes: any second one answers the PLI.

@@ -17,7 +17,7 @@ use crate::peer::PeerEvent;
 use crate::results::{LinkSnapshot, LoadObserved};
 
 /// The version of the format this callprobe writes and reads.
-pub const RECORD_VERSION: u32 = 1;
+pub(crate) const RECORD_VERSION: u32 = 1;
 
 /// A whole run's record: what `events.jsonl` holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -138,7 +138,7 @@ fn write_lines(path: &Path, log: &RunLog) -> std::io::Result<()> {
 }
 
 /// Reads a record written by [`write_log`]; every error names the line.
-pub fn read_log(path: &Path) -> Result<RunLog, LogError> {
+pub(crate) fn read_log(path: &Path) -> Result<RunLog, LogError> {
     let file = File::open(path).map_err(|source| LogError::Io {
         path: path.to_owned(),
         source,

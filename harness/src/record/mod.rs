@@ -20,8 +20,9 @@ use std::path::PathBuf;
 use callprobe_server::protocol::PeerId;
 use serde::{Deserialize, Serialize};
 
-pub use log::{LogError, RECORD_VERSION, RunLog, read_log, write_log};
-pub use shards::{MergeError, shards_of};
+pub(crate) use log::read_log;
+pub use log::{RunLog, write_log};
+pub(crate) use shards::shards_of;
 
 use crate::clock::RunTime;
 use crate::peer::{CallId, PeerEvent, PeerEventKind};
@@ -75,7 +76,7 @@ impl ScenarioAsRun {
     }
 
     /// The same scenario, run the same way (shards aside).
-    pub fn same_run_as(&self, other: &ScenarioAsRun) -> bool {
+    pub(crate) fn same_run_as(&self, other: &ScenarioAsRun) -> bool {
         (&self.file, &self.text, self.seed) == (&other.file, &other.text, other.seed)
     }
 }
@@ -92,7 +93,7 @@ pub struct ActionDone {
 
 /// Why a scenario stopped before its end, or did not run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CutShort {
+pub(crate) struct CutShort {
     pub status: Status,
     pub reason: String,
 }
@@ -107,7 +108,7 @@ pub struct ScenarioRecord {
     pub started: RunTime,
     pub ended: RunTime,
     /// Set when the run was cut short, or never ran (then nothing else is).
-    pub cut_short: Option<CutShort>,
+    pub(crate) cut_short: Option<CutShort>,
     /// Whether it ran at all (`false`: skipped, or an error before the start).
     pub ran: bool,
     /// Its timeline's start after `--start-at` (late: positive), ms.
@@ -115,14 +116,14 @@ pub struct ScenarioRecord {
     pub actions: Vec<ActionDone>,
     pub events: Vec<PeerEvent>,
     /// What each peer's network link saw, by index.
-    pub links: Vec<LinkSnapshot>,
+    pub(crate) links: Vec<LinkSnapshot>,
     /// What the harness watched of its own load.
     pub load: Option<LoadObserved>,
 }
 
 impl ScenarioRecord {
     /// A scenario that did not run: skipped, or an error before its start.
-    pub fn not_run(scenario: ScenarioAsRun, status: Status, reason: String) -> Self {
+    pub(crate) fn not_run(scenario: ScenarioAsRun, status: Status, reason: String) -> Self {
         ScenarioRecord {
             scenario,
             server: String::new(),

@@ -9,7 +9,7 @@ use crate::scenario::shard::Shard;
 /// Why records cannot be merged; each names the directory or the shard.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum MergeError {
+pub(crate) enum MergeError {
     #[error("{}: written by callprobe {found}; the others by {expected}", dir.display())]
     Version {
         dir: PathBuf,
@@ -44,7 +44,9 @@ pub enum MergeError {
 
 /// Per scenario of the run, its shards' records in shard order; or why
 /// these records are not the shards of one run.
-pub fn shards_of(logs: &[(PathBuf, RunLog)]) -> Result<Vec<Vec<&ScenarioRecord>>, MergeError> {
+pub(crate) fn shards_of(
+    logs: &[(PathBuf, RunLog)],
+) -> Result<Vec<Vec<&ScenarioRecord>>, MergeError> {
     let (first_dir, first) = logs.first().ok_or(MergeError::Empty)?;
     let shard_of = |dir: &PathBuf, log: &RunLog| -> Result<Shard, MergeError> {
         let shards: Vec<Option<Shard>> = log.scenarios.iter().map(|r| r.scenario.shard).collect();

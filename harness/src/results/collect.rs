@@ -38,7 +38,7 @@ pub struct Collected<'a> {
     pub actions: &'a [(RunTime, Action, Option<CallId>)],
     pub events: &'a [PeerEvent],
     /// What each peer's network link saw, by index (empty: not known).
-    pub links: &'a [LinkSnapshot],
+    pub(crate) links: &'a [LinkSnapshot],
     /// What the harness watched of its own load (`None`: not watched).
     pub load: Option<&'a LoadObserved>,
 }

@@ -20,7 +20,7 @@ use crate::verify::video::FrameTime;
 
 /// What a peer's network link saw by the end of a run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LinkSnapshot {
+pub(crate) struct LinkSnapshot {
     pub media_paths: Vec<PathSeen>,
     /// Datagrams the impairments dropped, (inbound, outbound).
     pub impairment_drops: (u64, u64),
@@ -55,7 +55,7 @@ fn payload_types_from_text<'de, D: serde::Deserializer<'de>>(
 
 /// Addresses media arrived on, from a time on the run's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PathSeen {
+pub(crate) struct PathSeen {
     pub since: RunTime,
     pub local: SocketAddr,
     pub remote: SocketAddr,
@@ -63,7 +63,7 @@ pub struct PathSeen {
 
 impl LinkSnapshot {
     /// The link's counters now; times on the clock that started at `epoch`.
-    pub fn of(link: &Link, epoch: Instant) -> Self {
+    pub(crate) fn of(link: &Link, epoch: Instant) -> Self {
         use std::sync::atomic::Ordering::Relaxed;
         LinkSnapshot {
             media_paths: link
@@ -88,7 +88,7 @@ impl LinkSnapshot {
 
 /// One fault of the timeline and its effects.
 #[derive(Clone, Debug, Serialize)]
-pub struct FaultResult {
+pub(crate) struct FaultResult {
     pub verb: String,
     /// Which of its effects are measured (the verb says).
     #[serde(skip)]
@@ -112,7 +112,7 @@ pub struct FaultResult {
 /// Milliseconds from the fault to each signal at one partner; `None` when
 /// that signal never came.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct DepartureSeen {
+pub(crate) struct DepartureSeen {
     pub partner: String,
     /// The departed peer's `hangup`.
     pub hangup_ms: Option<f64>,
@@ -127,7 +127,7 @@ pub struct DepartureSeen {
 
 impl DepartureSeen {
     /// The first signal that said the peer was gone.
-    pub fn detected_ms(&self) -> Option<f64> {
+    pub(crate) fn detected_ms(&self) -> Option<f64> {
         [self.hangup_ms, self.peer_left_ms, self.ice_disconnected_ms]
             .into_iter()
             .flatten()
@@ -137,7 +137,7 @@ impl DepartureSeen {
 
 /// What a fault cost one direction of a call.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct TrackImpact {
+pub(crate) struct TrackImpact {
     pub sender: String,
     pub receiver: String,
     /// Frames between the last verified one before the fault and the first
@@ -151,7 +151,7 @@ pub struct TrackImpact {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct PathRecord {
+pub(crate) struct PathRecord {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     /// When media was first seen on it.

@@ -18,12 +18,12 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use collect::{Collected, collect, judge_record};
-pub use faults::{DepartureSeen, FaultResult, LinkSnapshot, PathRecord, PathSeen, TrackImpact};
-pub use growth::Growth;
-pub use load::{CpuUse, HarnessLoad, LoadObserved, LoadPoint, MemoryUse, Ramp};
+pub use collect::{collect, judge_record};
+pub(crate) use faults::{FaultResult, LinkSnapshot, PathRecord};
+pub(crate) use growth::Growth;
+pub(crate) use load::{HarnessLoad, LoadObserved};
 pub use merge::merge;
-pub use span::{AudioSpan, RECOVERY_GRACE_MS, VideoSpan};
+pub(crate) use span::{AudioSpan, VideoSpan};
 
 use crate::metrics::Per;
 use crate::net::FlowLosses;
@@ -100,7 +100,7 @@ pub struct ScenarioResult {
     pub peers: Vec<PeerResult>,
     pub calls: Vec<CallResult>,
     /// Each fault of the timeline and what it did.
-    pub faults: Vec<FaultResult>,
+    pub(crate) faults: Vec<FaultResult>,
     /// The harness's own load, and whether it was overloaded.
     pub harness: Option<HarnessLoad>,
     /// The timeline as it was carried out.
@@ -133,7 +133,7 @@ pub struct ShardRun {
 
 impl ScenarioResult {
     /// A scenario that never ran (skipped, or an error before the start).
-    pub fn not_run(
+    pub(crate) fn not_run(
         scenario: &crate::scenario::Scenario,
         status: Status,
         reason: String,
@@ -263,8 +263,8 @@ pub struct TrackResult {
     pub audio: Option<AudioVerdict>,
     /// Each kind judged over the call's span (`None`: the call was too
     /// short to judge, or nothing was due).
-    pub video_span: Option<VideoSpan>,
-    pub audio_span: Option<AudioSpan>,
+    pub(crate) video_span: Option<VideoSpan>,
+    pub(crate) audio_span: Option<AudioSpan>,
     /// The audio carried what it should (the tone; shared: the clip only).
     pub tone_match: bool,
     /// Verified frames and their mean latency, second by second of the

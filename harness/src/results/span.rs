@@ -22,7 +22,7 @@ const AUDIO_WINDOW_MS: f64 = 100.0;
 /// After a bounded fault ends (an impairment's `restore`, a move), its
 /// window stays excluded from coverage until media verifies again, at
 /// most this long: media that never comes back counts against coverage.
-pub const RECOVERY_GRACE_MS: f64 = 3000.0;
+pub(crate) const RECOVERY_GRACE_MS: f64 = 3000.0;
 /// When a track's latency is not known (a browser's camera), one way of
 /// the in-flight allowance.
 const UNKNOWN_LATENCY_MS: f64 = 25.0;
@@ -64,7 +64,7 @@ impl Span {
 
 /// What a received video track amounted to over its span.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct VideoSpan {
+pub(crate) struct VideoSpan {
     /// The span judged, ms on the report's clock is in the track; here its
     /// length.
     pub span_ms: f64,
@@ -87,7 +87,7 @@ pub struct VideoSpan {
 
 /// What a received audio track amounted to over its span.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct AudioSpan {
+pub(crate) struct AudioSpan {
     pub span_ms: f64,
     /// Share of the span's 100 ms windows, outside declared fault windows,
     /// that held the sender's tone (0 to 1).

@@ -13,7 +13,7 @@
 //! every problem found, each with file, line, column and field.
 
 mod file;
-pub mod shard;
+pub(crate) mod shard;
 mod source;
 mod validate;
 mod verb;
@@ -26,8 +26,9 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use source::{FieldPath, Format, Problem, Seg, Source};
-pub use verb::{FaultClass, Verb};
+pub(crate) use source::Problem;
+pub use source::Source;
+pub(crate) use verb::{FaultClass, Verb};
 
 use crate::load::LoadBounds;
 use crate::media::codec::VideoSettings;
@@ -49,9 +50,9 @@ pub struct Scenario {
     pub answer_timeout: Duration,
     /// A negotiated call not connected (ICE and DTLS) after this fails.
     pub connect_timeout: Duration,
-    pub detection: Detection,
+    pub(crate) detection: Detection,
     /// When the harness counts itself overloaded.
-    pub load_bounds: LoadBounds,
+    pub(crate) load_bounds: LoadBounds,
     pub peers: Vec<PeerPlan>,
     /// Calls and events, in the order they happen.
     pub actions: Vec<Action>,
@@ -117,7 +118,7 @@ impl Scenario {
 
 /// ICE's detection timers, for every peer of the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Detection {
+pub(crate) struct Detection {
     /// `disconnected` after this long without traffic.
     pub disconnected: Duration,
     /// `failed` this long after `disconnected`.
@@ -127,13 +128,13 @@ pub struct Detection {
 
 impl Detection {
     /// What browsers and the library use.
-    pub const DEFAULT: Detection = Detection {
+    pub(crate) const DEFAULT: Detection = Detection {
         disconnected: Duration::from_secs(5),
         failed: Duration::from_secs(25),
         keepalive: Duration::from_secs(2),
     };
     /// Disconnected within half a second of silence.
-    pub const FAST: Detection = Detection {
+    pub(crate) const FAST: Detection = Detection {
         disconnected: Duration::from_millis(400),
         failed: Duration::from_secs(1),
         keepalive: Duration::from_millis(100),
@@ -143,7 +144,7 @@ impl Detection {
 /// Who restarts ICE after a peer moves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RestartBy {
+pub(crate) enum RestartBy {
     /// The peer that moved (it knows first).
     #[default]
     Mover,
@@ -155,7 +156,7 @@ pub enum RestartBy {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Action {
     pub at: Duration,
-    pub verb: Verb,
+    pub(crate) verb: Verb,
     /// Where it was written, such as `calls[0]` or `events[2]`.
     pub origin: String,
 }
@@ -164,7 +165,7 @@ pub struct Action {
 pub struct MetricThresholds {
     pub metric: Metric,
     /// As written, and parsed.
-    pub expressions: Vec<(String, Threshold)>,
+    pub(crate) expressions: Vec<(String, Threshold)>,
     /// Added by callprobe, not the file (see [`validate::DEFAULT_THRESHOLDS`]).
     pub default: bool,
 }
@@ -198,7 +199,7 @@ impl Scenario {
     }
 
     /// Reads a thresholds file: a `thresholds` table, as in a scenario.
-    pub fn load_thresholds(path: &Path) -> Result<Vec<MetricThresholds>, ScenarioError> {
+    pub(crate) fn load_thresholds(path: &Path) -> Result<Vec<MetricThresholds>, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             path: path.to_owned(),
             source,
@@ -209,7 +210,7 @@ impl Scenario {
 
     /// The scenario judged by `overrides` instead, for each metric they name
     /// (the thresholds of every other metric stay).
-    pub fn with_thresholds(mut self, overrides: &[MetricThresholds]) -> Scenario {
+    pub(crate) fn with_thresholds(mut self, overrides: &[MetricThresholds]) -> Scenario {
         self.thresholds
             .retain(|t| !overrides.iter().any(|o| o.metric == t.metric));
         self.thresholds.extend(overrides.iter().cloned());
@@ -217,7 +218,7 @@ impl Scenario {
     }
 
     /// Calls the scenario makes (at the start or later), for progress.
-    pub fn call_count(&self) -> usize {
+    pub(crate) fn call_count(&self) -> usize {
         self.actions
             .iter()
             .filter(|a| matches!(a.verb, Verb::Call { .. }))

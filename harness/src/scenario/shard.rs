@@ -57,7 +57,7 @@ impl Shard {
 }
 
 /// The shard each peer runs in, by peer index.
-pub fn assignment(scenario: &Scenario, count: u32) -> Vec<u32> {
+pub(crate) fn assignment(scenario: &Scenario, count: u32) -> Vec<u32> {
     let peers = scenario.peers.len();
     let mut groups = Groups::new(peers);
     for action in &scenario.actions {
@@ -94,7 +94,7 @@ pub fn assignment(scenario: &Scenario, count: u32) -> Vec<u32> {
 
 /// The part of `scenario` that `shard` runs: its peers (in their order, so
 /// renumbered from 0) and the actions that concern them.
-pub fn part(scenario: &Scenario, shard: Shard) -> Scenario {
+pub(crate) fn part(scenario: &Scenario, shard: Shard) -> Scenario {
     let shard_of = assignment(scenario, shard.count);
     let mut new_index = vec![usize::MAX; scenario.peers.len()];
     let mut peers = Vec::new();

@@ -179,7 +179,7 @@ impl Source {
     }
 
     /// A problem with the value at `field`, located in the text.
-    pub fn problem(&self, field: FieldPath, message: &str) -> Problem {
+    pub(crate) fn problem(&self, field: FieldPath, message: &str) -> Problem {
         let offset = self.locate(&field).map(|span| span.start);
         self.problem_at(offset, field, message)
     }
@@ -197,7 +197,7 @@ impl Source {
 
     /// The byte span of the value at `path`, or of the deepest part of the
     /// path that exists (a missing field points at its parent).
-    pub fn locate(&self, path: &FieldPath) -> Option<Range<usize>> {
+    pub(crate) fn locate(&self, path: &FieldPath) -> Option<Range<usize>> {
         match self.format {
             Format::Toml => locate_toml(&self.text, path),
             Format::Json => locate_json(&self.text, path),

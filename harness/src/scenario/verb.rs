@@ -16,7 +16,7 @@ use crate::peer::MediaFault;
 
 /// Peer indices into [`Scenario::peers`].
 #[derive(Clone, Debug, PartialEq)]
-pub enum Verb {
+pub(crate) enum Verb {
     /// `from` calls `to`; with `expect_failure`, the call must not connect.
     Call {
         from: usize,
@@ -64,7 +64,7 @@ pub enum Verb {
 /// What a fault verb does to the calls it touches, and so which of its
 /// effects are measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultClass {
+pub(crate) enum FaultClass {
     /// The peer is gone (crash, vanish, leave, drop-signaling): how fast
     /// each partner learns of it.
     Departure,
@@ -77,7 +77,7 @@ pub enum FaultClass {
 
 impl Verb {
     /// Its name in scenario files and reports (a media fault: its kind).
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Verb::Call { .. } => "call",
             Verb::Hangup { .. } => "hangup",
@@ -93,7 +93,7 @@ impl Verb {
     }
 
     /// The peer it is aimed at, for verbs between two.
-    pub fn target(&self) -> Option<usize> {
+    pub(crate) fn target(&self) -> Option<usize> {
         match *self {
             Verb::Call { to, .. } | Verb::Hangup { to, .. } => Some(to),
             Verb::Leave { .. }
@@ -110,7 +110,7 @@ impl Verb {
     /// The fault it is, if its effects are measured as one. Calls and
     /// hangups are the timeline; a restore ends an impairment; a media
     /// fault is not excused: the verdicts must catch it.
-    pub fn fault_class(&self) -> Option<FaultClass> {
+    pub(crate) fn fault_class(&self) -> Option<FaultClass> {
         match self {
             Verb::Leave { .. }
             | Verb::Crash { .. }
@@ -125,7 +125,7 @@ impl Verb {
     }
 
     /// The key an event writes it under (`media` for every media fault).
-    pub fn key(&self) -> &'static str {
+    pub(crate) fn key(&self) -> &'static str {
         match self {
             Verb::Media { .. } => "media",
             Verb::Call { .. }
@@ -143,7 +143,7 @@ impl Verb {
     /// Why a browser peer cannot be its actor, if it cannot: a browser is
     /// on the machine's own network, not the harness's in-process one, and
     /// its camera and microphone are Chromium's.
-    pub fn browser_refuses(&self) -> Option<&'static str> {
+    pub(crate) fn browser_refuses(&self) -> Option<&'static str> {
         match self {
             Verb::Vanish { .. }
             | Verb::Move { .. }
@@ -164,7 +164,7 @@ impl Verb {
     }
 
     /// The peer that acts (or is acted on).
-    pub fn actor(&self) -> usize {
+    pub(crate) fn actor(&self) -> usize {
         match *self {
             Verb::Call { from, .. } | Verb::Hangup { from, .. } => from,
             Verb::Leave { peer }
@@ -180,7 +180,7 @@ impl Verb {
 
     /// The same verb with every peer index put through `map` (a shard's
     /// part renumbers its peers).
-    pub fn with_peers(&self, map: &dyn Fn(usize) -> usize) -> Verb {
+    pub(crate) fn with_peers(&self, map: &dyn Fn(usize) -> usize) -> Verb {
         let mut verb = self.clone();
         match &mut verb {
             Verb::Call { from, to, .. } | Verb::Hangup { from, to } => {
@@ -203,7 +203,7 @@ impl Verb {
     }
 
     /// Every peer it names, actor first (a shard keeps them together).
-    pub fn peers(&self) -> Vec<usize> {
+    pub(crate) fn peers(&self) -> Vec<usize> {
         let mut named = vec![self.actor()];
         named.extend(self.target());
         if let Verb::Media { fault, .. } = self {
@@ -214,7 +214,7 @@ impl Verb {
 
     /// Whether the actor's calls end by the scenario's intent (it departs
     /// without failing them): a dropped signaling connection fails them.
-    pub fn ends_calls(&self) -> bool {
+    pub(crate) fn ends_calls(&self) -> bool {
         match self {
             Verb::Leave { .. } | Verb::Crash { .. } | Verb::Vanish { .. } => true,
             Verb::DropSignaling { .. }
@@ -228,7 +228,7 @@ impl Verb {
     }
 
     /// Whether the actor is gone afterwards.
-    pub fn ends_peer(&self) -> bool {
+    pub(crate) fn ends_peer(&self) -> bool {
         self.fault_class() == Some(FaultClass::Departure)
     }
 }

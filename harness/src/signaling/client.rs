@@ -39,7 +39,7 @@ impl Default for ClientConfig {
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SignalingError {
+pub(crate) enum SignalingError {
     #[error("cannot connect to signaling server {url}: {source}")]
     Connect {
         url: String,
@@ -60,7 +60,7 @@ pub enum SignalingError {
 
 /// An incoming frame and when it arrived.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Received {
+pub(crate) struct Received {
     pub at: Instant,
     pub message: Incoming,
 }
@@ -68,7 +68,7 @@ pub struct Received {
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 #[derive(Debug)]
-pub struct SignalingClient {
+pub(crate) struct SignalingClient {
     socket: Socket,
     config: ClientConfig,
     /// Frames that arrived while we waited for a specific reply.
@@ -76,7 +76,7 @@ pub struct SignalingClient {
 }
 
 impl SignalingClient {
-    pub async fn connect(url: &str, config: ClientConfig) -> Result<Self, SignalingError> {
+    pub(crate) async fn connect(url: &str, config: ClientConfig) -> Result<Self, SignalingError> {
         let connector = match &config.trust_pem {
             Some(pem) => Some(trusting(pem)?),
             None => None,
@@ -103,7 +103,7 @@ impl SignalingClient {
 
     /// Sends `start` and waits for the id. Frames that arrive meanwhile are
     /// kept for [`SignalingClient::next`].
-    pub async fn start(&mut self) -> Result<PeerId, SignalingError> {
+    pub(crate) async fn start(&mut self) -> Result<PeerId, SignalingError> {
         self.send(&Outgoing::Start).await?;
         let after = self.config.reply_timeout;
         let deadline = tokio::time::Instant::now() + after;
@@ -122,7 +122,7 @@ impl SignalingClient {
         }
     }
 
-    pub async fn send(&mut self, message: &Outgoing) -> Result<(), SignalingError> {
+    pub(crate) async fn send(&mut self, message: &Outgoing) -> Result<(), SignalingError> {
         let text = message.to_json();
         tracing::trace!(action = message.action(), bytes = text.len(), "signal out");
         timeout(
@@ -140,7 +140,7 @@ impl SignalingClient {
     /// The next frame, or `None` once the server has closed. Frames the
     /// harness cannot use (unknown actions, which the tutorial's server
     /// relays blindly) are logged and skipped. Cancel-safe, for `select!`.
-    pub async fn next(&mut self) -> Result<Option<Received>, SignalingError> {
+    pub(crate) async fn next(&mut self) -> Result<Option<Received>, SignalingError> {
         if let Some(early) = self.early.pop_front() {
             return Ok(Some(early));
         }
@@ -171,11 +171,11 @@ impl SignalingClient {
     /// Closes with a close frame and waits, bounded, for the server's reply.
     /// Lets go of the connection the way a dying process does: the OS
     /// closes the TCP socket, and no WebSocket close frame is sent.
-    pub fn abandon(self) {
+    pub(crate) fn abandon(self) {
         drop(self);
     }
 
-    pub async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let bound = self.config.reply_timeout;
         let _ = timeout(bound, async {
             self.socket.close(None).await?;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 /// An ICE candidate as browsers serialise it (RTCIceCandidateInit).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CandidateInit {
+pub(crate) struct CandidateInit {
     pub candidate: String,
     #[serde(default)]
     pub sdp_mid: Option<String>,
@@ -21,7 +21,7 @@ pub struct CandidateInit {
 /// A frame from the server. `from` is `None` where the server did not say
 /// who sent it (the tutorial's server omits it on answers and candidates).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     Started {
         id: PeerId,
     },
@@ -48,7 +48,7 @@ pub enum Incoming {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum MessageError {
+pub(crate) enum MessageError {
     #[error("signaling frame is not JSON: {0}")]
     NotJson(String),
     #[error("signaling frame {action:?} has the wrong shape: {reason}")]
@@ -103,7 +103,7 @@ struct RemoteData {
     remote_id: Option<String>,
 }
 
-pub fn parse_incoming(text: &str) -> Result<Incoming, MessageError> {
+pub(crate) fn parse_incoming(text: &str) -> Result<Incoming, MessageError> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| MessageError::NotJson(e.to_string()))?;
     // An object, not an array: serde would read a struct from an array
@@ -179,7 +179,7 @@ pub fn parse_incoming(text: &str) -> Result<Incoming, MessageError> {
 
 /// A frame to the server.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Outgoing {
+pub(crate) enum Outgoing {
     Start,
     Offer {
         to: PeerId,
@@ -199,7 +199,7 @@ pub enum Outgoing {
 }
 
 impl Outgoing {
-    pub fn action(&self) -> &'static str {
+    pub(crate) fn action(&self) -> &'static str {
         match self {
             Outgoing::Start => "start",
             Outgoing::Offer { .. } => "offer",
@@ -209,7 +209,7 @@ impl Outgoing {
         }
     }
 
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let value = match self {
             Outgoing::Start => json!({"action": "start"}),
             Outgoing::Offer { to, sdp } => json!({"action": "offer", "data": {

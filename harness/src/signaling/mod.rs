@@ -5,5 +5,6 @@
 mod client;
 mod message;
 
-pub use client::{ClientConfig, Received, SignalingClient, SignalingError};
-pub use message::{CandidateInit, Incoming, MessageError, Outgoing, parse_incoming};
+pub use client::ClientConfig;
+pub(crate) use client::{Received, SignalingClient};
+pub(crate) use message::{CandidateInit, Incoming, Outgoing};

@@ -25,7 +25,7 @@ const MIN_TONE_SHARE: f32 = 0.5;
 /// its own pitch.)
 const MAX_FOREIGN_SHARE: f32 = 0.1;
 /// And the measured frequency must be this close to it.
-pub const TONE_TOLERANCE_HZ: f32 = 3.0;
+pub(crate) const TONE_TOLERANCE_HZ: f32 = 3.0;
 /// Packets arriving further apart than this (with none lost) is a gap.
 const GAP: Duration = Duration::from_millis(100);
 
@@ -171,7 +171,7 @@ pub struct AudioVerdict {
 impl AudioVerdict {
     /// The verdict as reports show it, without the window times the run's
     /// record keeps.
-    pub fn lean(&self) -> AudioVerdict {
+    pub(crate) fn lean(&self) -> AudioVerdict {
         AudioVerdict {
             first_tone_at: None,
             tone_windows_ms: Vec::new(),
@@ -191,7 +191,7 @@ impl AudioVerdict {
 
 /// Follows one received audio track.
 #[derive(Clone, Debug)]
-pub struct AudioVerifier {
+pub(crate) struct AudioVerifier {
     expected_hz: f32,
     pending: Vec<f32>,
     windows: Vec<(Duration, WindowAnalysis)>,
@@ -210,7 +210,7 @@ pub struct AudioVerifier {
 }
 
 impl AudioVerifier {
-    pub fn new(expected_hz: f32) -> Self {
+    pub(crate) fn new(expected_hz: f32) -> Self {
         AudioVerifier {
             expected_hz,
             pending: Vec::with_capacity(2 * WINDOW_SAMPLES),
@@ -229,7 +229,7 @@ impl AudioVerifier {
     }
 
     /// A verifier for a browser's fake microphone (beeps, not a tone).
-    pub fn beeps() -> Self {
+    pub(crate) fn beeps() -> Self {
         AudioVerifier {
             beeps: Some(BeepTracker::new()),
             ..AudioVerifier::new(super::beeps::BEEP_HZ)
@@ -237,12 +237,12 @@ impl AudioVerifier {
     }
 
     /// When the first window of the expected tone ended, if one has.
-    pub fn first_tone_at(&self) -> Option<Duration> {
+    pub(crate) fn first_tone_at(&self) -> Option<Duration> {
         self.first_tone_at
     }
 
     /// One decoded packet: when it arrived, its RTP sequence number, samples.
-    pub fn observe(&mut self, arrival: Duration, sequence: u16, samples: &[f32]) {
+    pub(crate) fn observe(&mut self, arrival: Duration, sequence: u16, samples: &[f32]) {
         if !self.sequence(arrival, sequence) {
             return;
         }
@@ -266,7 +266,7 @@ impl AudioVerifier {
     /// One packet checked without decoding (shared media): counted for
     /// loss and gaps, and as foreign unless it is one the clip holds. The
     /// first known packet counts as hearing the tone.
-    pub fn observe_unheard(&mut self, arrival: Duration, sequence: u16, known: bool) {
+    pub(crate) fn observe_unheard(&mut self, arrival: Duration, sequence: u16, known: bool) {
         if !self.sequence(arrival, sequence) {
             return;
         }
@@ -307,7 +307,7 @@ impl AudioVerifier {
         true
     }
 
-    pub fn verdict(&self) -> AudioVerdict {
+    pub(crate) fn verdict(&self) -> AudioVerdict {
         if let Some(tracker) = &self.beeps {
             let beeps = tracker.summary();
             return AudioVerdict {

@@ -9,10 +9,10 @@ use std::time::Duration;
 use crate::media::tone::SAMPLE_RATE;
 
 /// Chrome's fake microphone: a beep every 500 ms (two per second).
-pub const BEEP_PERIOD: Duration = Duration::from_millis(500);
+pub(crate) const BEEP_PERIOD: Duration = Duration::from_millis(500);
 /// Its frequency; Opus and a square wave leave it within this.
 pub const BEEP_HZ: f32 = 400.0;
-pub const BEEP_TOLERANCE_HZ: f32 = 40.0;
+pub(crate) const BEEP_TOLERANCE_HZ: f32 = 40.0;
 
 const BLOCK_SAMPLES: usize = SAMPLE_RATE as usize / 100;
 /// A block louder than this is sound; quieter is silence.
@@ -25,7 +25,7 @@ const BEEP_BLOCKS: usize = 2;
 
 /// One beep heard: when it started and its frequency.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Beep {
+pub(crate) struct Beep {
     /// Position in the decoded stream (not arrival: jitter must not bend
     /// the cadence).
     pub at: Duration,
@@ -58,7 +58,7 @@ pub struct BeepSummary {
 
 /// Follows the decoded samples of one track.
 #[derive(Clone, Debug, Default)]
-pub struct BeepTracker {
+pub(crate) struct BeepTracker {
     pending: Vec<f32>,
     /// Samples consumed so far: the stream's own clock.
     position: usize,
@@ -69,7 +69,7 @@ pub struct BeepTracker {
 }
 
 impl BeepTracker {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         BeepTracker {
             // Start as after a silence, so a stream opening on a beep counts it.
             quiet_run: QUIET_BLOCKS_BEFORE,
@@ -77,12 +77,12 @@ impl BeepTracker {
         }
     }
 
-    pub fn first_beep_arrival(&self) -> Option<Duration> {
+    pub(crate) fn first_beep_arrival(&self) -> Option<Duration> {
         self.beeps.first().map(|b| b.arrival)
     }
 
     /// Decoded samples that arrived at `arrival`.
-    pub fn feed(&mut self, arrival: Duration, samples: &[f32]) {
+    pub(crate) fn feed(&mut self, arrival: Duration, samples: &[f32]) {
         self.pending.extend_from_slice(samples);
         let mut used = 0;
         while self.pending.len() - used >= BLOCK_SAMPLES {
@@ -113,7 +113,7 @@ impl BeepTracker {
         self.pending.drain(..used);
     }
 
-    pub fn summary(&self) -> BeepSummary {
+    pub(crate) fn summary(&self) -> BeepSummary {
         let period = BEEP_PERIOD.as_secs_f64();
         let right_pitch = |b: &Beep| {
             b.hz.is_some_and(|hz| (hz - BEEP_HZ).abs() <= BEEP_TOLERANCE_HZ)

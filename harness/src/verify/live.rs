@@ -19,7 +19,7 @@ const RTP_VIDEO_HZ: f64 = 90_000.0;
 
 /// What one decoded live frame looked like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LivePicture {
+pub(crate) struct LivePicture {
     /// A hash of the luma plane: equal hashes are a repeated picture.
     pub hash: u32,
     pub width: usize,
@@ -28,14 +28,14 @@ pub struct LivePicture {
 
 /// What became of one received live access unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LiveOutcome {
+pub(crate) enum LiveOutcome {
     Decoded(LivePicture),
     Undecodable,
 }
 
 /// Follows one received live video track.
 #[derive(Clone, Debug, Default)]
-pub struct LiveVerifier {
+pub(crate) struct LiveVerifier {
     last_hash: Option<u32>,
     first_timestamp: Option<u32>,
     /// RTP timestamps (unwrapped, relative to the first) of verified frames.
@@ -45,22 +45,26 @@ pub struct LiveVerifier {
     /// Packets have gone missing since the last verified frame.
     loss_pending: bool,
     shown_at: Vec<Duration>,
-    resolution: Option<(usize, usize)>,
     verdict: VideoVerdict,
 }
 
 impl LiveVerifier {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         LiveVerifier::default()
     }
 
     /// Packets went missing on the way (a gap in sequence numbers).
-    pub fn packets_lost(&mut self) {
+    pub(crate) fn packets_lost(&mut self) {
         self.loss_pending = true;
     }
 
     /// Records one access unit with its RTP timestamp; true when it verified.
-    pub fn observe(&mut self, arrival: Duration, rtp_timestamp: u32, outcome: LiveOutcome) -> bool {
+    pub(crate) fn observe(
+        &mut self,
+        arrival: Duration,
+        rtp_timestamp: u32,
+        outcome: LiveOutcome,
+    ) -> bool {
         let counts = &mut self.verdict;
         counts.received += 1;
         let picture = match outcome {
@@ -87,16 +91,10 @@ impl LiveVerifier {
         self.timestamps.push(offset);
         self.after_loss.push(std::mem::take(&mut self.loss_pending));
         self.shown_at.push(arrival);
-        self.resolution = Some((picture.width, picture.height));
         true
     }
 
-    /// The last picture size seen.
-    pub fn resolution(&self) -> Option<(usize, usize)> {
-        self.resolution
-    }
-
-    pub fn verdict(&self) -> VideoVerdict {
+    pub(crate) fn verdict(&self) -> VideoVerdict {
         let mut verdict = self.verdict.clone();
         let step = median_step(&self.timestamps);
         let number = |offset: u64| match step {
@@ -186,7 +184,6 @@ mod tests {
         assert_eq!(verdict.lost, 0);
         assert!((verdict.fps - 30.0).abs() < 0.1, "{}", verdict.fps);
         assert_eq!(verdict.freezes, 0);
-        assert_eq!(verifier.resolution(), Some((640, 480)));
         assert!(verdict.frames.iter().all(|f| f.latency_ms.is_nan()));
     }
 

@@ -3,8 +3,8 @@
 
 pub mod audio;
 pub mod beeps;
-pub mod live;
-pub mod video;
+pub(crate) mod live;
+pub(crate) mod video;
 
 use std::time::Duration;
 

@@ -17,7 +17,7 @@ const MIN_FREEZE: Duration = Duration::from_millis(150);
 
 /// What became of one received access unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FrameOutcome {
+pub(crate) enum FrameOutcome {
     /// Decoded; the stamp as read (or why it could not be).
     Decoded(Result<Stamp, StampError>),
     /// The decoder refused it or produced no picture.
@@ -87,7 +87,7 @@ pub struct FrameTime {
 impl VideoVerdict {
     /// The verdict as reports show it: the counts, without the per-frame
     /// times the run's record keeps.
-    pub fn lean(&self) -> VideoVerdict {
+    pub(crate) fn lean(&self) -> VideoVerdict {
         VideoVerdict {
             frames: Vec::new(),
             first_frame_at: None,
@@ -108,7 +108,7 @@ impl VideoVerdict {
 
 /// Follows one received video track.
 #[derive(Clone, Debug)]
-pub struct VideoVerifier {
+pub(crate) struct VideoVerifier {
     expected_sender: u16,
     seen: HashSet<u32>,
     first_frame: Option<u32>,
@@ -122,7 +122,7 @@ pub struct VideoVerifier {
 }
 
 impl VideoVerifier {
-    pub fn new(expected_sender: u16) -> Self {
+    pub(crate) fn new(expected_sender: u16) -> Self {
         VideoVerifier {
             expected_sender,
             seen: HashSet::new(),
@@ -137,7 +137,7 @@ impl VideoVerifier {
 
     /// Records one access unit; returns the stamp when the frame verified.
     /// `arrival` is on the same clock as the stamps' capture times.
-    pub fn observe(&mut self, arrival: Duration, outcome: FrameOutcome) -> Option<Stamp> {
+    pub(crate) fn observe(&mut self, arrival: Duration, outcome: FrameOutcome) -> Option<Stamp> {
         let counts = &mut self.verdict;
         counts.received += 1;
         let stamp = match outcome {
@@ -182,7 +182,7 @@ impl VideoVerifier {
     /// The verdict so far. `frames_sent`, when the sender's count is known,
     /// extends the expected range to the last frame it sent, so frames lost
     /// at the end count too.
-    pub fn verdict(&self, frames_sent: Option<u32>) -> VideoVerdict {
+    pub(crate) fn verdict(&self, frames_sent: Option<u32>) -> VideoVerdict {
         let mut verdict = self.verdict.clone();
         if let Some(first) = self.first_frame {
             let last = match frames_sent {
@@ -222,7 +222,7 @@ impl VideoVerifier {
 
 /// Freezes (count, total ms) and frame rate over the arrival times of shown
 /// frames.
-pub fn freezes(shown_at: &[Duration]) -> (u64, f64, f64) {
+pub(crate) fn freezes(shown_at: &[Duration]) -> (u64, f64, f64) {
     let (Some(first), Some(last)) = (shown_at.first(), shown_at.last()) else {
         return (0, 0.0, 0.0);
     };

@@ -12,9 +12,7 @@ use openh264::formats::YUVSource;
 use rtc::rtp::codec::h264::{H264Packet, H264Payloader};
 use rtc::rtp::packetizer::{Depacketizer, Payloader};
 
-use super::{
-    Codec, CodecError, DecodedStamp, EncodedFrame, Luma, VideoDecoder, VideoEncoder, VideoSettings,
-};
+use super::{Codec, CodecError, EncodedFrame, Luma, VideoDecoder, VideoEncoder, VideoSettings};
 use crate::media::frame::I420;
 
 /// H.264 as RFC 6184 carries it, Constrained Baseline.
@@ -108,7 +106,7 @@ impl H264Encoder {
     }
 
     /// The next frame will be a keyframe: the answer to a PLI or FIR.
-    pub fn request_keyframe(&mut self) {
+    pub(crate) fn request_keyframe(&mut self) {
         self.keyframe_due = true;
     }
 
@@ -156,11 +154,6 @@ impl H264Decoder {
             .map_err(CodecError::H264Decode)?;
         Ok(picture.map(|picture| inspect(&picture)))
     }
-
-    /// Decodes one access unit and reads its stamp.
-    pub fn decode_stamp(&mut self, access_unit: &[u8]) -> Result<Option<DecodedStamp>, CodecError> {
-        super::decode_stamp(self, access_unit)
-    }
 }
 
 impl VideoEncoder for H264Encoder {
@@ -196,6 +189,7 @@ impl VideoDecoder for H264Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::codec::decode_stamp;
     use crate::media::pattern::Pattern;
 
     fn encode_frames(settings: &VideoSettings, count: u32) -> Vec<EncodedFrame> {
@@ -227,8 +221,7 @@ mod tests {
             );
             let mut decoder = H264Decoder::new().unwrap();
             for (n, frame) in frames.iter().enumerate() {
-                let decoded = decoder
-                    .decode_stamp(&frame.data)
+                let decoded = decode_stamp(&mut decoder, &frame.data)
                     .unwrap()
                     .expect("a picture per frame");
                 assert_eq!((decoded.width, decoded.height), (width, height));
@@ -287,9 +280,11 @@ mod tests {
         // Frames 3..10 reference pictures this decoder never saw: whatever
         // comes out (an error, nothing, or a damaged picture) must not crash.
         for frame in &frames[3..10] {
-            let _ = decoder.decode_stamp(&frame.data);
+            let _ = decode_stamp(&mut decoder, &frame.data);
         }
-        let decoded = decoder.decode_stamp(&frames[10].data).unwrap().unwrap();
+        let decoded = decode_stamp(&mut decoder, &frames[10].data)
+            .unwrap()
+            .unwrap();
         assert_eq!(decoded.stamp.unwrap().frame, 10);
     }
 
@@ -311,7 +306,7 @@ mod tests {
             );
             let mut decoder = H264Decoder::new().unwrap();
             for (n, frame) in frames.iter().enumerate() {
-                let decoded = decoder.decode_stamp(&frame.data).unwrap().unwrap();
+                let decoded = decode_stamp(&mut decoder, &frame.data).unwrap().unwrap();
                 assert_eq!(
                     decoded.stamp.map(|s| s.frame),
                     Ok(n as u32),

@@ -49,12 +49,12 @@ impl VideoCodec {
         self.codec().name()
     }
 
-    pub fn from_name(name: &str) -> Option<VideoCodec> {
+    pub(crate) fn from_name(name: &str) -> Option<VideoCodec> {
         VideoCodec::ALL.into_iter().find(|c| c.name() == name)
     }
 
     /// The codec a negotiated SDP names by this MIME type, if it is ours.
-    pub fn from_mime_type(mime_type: &str) -> Option<VideoCodec> {
+    pub(crate) fn from_mime_type(mime_type: &str) -> Option<VideoCodec> {
         VideoCodec::ALL
             .into_iter()
             .find(|c| c.codec().mime_type().eq_ignore_ascii_case(mime_type))
@@ -68,7 +68,7 @@ impl VideoCodec {
     /// What the peer connection registers and the track carries: the
     /// codec's SDP with the feedback every video codec of ours answers
     /// (NACK, PLI, FIR).
-    pub fn rtp_codec(self) -> RTCRtpCodec {
+    pub(crate) fn rtp_codec(self) -> RTCRtpCodec {
         let codec = self.codec();
         RTCRtpCodec {
             mime_type: codec.mime_type().to_owned(),
@@ -85,7 +85,7 @@ impl VideoCodec {
         }
     }
 
-    pub fn payload_type(self) -> u8 {
+    pub(crate) fn payload_type(self) -> u8 {
         self.codec().payload_type()
     }
 }
@@ -99,7 +99,7 @@ impl std::fmt::Display for VideoCodec {
 /// The video codecs of ours an SDP offers, in its order (the offerer's
 /// preference): the first video section's formats, named by their
 /// `a=rtpmap` lines. Formats that are not ours (RTX, FEC, AV1) are left out.
-pub fn offered_video_codecs(sdp: &str) -> Vec<VideoCodec> {
+pub(crate) fn offered_video_codecs(sdp: &str) -> Vec<VideoCodec> {
     let mut formats: Vec<&str> = Vec::new();
     let mut names: Vec<(&str, &str)> = Vec::new();
     let mut in_video = false;
@@ -245,14 +245,14 @@ pub struct EncodedFrame {
 
 /// A decoded picture's size and what its stamp says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DecodedStamp {
+pub(crate) struct DecodedStamp {
     pub width: usize,
     pub height: usize,
     pub stamp: Result<Stamp, StampError>,
 }
 
 /// Decodes one frame and reads its stamp, if a picture came out.
-pub fn decode_stamp(
+pub(crate) fn decode_stamp(
     decoder: &mut dyn VideoDecoder,
     frame: &[u8],
 ) -> Result<Option<DecodedStamp>, CodecError> {

@@ -21,7 +21,7 @@ type WavWriter = hound::WavWriter<BufWriter<std::fs::File>>;
 /// Follows one incoming Opus track; optionally writes what it heard to WAV.
 /// In shared-media mode packets are checked against the sender's loop
 /// instead of decoded.
-pub struct AudioReceiver {
+pub(crate) struct AudioReceiver {
     reorder: Reorder,
     ready: Vec<rtp::Packet>,
     decoder: Option<OpusDecoder>,
@@ -42,7 +42,7 @@ impl std::fmt::Debug for AudioReceiver {
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum AudioReceiveError {
+pub(crate) enum AudioReceiveError {
     #[error(transparent)]
     Codec(#[from] OpusError),
     #[error("writing {path}: {source}")]
@@ -54,7 +54,10 @@ pub enum AudioReceiveError {
 }
 
 impl AudioReceiver {
-    pub fn new(expected_hz: f32, record_to: Option<&Path>) -> Result<Self, AudioReceiveError> {
+    pub(crate) fn new(
+        expected_hz: f32,
+        record_to: Option<&Path>,
+    ) -> Result<Self, AudioReceiveError> {
         let wav = record_to
             .map(|path| {
                 let spec = hound::WavSpec {
@@ -81,7 +84,7 @@ impl AudioReceiver {
     }
 
     /// A receiver for media from `source`.
-    pub fn for_source(
+    pub(crate) fn for_source(
         source: MediaSource,
         record_to: Option<&Path>,
     ) -> Result<Self, AudioReceiveError> {
@@ -98,7 +101,7 @@ impl AudioReceiver {
     }
 
     /// A receiver for shared-media mode, of `sender`'s audio loop.
-    pub fn shared(sender: u16, clip: &SharedClip) -> Result<Self, AudioReceiveError> {
+    pub(crate) fn shared(sender: u16, clip: &SharedClip) -> Result<Self, AudioReceiveError> {
         Ok(AudioReceiver {
             reorder: Reorder::default(),
             ready: Vec::new(),
@@ -112,7 +115,7 @@ impl AudioReceiver {
 
     /// One RTP packet (one Opus packet, RFC 7587), heard once the packets
     /// before it are in (or given up as lost).
-    pub fn on_rtp(&mut self, packet: rtp::Packet, arrival: Duration) {
+    pub(crate) fn on_rtp(&mut self, packet: rtp::Packet, arrival: Duration) {
         self.first_rtp.get_or_insert(arrival);
         let mut ready = std::mem::take(&mut self.ready);
         self.reorder.push(packet, arrival, &mut ready);
@@ -152,17 +155,17 @@ impl AudioReceiver {
         }
     }
 
-    pub fn first_rtp(&self) -> Option<Duration> {
+    pub(crate) fn first_rtp(&self) -> Option<Duration> {
         self.first_rtp
     }
 
-    pub fn first_tone_at(&self) -> Option<Duration> {
+    pub(crate) fn first_tone_at(&self) -> Option<Duration> {
         self.verifier.first_tone_at()
     }
 
     /// The verdict; hears what the reorder buffer still held, and
     /// finishes the WAV file if one was being written.
-    pub fn finish(mut self, now: Duration) -> AudioVerdict {
+    pub(crate) fn finish(mut self, now: Duration) -> AudioVerdict {
         let mut ready = std::mem::take(&mut self.ready);
         self.reorder.flush(&mut ready);
         for packet in ready.drain(..) {
@@ -173,10 +176,6 @@ impl AudioReceiver {
         {
             tracing::warn!(%error, "finishing the WAV file");
         }
-        self.verifier.verdict()
-    }
-
-    pub fn verdict(&self) -> AudioVerdict {
         self.verifier.verdict()
     }
 }

@@ -12,7 +12,7 @@ use rtc::rtp::packetizer::Depacketizer;
 
 mod audio;
 
-pub use audio::{AudioReceiveError, AudioReceiver};
+pub(crate) use audio::AudioReceiver;
 
 use crate::media::codec::{CodecError, Luma, VideoCodec, VideoDecoder, decode_stamp};
 use crate::media::shared::SharedClip;
@@ -28,7 +28,7 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What the receiver wants done after a packet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VideoReport {
+pub(crate) struct VideoReport {
     /// A frame verified: with this stamp, or `None` for live video (a
     /// browser's camera), which carries none.
     pub verified: Option<Option<Stamp>>,
@@ -37,7 +37,7 @@ pub struct VideoReport {
 }
 
 /// Follows one incoming video track.
-pub struct VideoReceiver {
+pub(crate) struct VideoReceiver {
     codec: VideoCodec,
     /// Packets back in order first: reordering and duplicates are no loss.
     reorder: Reorder,
@@ -96,7 +96,7 @@ enum FrameJudge {
 
 impl VideoReceiver {
     /// A receiver of our pattern from `expected_sender`, in `codec`.
-    pub fn new(expected_sender: u16, codec: VideoCodec) -> Result<Self, CodecError> {
+    pub(crate) fn new(expected_sender: u16, codec: VideoCodec) -> Result<Self, CodecError> {
         Ok(VideoReceiver::judged_by(
             codec,
             FrameJudge::Decode(codec.codec().decoder()?),
@@ -105,7 +105,7 @@ impl VideoReceiver {
     }
 
     /// A receiver for shared-media mode (whose clip is H.264).
-    pub fn shared(expected_sender: u16, clip: Arc<SharedClip>) -> Self {
+    pub(crate) fn shared(expected_sender: u16, clip: Arc<SharedClip>) -> Self {
         VideoReceiver::judged_by(
             VideoCodec::H264,
             FrameJudge::Shared(clip),
@@ -114,7 +114,7 @@ impl VideoReceiver {
     }
 
     /// A receiver for live video without stamps (a browser's camera).
-    pub fn live(codec: VideoCodec) -> Result<Self, CodecError> {
+    pub(crate) fn live(codec: VideoCodec) -> Result<Self, CodecError> {
         Ok(VideoReceiver::judged_by(
             codec,
             FrameJudge::Live(codec.codec().decoder()?),
@@ -123,7 +123,7 @@ impl VideoReceiver {
     }
 
     /// A receiver for media from `source`, in `codec`.
-    pub fn for_source(source: MediaSource, codec: VideoCodec) -> Result<Self, CodecError> {
+    pub(crate) fn for_source(source: MediaSource, codec: VideoCodec) -> Result<Self, CodecError> {
         match source {
             MediaSource::Pattern(sender) => VideoReceiver::new(sender, codec),
             MediaSource::Browser => VideoReceiver::live(codec),
@@ -131,7 +131,7 @@ impl VideoReceiver {
     }
 
     /// The codec it depacketizes and decodes.
-    pub fn codec(&self) -> VideoCodec {
+    pub(crate) fn codec(&self) -> VideoCodec {
         self.codec
     }
 
@@ -160,7 +160,7 @@ impl VideoReceiver {
 
     /// One RTP packet, `arrival` on the same clock as the stamps. It is
     /// judged once the packets before it are in (or given up as lost).
-    pub fn on_rtp(&mut self, packet: rtp::Packet, arrival: Duration) -> VideoReport {
+    pub(crate) fn on_rtp(&mut self, packet: rtp::Packet, arrival: Duration) -> VideoReport {
         self.first_rtp.get_or_insert(arrival);
         let mut ready = std::mem::take(&mut self.ready);
         self.reorder.push(packet, arrival, &mut ready);
@@ -170,7 +170,7 @@ impl VideoReceiver {
     }
 
     /// Judges what the reorder buffer still holds (the track has ended).
-    pub fn flush(&mut self, now: Duration) -> VideoReport {
+    pub(crate) fn flush(&mut self, now: Duration) -> VideoReport {
         let mut ready = std::mem::take(&mut self.ready);
         self.reorder.flush(&mut ready);
         let report = self.judge_all(&mut ready, now);
@@ -318,15 +318,15 @@ impl VideoReceiver {
         due
     }
 
-    pub fn first_rtp(&self) -> Option<Duration> {
+    pub(crate) fn first_rtp(&self) -> Option<Duration> {
         self.first_rtp
     }
 
-    pub fn keyframe_requests(&self) -> u64 {
+    pub(crate) fn keyframe_requests(&self) -> u64 {
         self.keyframe_requests
     }
 
-    pub fn verdict(&self, frames_sent: Option<u32>) -> VideoVerdict {
+    pub(crate) fn verdict(&self, frames_sent: Option<u32>) -> VideoVerdict {
         match &self.verifier {
             Verifier::Stamped(verifier) => verifier.verdict(frames_sent),
             Verifier::Live(verifier) => verifier.verdict(),
