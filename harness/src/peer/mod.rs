@@ -6,6 +6,7 @@
 //! | `task` | the peer task: commands, signaling, calls |
 //! | `browser_stats` | what a browser peer reports of a call (`getStats`, grabs): data only |
 //! | `call` | one call's life as a state machine both peer kinds drive |
+//! | `failure` | how a call ends and what goes wrong at a peer, typed |
 //! | `directory` | what a peer is told of the others: introductions of its callers |
 //! | `connection` | building one peer connection (codecs, interceptors, timers) |
 //! | `keyframe` | the interceptor that lets PLI/FIR reach the sender |
@@ -18,6 +19,7 @@ pub(crate) mod call;
 mod connection;
 mod directory;
 pub(crate) mod events;
+mod failure;
 mod keyframe;
 mod receive;
 mod reorder;
