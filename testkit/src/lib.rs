@@ -7,11 +7,13 @@
 //! | [`peers`] | `TestRun`: a server, N peers and their event log, every wait bounded |
 //! | [`tutorial_server`] | a stand-in for the tutorial's own server (no sender stamping, no call state) |
 //! | [`raw_client`] | a raw signaling client that sends exactly the frames a test writes |
+//! | [`turn_server`] | a real coturn on a loopback port, or skipped saying why |
 
 pub mod budget;
 pub mod loopback;
 pub mod peers;
 pub mod raw_client;
+pub mod turn_server;
 pub mod tutorial_server;
 
 pub use budget::{CpuSlot, cpu_slot, cpu_slot_blocking};
