@@ -5,5 +5,6 @@ mod codecs;
 use callprobe_testkit::peers as harness;
 use callprobe_testkit::tutorial_server;
 mod many_peers;
+mod relay;
 mod shared_media;
 mod two_peers;

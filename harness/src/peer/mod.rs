@@ -30,7 +30,7 @@ mod track;
 
 pub use call::CallTimeouts;
 pub(crate) use call::{CallInput, CallMachine, CallOutput, CallState};
-pub use connection::ConnectionSettings;
+pub use connection::{ConnectionSettings, IcePolicy, IceServer};
 pub use directory::Introduction;
 pub(crate) use directory::Introductions;
 pub use events::{
