@@ -99,26 +99,32 @@ impl TurnServer {
         }
     }
 
+    /// Whether the server answers a STUN binding request within `bound`.
+    pub fn answers_stun(&self, bound: Duration) -> bool {
+        let Ok(socket) = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)) else {
+            return false;
+        };
+        if socket.set_read_timeout(Some(bound)).is_err() {
+            return false;
+        }
+        let request = binding_request();
+        let mut reply = [0u8; 512];
+        socket.send_to(&request, self.address).is_ok()
+            && matches!(socket.recv_from(&mut reply),
+                Ok((len, _)) if is_binding_success(&reply[..len], &request))
+    }
+
     /// Waits, bounded, until the server answers a STUN binding request;
     /// fails at once if it exits (its port was taken, say).
     fn wait_until_ready(&mut self) -> Result<(), String> {
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .map_err(|e| e.to_string())?;
         let deadline = Instant::now() + READY_BOUND;
-        let request = binding_request();
-        let mut reply = [0u8; 512];
         while Instant::now() < deadline {
             if let Some(child) = &mut self.child
                 && let Ok(Some(status)) = child.try_wait()
             {
                 return Err(format!("turnserver exited ({status})"));
             }
-            let _ = socket.send_to(&request, self.address);
-            if let Ok((len, _)) = socket.recv_from(&mut reply)
-                && is_binding_success(&reply[..len], &request)
-            {
+            if self.answers_stun(Duration::from_millis(100)) {
                 return Ok(());
             }
         }
