@@ -24,12 +24,12 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer, RTCIceTransportPolicy,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
+    RTCIceConnectionState, RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::ice::{IcePolicy, IceServer, rtc_configuration};
 use super::keyframe::{KEYFRAME_REQUEST_SLOT, KeyframeRequestMarker};
 use crate::media::codec::VideoCodec;
 use crate::net::{BindAddress, Link, LinkRuntime};
@@ -73,25 +73,6 @@ pub struct ConnectionSettings {
     pub ice_servers: Vec<IceServer>,
     /// Which candidates the connection may use.
     pub ice_policy: IcePolicy,
-}
-
-/// A STUN or TURN server: its URLs (`turn:127.0.0.1:3478?transport=udp`)
-/// and, for TURN, the long-term credentials.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IceServer {
-    pub urls: Vec<String>,
-    pub username: String,
-    pub credential: String,
-}
-
-/// Which candidates a connection may use (`iceTransportPolicy`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum IcePolicy {
-    /// Host, reflexive and relayed candidates.
-    #[default]
-    All,
-    /// Relayed candidates only: every packet goes through the TURN server.
-    Relay,
 }
 
 impl ConnectionSettings {
@@ -340,25 +321,11 @@ pub(crate) async fn build_connection<K: Clone + Send + Sync + 'static>(
         .with_discard_local_candidates_during_ice_restart(settings.rebind_on_ice_restart)
         .build();
     let handler = Arc::new(Forwarder { key, events });
-    let configuration = RTCConfigurationBuilder::new()
-        .with_ice_servers(
-            settings
-                .ice_servers
-                .iter()
-                .map(|server| RTCIceServer {
-                    urls: server.urls.clone(),
-                    username: server.username.clone(),
-                    credential: server.credential.clone(),
-                })
-                .collect(),
-        )
-        .with_ice_transport_policy(match settings.ice_policy {
-            IcePolicy::All => RTCIceTransportPolicy::All,
-            IcePolicy::Relay => RTCIceTransportPolicy::Relay,
-        })
-        .build();
     let mut builder = PeerConnectionBuilder::new()
-        .with_configuration(configuration)
+        .with_configuration(rtc_configuration(
+            &settings.ice_servers,
+            settings.ice_policy,
+        ))
         .with_media_engine(media)
         .with_interceptor_registry(registry)
         .with_setting_engine(setting_engine)

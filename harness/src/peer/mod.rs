@@ -7,6 +7,7 @@
 //! | `browser_stats` | what a browser peer reports of a call (`getStats`, grabs): data only |
 //! | `call` | one call's life as a state machine both peer kinds drive |
 //! | `failure` | how a call ends and what goes wrong at a peer, typed |
+//! | `ice` | the STUN and TURN servers and candidate policy of a connection |
 //! | `directory` | what a peer is told of the others: introductions of its callers |
 //! | `connection` | building one peer connection (codecs, interceptors, timers) |
 //! | `keyframe` | the interceptor that lets PLI/FIR reach the sender |
@@ -20,6 +21,7 @@ mod connection;
 mod directory;
 pub(crate) mod events;
 mod failure;
+mod ice;
 mod keyframe;
 mod receive;
 mod reorder;
@@ -30,13 +32,14 @@ mod track;
 
 pub use call::CallTimeouts;
 pub(crate) use call::{CallInput, CallMachine, CallOutput, CallState};
-pub use connection::{ConnectionSettings, IcePolicy, IceServer};
+pub use connection::ConnectionSettings;
 pub use directory::Introduction;
 pub(crate) use directory::Introductions;
 pub use events::{
     CallEnd, CallFailure, CallId, CallReport, MediaFault, MediaKind, MediaSource, Misbehaviour,
     PeerCommand, PeerError, PeerEvent, PeerEventKind, Role,
 };
+pub use ice::{IcePolicy, IceServer};
 pub use reorder::Reorder;
 pub use send::MediaSettings;
 pub(crate) use send::SentSpan;
