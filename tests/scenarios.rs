@@ -118,6 +118,9 @@ fn file_passes(path: PathBuf) {
         Err(e) => panic!("{e}"),
     };
     let what = path.display().to_string();
+    if scenario.spawns_turn() && !callprobe_testkit::turn_server::available(&what) {
+        return;
+    }
     if scenario.has_browsers() {
         callprobe_testkit::run_on_loopback_only(&what, scenario_passes(path, scenario));
     } else {

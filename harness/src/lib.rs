@@ -8,6 +8,7 @@
 //! | [`browser`] | browser peers: headless Chromium on our page, driven over DevTools |
 //! | [`cli`] | the `callprobe` command line: run, validate, serve |
 //! | [`clock`] | the run's clock, on which everything is recorded |
+//! | [`coturn`] | a TURN server a run (or a test) starts itself |
 //! | [`deploy`] | the Kubernetes manifest of a run split across machines |
 //! | [`load`] | the harness watching itself: event-loop lag, sender pacing, CPU, memory |
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
@@ -31,6 +32,7 @@
 pub mod browser;
 pub mod cli;
 pub mod clock;
+pub mod coturn;
 mod deploy;
 mod load;
 pub mod media;

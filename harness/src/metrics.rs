@@ -19,7 +19,8 @@ pub enum Per {
     Peer,
     /// One sample per partner of a peer that left, crashed or vanished.
     Departure,
-    /// One sample per track a move or an impairment crossed.
+    /// One sample per track a move, an impairment or a server's crash
+    /// crossed.
     Fault,
     /// One sample per run.
     Run,
@@ -63,6 +64,7 @@ macro_rules! metrics {
 
 metrics! {
     SetupSignaling => "setup.signaling_ms", Call, "call command to the callee holding the offer";
+    SetupRelayAllocated => "setup.relay_allocated_ms", Call, "call command to the caller's first relayed candidate (its TURN allocation granted); calls with a TURN server only";
     SetupAnswer => "setup.answer_ms", Call, "call command to the caller holding the answer";
     SetupIceConnected => "setup.ice_connected_ms", Call, "call command to ICE connected at the caller";
     SetupDtlsConnected => "setup.dtls_connected_ms", Call, "call command to the peer connection connected (DTLS) at the caller";
@@ -70,12 +72,17 @@ metrics! {
     SetupFirstFrame => "setup.first_frame_ms", Call, "call command to the first verified video frame at the caller";
     SetupFirstAudio => "setup.first_audio_ms", Call, "call command to the first 100 ms of the callee's tone at the caller";
     CallFailed => "call.failed", Call, "1 when a call's outcome was not the expected one (media both ways, or a failure with `expect = \"fail\"`), else 0";
+    CallRelayed => "call.relayed", Call, "1 when either side's selected candidate pair goes through a TURN server, else 0 (calls whose ICE connected)";
     CallFailure => "call.failure_ms", Call, "call command to the caller knowing the call failed (failed calls only)";
     PeerGoneDetected => "peer_gone.detected_ms", Departure, "a peer's departure (leave, crash, vanish) to each partner in a call with it knowing: the first of its hangup, the server's peerLeft, ICE disconnected";
     PeerGonePeerLeft => "peer_gone.peer_left_ms", Departure, "a peer's departure to the server's peerLeft at each partner";
     PeerGoneIceDisconnected => "peer_gone.ice_disconnected_ms", Departure, "a peer's departure to ICE disconnected at each partner";
     PeerGoneIceFailed => "peer_gone.ice_failed_ms", Departure, "a peer's departure to ICE failed at each partner";
     PeerGoneLastFrame => "peer_gone.last_frame_ms", Departure, "a peer's departure to the last frame from it verified at each partner (negative: before)";
+    ServerCrashDetected => "server_crash.detected_ms", Fault, "a server's crash (crash-server) to each side of each call through it knowing: ICE disconnected (or failed)";
+    ServerCrashIceFailed => "server_crash.ice_failed_ms", Fault, "a server's crash to ICE failed at each side of each call through it";
+    ServerCrashCallEnded => "server_crash.call_ended_ms", Fault, "a server's crash to each side of each call through it ending the call (failed there, or hung up by the other side)";
+    ServerCrashLastFrame => "server_crash.last_frame_ms", Fault, "a server's crash to the last frame verified at each side of each call through it (negative: before)";
     NetworkChangeRecovered => "network_change.recovered_ms", Fault, "a peer's address change to the first verified frame after it, per track of its calls";
     NetworkChangeIceReconnected => "network_change.ice_reconnected_ms", Fault, "a peer's address change to ICE connected again on all its calls (one sample per move)";
     NetworkChangeFramesLost => "network_change.frames_lost", Fault, "frames lost across a peer's address change, per track of its calls";

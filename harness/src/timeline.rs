@@ -12,6 +12,10 @@ use crate::peer::{MediaKind, PeerEvent, PeerEventKind};
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct SetupTimeline {
     pub signaling_ms: Option<f64>,
+    /// The caller's first relayed candidate (its TURN allocation); only
+    /// where the caller has a TURN server, so not one of `phases`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_allocated_ms: Option<f64>,
     pub answer_ms: Option<f64>,
     pub ice_connected_ms: Option<f64>,
     pub dtls_connected_ms: Option<f64>,
@@ -63,6 +67,7 @@ impl SetupTimeline {
             signaling_ms: first(callee, &|k| {
                 matches!(k, PeerEventKind::OfferReceived { .. })
             }),
+            relay_allocated_ms: at_caller(&|k| matches!(k, PeerEventKind::RelayAllocated { .. })),
             answer_ms: at_caller(&|k| matches!(k, PeerEventKind::AnswerReceived { .. })),
             ice_connected_ms: at_caller(&|k| matches!(k, PeerEventKind::IceConnected { .. })),
             dtls_connected_ms: at_caller(&|k| matches!(k, PeerEventKind::Connected { .. })),

@@ -14,6 +14,11 @@ fn expected_failures(path: &std::path::Path) -> Vec<String> {
     line.split(',').map(|m| m.trim().to_owned()).collect()
 }
 
+/// Whether the file has the run start its own TURN server (coturn).
+fn needs_turn(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| text.contains("spawn = \"coturn\""))
+}
+
 /// The must-fail matrix: one scenario per fault class a pass must never
 /// hide. Each exits 1, and the thresholds its file names are among those
 /// that failed (defaults included: most files set none of their own).
@@ -22,6 +27,9 @@ fn every_must_fail_scenario_exits_1_on_the_threshold_it_names(
     #[files("tests/fixtures/must-fail/*.toml")] path: std::path::PathBuf,
 ) {
     let what = path.display().to_string();
+    if needs_turn(&path) && !callprobe_testkit::turn_server::available(&what) {
+        return;
+    }
     let _slot = callprobe_testkit::cpu_slot_blocking(&what);
     let dir = tempfile::tempdir().unwrap();
     let output = run_into(dir.path(), &["--json"], &path);

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::failure::typed_or_words;
 pub use super::failure::{CallEnd, CallFailure, PeerError};
+use super::ice::CandidatePair;
 use super::send::SentSpan;
 use crate::clock::RunTime;
 use crate::media::codec::VideoCodec;
@@ -326,6 +327,17 @@ pub enum PeerEventKind {
     IceConnected {
         remote: PeerId,
     },
+    /// The candidate pair ICE selected, as this side sees it: at each ICE
+    /// connected (a restart may select another).
+    PairSelected {
+        remote: PeerId,
+        pair: CandidatePair,
+    },
+    /// Our first relayed candidate for the call: the TURN server granted
+    /// an allocation.
+    RelayAllocated {
+        remote: PeerId,
+    },
     IceDisconnected {
         remote: PeerId,
     },
@@ -389,6 +401,8 @@ impl PeerEventKind {
             | K::AnswerSent { remote }
             | K::AnswerReceived { remote }
             | K::IceConnected { remote }
+            | K::PairSelected { remote, .. }
+            | K::RelayAllocated { remote }
             | K::IceDisconnected { remote }
             | K::IceFailed { remote }
             | K::Connected { remote }

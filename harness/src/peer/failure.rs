@@ -33,6 +33,9 @@ pub enum CallFailure {
     Negotiation(String),
     #[error("ICE failed")]
     IceFailed,
+    /// Relayed candidates only, and none came: the TURN server's answer.
+    #[error("no relayed candidate: {0}")]
+    NoRelay(String),
     /// No ICE connection within the connect bound.
     #[error("ICE did not connect within {}", humantime::format_duration(*.0))]
     IceTimeout(std::time::Duration),
@@ -82,6 +85,7 @@ impl CallFailure {
                 | CallFailure::OfferRefused(_)
                 | CallFailure::Negotiation(_)
                 | CallFailure::NoCommonCodec { .. }
+                | CallFailure::NoRelay(_)
         )
     }
 }

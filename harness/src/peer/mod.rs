@@ -7,7 +7,8 @@
 //! | `browser_stats` | what a browser peer reports of a call (`getStats`, grabs): data only |
 //! | `call` | one call's life as a state machine both peer kinds drive |
 //! | `failure` | how a call ends and what goes wrong at a peer, typed |
-//! | `ice` | the STUN and TURN servers and candidate policy of a connection |
+//! | `ice` | the STUN and TURN servers and candidate policy of a connection, the pair it selected |
+//! | `turn_probe` | our own TURN allocation, to say why a relay-only call gathered nothing |
 //! | `directory` | what a peer is told of the others: introductions of its callers |
 //! | `connection` | building one peer connection (codecs, interceptors, timers) |
 //! | `keyframe` | the interceptor that lets PLI/FIR reach the sender |
@@ -29,6 +30,7 @@ mod send;
 mod source;
 pub(crate) mod task;
 mod track;
+mod turn_probe;
 
 pub use call::CallTimeouts;
 pub(crate) use call::{CallInput, CallMachine, CallOutput, CallState};
@@ -39,7 +41,7 @@ pub use events::{
     CallEnd, CallFailure, CallId, CallReport, MediaFault, MediaKind, MediaSource, Misbehaviour,
     PeerCommand, PeerError, PeerEvent, PeerEventKind, Role,
 };
-pub use ice::{IcePolicy, IceServer};
+pub use ice::{CandidatePair, CandidateType, IcePolicy, IceServer};
 pub use reorder::Reorder;
 pub use send::MediaSettings;
 pub(crate) use send::SentSpan;

@@ -164,6 +164,8 @@ struct Call {
     prepared_video: Option<JoinHandle<Result<VideoReceiver, CodecError>>>,
     tracks: Vec<JoinHandle<Option<TrackVerdict>>>,
     tracks_stop: CancellationToken,
+    /// A relayed candidate of ours has been gathered (reported once).
+    relay_gathered: bool,
 }
 
 struct Peer {
@@ -394,6 +396,7 @@ impl Peer {
             prepared_video: None,
             tracks: Vec::new(),
             tracks_stop: CancellationToken::new(),
+            relay_gathered: false,
         }
     }
 }

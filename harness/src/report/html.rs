@@ -130,7 +130,7 @@ fn scenario(s: &ScenarioResult) -> Markup {
             }
             h3 { "Calls" }
             table {
-                tr { th { "call" } th { "at s" } th { "ICE ms" } th { "DTLS ms" } th { "first frame ms" } th { "first audio ms" } th { "frames verified/sent" } th { "lost" } th { "end" } }
+                tr { th { "call" } th { "at s" } th { "pair (caller · callee)" } th { "relay ms" } th { "ICE ms" } th { "DTLS ms" } th { "first frame ms" } th { "first audio ms" } th { "frames verified/sent" } th { "lost" } th { "end" } }
                 @for c in s.calls.iter().take(200) {
                     tr {
                         td {
@@ -139,6 +139,12 @@ fn scenario(s: &ScenarioResult) -> Markup {
                             @if c.expect_failure { span.note { " (expected to fail)" } }
                         }
                         td { (format!("{:.2}", c.started_at_ms / 1e3)) }
+                        td {
+                            (c.pairs.caller.as_ref().map_or("–".to_owned(), ToString::to_string))
+                            " · "
+                            (c.pairs.callee.as_ref().map_or("–".to_owned(), ToString::to_string))
+                        }
+                        td { (ms(c.setup.relay_allocated_ms)) }
                         td { (ms(c.setup.ice_connected_ms)) }
                         td { (ms(c.setup.dtls_connected_ms)) }
                         td { (ms(c.setup.first_frame_ms)) }
@@ -168,6 +174,21 @@ fn scenario(s: &ScenarioResult) -> Markup {
                             td { (ms(d.hangup_ms)) } td { (ms(d.peer_left_ms)) }
                             td { (ms(d.ice_disconnected_ms)) } td { (ms(d.ice_failed_ms)) }
                             td { (ms(d.last_frame_ms)) }
+                        }
+                    }
+                }
+            }
+            @if s.faults.iter().any(|f| !f.outage.is_empty()) {
+                table {
+                    tr { th { "server crash" } th { "side (from)" } th { "ICE disconnected" } th { "ICE failed" } th { "call ended" } th { "last frame" } }
+                    @for f in &s.faults {
+                        @for o in &f.outage {
+                            tr {
+                                td { (f.verb) " " (f.peer) " @" (format!("{:.2}", f.at_ms / 1e3)) "s" }
+                                td { (o.peer) " (from " (o.remote) ")" }
+                                td { (ms(o.ice_disconnected_ms)) } td { (ms(o.ice_failed_ms)) }
+                                td { (ms(o.call_ended_ms)) } td { (ms(o.last_frame_ms)) }
+                            }
                         }
                     }
                 }

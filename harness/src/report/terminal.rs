@@ -91,6 +91,7 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
     let mut setup = table(&["setup phase (ms)", "n", "p50", "p95", "max"]);
     for phase in [
         "signaling",
+        "relay_allocated",
         "answer",
         "ice_connected",
         "dtls_connected",
@@ -159,6 +160,27 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
             .map(|(codec, n)| format!("{codec} x{n}"))
             .collect();
         let _ = writeln!(out, "   video tracks by codec: {}", counts.join(", "));
+    }
+    // What media went over, each side's view of each call counted.
+    let mut pairs: std::collections::BTreeMap<String, usize> = Default::default();
+    for pair in s
+        .calls
+        .iter()
+        .flat_map(|c| [&c.pairs.caller, &c.pairs.callee])
+        .flatten()
+    {
+        *pairs.entry(pair.to_string()).or_default() += 1;
+    }
+    if !pairs.is_empty() {
+        let counts: Vec<String> = pairs
+            .iter()
+            .map(|(pair, n)| format!("{pair} x{n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "   candidate pairs (local-remote, per side): {}",
+            counts.join(", ")
+        );
     }
 
     for call in s.calls.iter().filter(|c| c.expect_failure) {
@@ -247,6 +269,32 @@ fn faults_section(out: &mut String, s: &ScenarioResult) {
                 ms(d.ice_disconnected_ms),
                 ms(d.ice_failed_ms),
                 ms(d.last_frame_ms),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+    let outages: Vec<_> = s
+        .faults
+        .iter()
+        .flat_map(|f| f.outage.iter().map(move |o| (f, o)))
+        .collect();
+    if !outages.is_empty() {
+        let mut t = table(&[
+            "server crash (ms after)",
+            "side (from)",
+            "ICE disconnected",
+            "ICE failed",
+            "call ended",
+            "last frame",
+        ]);
+        for (f, o) in outages {
+            t.add_row(vec![
+                fault(f),
+                format!("{} (from {})", o.peer, o.remote),
+                ms(o.ice_disconnected_ms),
+                ms(o.ice_failed_ms),
+                ms(o.call_ended_ms),
+                ms(o.last_frame_ms),
             ]);
         }
         let _ = writeln!(out, "{t}");

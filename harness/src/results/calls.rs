@@ -7,7 +7,7 @@ use crate::clock::RunTime;
 
 use super::collect::{Collected, signed_ms};
 use super::span::{self, FaultWindow, Span};
-use super::{CallResult, SeriesPoint, TrackResult};
+use super::{CallResult, SelectedPairs, SeriesPoint, TrackResult};
 use crate::peer::{CallEnd, CallId, CallReport, PeerEvent, PeerEventKind};
 use crate::scenario::{Scenario, Verb};
 use crate::timeline::SetupTimeline;
@@ -58,6 +58,7 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                     ended_at_ms: None,
                     end: "a peer never started".to_owned(),
                     setup: SetupTimeline::default(),
+                    pairs: SelectedPairs::default(),
                     verified: false,
                     expect_failure,
                     failed_after_ms: None,
@@ -84,10 +85,20 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                     _ => None,
                 })
             };
+            let last_pair = |peer: u16| {
+                of_call.iter().rev().find_map(|e| match &e.kind {
+                    PeerEventKind::PairSelected { pair, .. } if e.peer == peer => Some(pair.clone()),
+                    _ => None,
+                })
+            };
+            let pairs = SelectedPairs {
+                caller: last_pair(caller_index),
+                callee: last_pair(callee_index),
+            };
             let caller_report = report(caller_index, to_id);
             let callee_report = report(callee_index, from_id);
             let reports = [caller_report, callee_report];
-            let commanded = commanded_end(input, (from, to), call, started);
+            let commanded = commanded_end(input, (from, to), call, started, pairs.relayed());
             let end = call_end(commanded, reports);
             let (failure, failure_load_independent) =
                 failure(input, (from, to), commanded, reports).unzip();
@@ -128,6 +139,7 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 ended_at_ms: caller_report.map(|(at, _)| signed_ms(at, input.started)),
                 end: caller_report.map_or_else(|| "no report".to_owned(), |(_, r)| end_text(&r.end)),
                 setup,
+                pairs,
                 verified,
                 expect_failure,
                 failure,
@@ -221,16 +233,20 @@ fn commanded_end(
     (a, b): (usize, usize),
     call: Option<CallId>,
     started: RunTime,
+    relayed: bool,
 ) -> RunTime {
     input
         .actions
         .iter()
         .filter_map(|(at, action, ended)| {
-            let peer = action.verb.actor();
-            let ends = if let Verb::Hangup { .. } = action.verb {
-                call.is_some() && *ended == call
-            } else {
-                action.verb.ends_calls() && (peer == a || peer == b) && *at >= started
+            let ends = match (&action.verb, action.verb.actor()) {
+                (Verb::Hangup { .. }, _) => call.is_some() && *ended == call,
+                // A crashed TURN server ends the calls relayed through it.
+                (Verb::CrashServer { .. }, _) => relayed && *at >= started,
+                (verb, Some(peer)) => {
+                    verb.ends_calls() && (peer == a || peer == b) && *at >= started
+                }
+                (_, None) => false,
             };
             ends.then_some(*at)
         })

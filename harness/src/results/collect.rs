@@ -196,7 +196,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
                 at_ms: ms(*at),
                 planned_ms: action.at.as_secs_f64() * 1e3,
                 verb: action.verb.name().to_owned(),
-                from: name(action.verb.actor()),
+                from: action.verb.actor_name(&names),
                 to: action.verb.target().map(name),
                 origin: action.origin.clone(),
             })
@@ -307,6 +307,12 @@ fn add_fault_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, fault: &FaultResu
         add(Metric::PeerGoneIceFailed, seen.ice_failed_ms);
         add(Metric::PeerGoneLastFrame, seen.last_frame_ms);
     }
+    for seen in &fault.outage {
+        add(Metric::ServerCrashDetected, seen.detected_ms());
+        add(Metric::ServerCrashIceFailed, seen.ice_failed_ms);
+        add(Metric::ServerCrashCallEnded, seen.call_ended_ms);
+        add(Metric::ServerCrashLastFrame, seen.last_frame_ms);
+    }
     add(
         Metric::NetworkChangeIceReconnected,
         fault.ice_reconnected_ms,
@@ -325,8 +331,9 @@ fn add_fault_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, fault: &FaultResu
                     add(Metric::ImpairmentRecovered, track.recovered_ms);
                 }
             }
-            // A departure has no tracks of its own: its partners' signals.
-            FaultClass::Departure => {}
+            // A departure or a server's crash has no tracks of its own:
+            // the signals of the calls it touched.
+            FaultClass::Departure | FaultClass::ServerCrash => {}
         }
     }
 }
@@ -336,6 +343,7 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult,
     let setup = &call.setup;
     let phases = [
         (Metric::SetupSignaling, setup.signaling_ms),
+        (Metric::SetupRelayAllocated, setup.relay_allocated_ms),
         (Metric::SetupAnswer, setup.answer_ms),
         (Metric::SetupIceConnected, setup.ice_connected_ms),
         (Metric::SetupDtlsConnected, setup.dtls_connected_ms),
@@ -354,6 +362,12 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult,
         call.verified && call.failure.is_none()
     };
     add(Metric::CallFailed, if as_expected { 0.0 } else { 1.0 });
+    if call.pairs.caller.is_some() || call.pairs.callee.is_some() {
+        add(
+            Metric::CallRelayed,
+            if call.pairs.relayed() { 1.0 } else { 0.0 },
+        );
+    }
     if let Some(ms) = call.failed_after_ms {
         add(Metric::CallFailure, ms);
     }
@@ -522,6 +536,10 @@ fn event_record(
         K::AnswerSent { remote } => ("answer_sent", Some(*remote), None),
         K::AnswerReceived { remote } => ("answer_received", Some(*remote), None),
         K::IceConnected { remote } => ("ice_connected", Some(*remote), None),
+        K::PairSelected { remote, pair } => {
+            ("pair_selected", Some(*remote), Some(pair.to_string()))
+        }
+        K::RelayAllocated { remote } => ("relay_allocated", Some(*remote), None),
         K::IceDisconnected { remote } => ("ice_disconnected", Some(*remote), None),
         K::IceFailed { remote } => ("ice_failed", Some(*remote), None),
         K::Connected { remote } => ("connected", Some(*remote), None),

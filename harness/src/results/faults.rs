@@ -107,6 +107,9 @@ pub(crate) struct FaultResult {
     /// Move: where the peer's media arrived before and after.
     pub path_before: Option<PathRecord>,
     pub path_after: Option<PathRecord>,
+    /// A server's crash: what each side of each call through it saw.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outage: Vec<super::outage::OutageSeen>,
 }
 
 /// Milliseconds from the fault to each signal at one partner; `None` when
@@ -182,11 +185,10 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
         let Some(class) = action.verb.fault_class() else {
             continue;
         };
-        let peer = action.verb.actor();
         let mut result = FaultResult {
             verb: action.verb.name().to_owned(),
             class,
-            peer: input.names[peer].clone(),
+            peer: action.verb.actor_name(input.names),
             at_ms: ms(*at),
             until_ms: None,
             departures: Vec::new(),
@@ -194,11 +196,20 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
             ice_reconnected_ms: None,
             path_before: None,
             path_after: None,
+            outage: Vec::new(),
+        };
+        let Some(peer) = action.verb.actor() else {
+            // A server's crash: every call through it.
+            result.outage = super::outage::server_crash(input, *at);
+            results.push(result);
+            continue;
         };
         match class {
             FaultClass::Departure => {
                 result.departures = departures(input, peer, *at);
             }
+            // A server crash has no actor: measured above.
+            FaultClass::ServerCrash => {}
             FaultClass::NetworkChange => {
                 result.tracks = impacts(input, peer, *at, *at, |_| true);
                 let paths = &input.links[peer].media_paths;

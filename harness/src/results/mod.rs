@@ -11,6 +11,7 @@ mod faults;
 mod growth;
 mod load;
 mod merge;
+mod outage;
 mod span;
 
 use std::collections::BTreeMap;
@@ -27,7 +28,7 @@ pub(crate) use span::{AudioSpan, VideoSpan};
 
 use crate::metrics::Per;
 use crate::net::FlowLosses;
-use crate::peer::CallId;
+use crate::peer::{CallId, CandidatePair};
 use crate::timeline::SetupTimeline;
 use crate::verify::audio::AudioVerdict;
 use crate::verify::video::VideoVerdict;
@@ -226,6 +227,8 @@ pub struct CallResult {
     /// How it ended, as the caller saw it.
     pub end: String,
     pub setup: SetupTimeline,
+    /// What the call's media went over, as each side last saw it.
+    pub pairs: SelectedPairs,
     /// Both sides verified media from the other.
     pub verified: bool,
     /// The scenario expected this call to fail (`expect = "fail"`).
@@ -241,6 +244,24 @@ pub struct CallResult {
     pub failure_load_independent: bool,
     /// The two directions: what the caller received, then the callee.
     pub tracks: Vec<TrackResult>,
+}
+
+/// The candidate pair each side of a call last selected (an ICE restart
+/// may select another); `None` where ICE never connected.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SelectedPairs {
+    pub caller: Option<CandidatePair>,
+    pub callee: Option<CandidatePair>,
+}
+
+impl SelectedPairs {
+    /// Either side's media went through a TURN server.
+    pub fn relayed(&self) -> bool {
+        [&self.caller, &self.callee]
+            .into_iter()
+            .flatten()
+            .any(CandidatePair::is_relayed)
+    }
 }
 
 /// One direction of a call.

@@ -21,7 +21,7 @@ mod peers;
 mod setup;
 
 use peers::Run;
-use setup::{media, start_server};
+use setup::{media, start_server, start_turn};
 
 /// Told how a run is going; the CLI draws a progress bar from it.
 pub trait Progress: Send + Sync {
@@ -88,6 +88,13 @@ pub async fn record_scenario(
         Ok(server) => server,
         Err((status, reason)) => return ScenarioRecord::not_run(as_run, status, reason),
     };
+    let turn = match start_turn(scenario).await {
+        Ok(turn) => turn,
+        Err((status, reason)) => {
+            server.stop().await;
+            return ScenarioRecord::not_run(as_run, status, reason);
+        }
+    };
     let pacing = Arc::new(PacingLog::default());
     let media = match media(scenario, &pacing).await {
         Ok(media) => media,
@@ -100,7 +107,7 @@ pub async fn record_scenario(
     // Watching starts before the peers do: its first memory sample is the
     // baseline that per-peer memory is counted from.
     let epoch = Instant::now();
-    let mut run = Run::new(scenario, &server, media, epoch);
+    let mut run = Run::new(scenario, &server, turn, media, epoch);
     let probe = LagProbe::start(Arc::clone(&run.record_bytes), epoch);
     run.chromium = chromium;
     let startup = run.start_peers(&options.cancel).await;

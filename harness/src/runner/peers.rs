@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::browser::{BrowserPeerConfig, page_url_for, spawn_browser_peer};
 use crate::clock::RunTime;
+use crate::coturn::Coturn;
 use crate::net::{Direction, LinkControl, Network};
 use crate::peer::{
     CallId, CallTimeouts, ConnectionSettings, Introduction, MediaSettings, MediaSource,
@@ -23,7 +24,7 @@ use crate::peer::{
 };
 use crate::record::ActionDone;
 use crate::results::{LinkSnapshot, Status};
-use crate::scenario::{Action, PeerKind, RestartBy, Scenario, Verb};
+use crate::scenario::{Action, OwnedServer, PeerKind, RestartBy, Scenario, Verb};
 use crate::signaling::ClientConfig;
 
 use super::Progress;
@@ -93,12 +94,16 @@ pub(super) struct Run<'a> {
     pub(super) record_bytes: Arc<AtomicU64>,
     inbox: mpsc::UnboundedReceiver<PeerEvent>,
     outbox: Option<mpsc::UnboundedSender<PeerEvent>>,
+    /// The TURN server the run started (killed by `turn-crash`, or when
+    /// the run is over).
+    turn: Option<Coturn>,
 }
 
 impl<'a> Run<'a> {
     pub(super) fn new(
         scenario: &'a Scenario,
         server: &ServerUnderTest,
+        turn: Option<Coturn>,
         media: Vec<MediaSettings>,
         epoch: Instant,
     ) -> Self {
@@ -120,6 +125,7 @@ impl<'a> Run<'a> {
             })
             .collect();
         let detection = scenario.detection;
+        let spawned_turn = turn.as_ref().map(Coturn::ice_server);
         let configs = scenario
             .peers
             .iter()
@@ -136,6 +142,8 @@ impl<'a> Run<'a> {
                     ice_disconnected_timeout: detection.disconnected,
                     ice_failed_timeout: detection.failed,
                     ice_keepalive_interval: detection.keepalive,
+                    ice_servers: peer.ice.servers_with(spawned_turn.as_ref()),
+                    ice_policy: peer.ice.policy,
                     ..ConnectionSettings::default()
                 },
                 media,
@@ -163,6 +171,7 @@ impl<'a> Run<'a> {
             record_bytes: Arc::default(),
             inbox,
             outbox: Some(outbox),
+            turn,
         }
     }
 
@@ -388,6 +397,14 @@ impl<'a> Run<'a> {
                 self.calls.retain(|&(a, b), _| a != peer && b != peer);
                 commands.push((peer, Some(PeerCommand::DropSignaling)));
             }
+            // SIGKILL, then reaping it: milliseconds. The calls through it
+            // find out for themselves, as they would in production.
+            Verb::CrashServer {
+                server: OwnedServer::Turn,
+            } => match &mut self.turn {
+                Some(turn) => turn.kill(),
+                None => tracing::warn!(origin = %action.origin, "no TURN server to crash"),
+            },
         }
         self.actions.push(ActionDone {
             at,
@@ -427,6 +444,10 @@ impl<'a> Run<'a> {
         let drain = tokio::time::Instant::now() + Duration::from_secs(2);
         while let Ok(Some(event)) = tokio::time::timeout_at(drain, self.inbox.recv()).await {
             self.log(event);
+        }
+        // The TURN server outlives every call through it (all closed above).
+        if let Some(mut turn) = self.turn.take() {
+            turn.kill();
         }
         let links = self
             .links

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use callprobe_server::{RunningServer, Server, ServerConfig, TlsMode};
 
+use crate::coturn::{Coturn, CoturnError};
 use crate::load::PacingLog;
 use crate::media::shared::SharedClip;
 use crate::peer::MediaSettings;
@@ -80,6 +81,23 @@ pub(super) async fn start_server(
                 running: Some(server),
             })
         }
+    }
+}
+
+/// The TURN server the run starts itself, if its peers use one: skipped
+/// where coturn is not installed, as a run needing Chromium is without it.
+pub(super) async fn start_turn(scenario: &Scenario) -> Result<Option<Coturn>, (Status, String)> {
+    if !scenario.spawns_turn() {
+        return Ok(None);
+    }
+    match tokio::task::spawn_blocking(Coturn::start).await {
+        Ok(Ok(coturn)) => Ok(Some(coturn)),
+        Ok(Err(error @ CoturnError::NotInstalled)) => Err((Status::Skipped, error.to_string())),
+        Ok(Err(error)) => Err((
+            Status::Error,
+            format!("the TURN server did not start: {error}"),
+        )),
+        Err(error) => Err((Status::Error, format!("starting the TURN server: {error}"))),
     }
 }
 

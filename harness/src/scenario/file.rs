@@ -25,6 +25,9 @@ pub(crate) struct ScenarioFile {
     pub(crate) server: ServerSpec,
     #[serde(default)]
     pub(crate) media: MediaSpec,
+    /// STUN and TURN servers and the candidate policy, for every peer.
+    #[serde(default)]
+    pub(crate) ice: IceSpec,
     #[serde(default)]
     pub(crate) timeouts: TimeoutsSpec,
     #[serde(default)]
@@ -122,6 +125,33 @@ pub(crate) struct AudioSpec {
     pub(crate) bitrate_bps: Option<u32>,
 }
 
+/// `[ice]`: the servers and policy a connection gathers candidates with,
+/// as browsers take them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IceSpec {
+    pub(crate) servers: Option<Vec<IceServerSpec>>,
+    /// `all` (the default) or `relay`: relayed candidates only.
+    pub(crate) policy: Option<String>,
+}
+
+/// A STUN or TURN server, or one the run starts itself (`spawn = "coturn"`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IceServerSpec {
+    #[serde(default)]
+    pub(crate) urls: Vec<String>,
+    pub(crate) username: Option<String>,
+    /// The environment variable holding the username.
+    pub(crate) username_env: Option<String>,
+    pub(crate) credential: Option<String>,
+    /// The environment variable holding the credential (never printed).
+    pub(crate) credential_env: Option<String>,
+    /// `coturn`: the run starts a TURN server on loopback and stops it at
+    /// the end; its URL and credentials are made up for the run.
+    pub(crate) spawn: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TimeoutsSpec {
@@ -144,6 +174,9 @@ pub(crate) struct PeerSpec {
     pub(crate) kind: super::PeerKind,
     /// This peer's (or group's) own video settings, over `[media.video]`.
     pub(crate) video: Option<VideoSpec>,
+    /// This peer's (or group's) own ICE settings: each field given
+    /// replaces the run's `[ice]`.
+    pub(crate) ice: Option<IceSpec>,
     /// Protocol faults it commits on purpose: `no-answer`,
     /// `wrong-fingerprint`.
     #[serde(default)]
@@ -230,6 +263,9 @@ pub(crate) struct EventSpec {
     /// A peer's signaling connection drops mid-call (its media goes on).
     #[serde(rename = "drop-signaling")]
     pub(crate) drop_signaling: Option<String>,
+    /// A server the run started is killed: `turn`.
+    #[serde(rename = "crash-server")]
+    pub(crate) crash_server: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

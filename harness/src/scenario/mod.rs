@@ -28,11 +28,12 @@ use std::time::Duration;
 
 pub(crate) use source::Problem;
 pub use source::Source;
-pub(crate) use verb::{FaultClass, Verb};
+pub(crate) use verb::{FaultClass, OwnedServer, Verb};
 
 use crate::load::LoadBounds;
 use crate::media::codec::VideoSettings;
 use crate::metrics::Metric;
+use crate::peer::{IcePolicy, IceServer};
 use crate::threshold::Threshold;
 
 /// A validated scenario.
@@ -96,6 +97,39 @@ pub struct PeerPlan {
     pub video: VideoSettings,
     /// How it breaks the protocol on purpose (`misbehave`).
     pub misbehave: crate::peer::Misbehaviour,
+    /// The STUN and TURN servers and candidate policy of its connections.
+    pub ice: IcePlan,
+}
+
+/// A peer's ICE servers and candidate policy (`[ice]`, then its own).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IcePlan {
+    /// Servers as given, credentials already read from the environment.
+    pub servers: Vec<IceServer>,
+    /// Also the TURN server the run starts itself (`spawn = "coturn"`).
+    pub spawned_turn: bool,
+    pub policy: IcePolicy,
+}
+
+impl IcePlan {
+    /// It has a TURN server to relay through.
+    pub(crate) fn has_turn(&self) -> bool {
+        self.spawned_turn
+            || self
+                .servers
+                .iter()
+                .any(|s| s.urls.iter().any(|u| u.starts_with("turn:")))
+    }
+
+    /// The servers its connections use, `spawned` standing for the run's
+    /// own TURN server once it is up.
+    pub(crate) fn servers_with(&self, spawned: Option<&IceServer>) -> Vec<IceServer> {
+        let mut servers = self.servers.clone();
+        if self.spawned_turn {
+            servers.extend(spawned.cloned());
+        }
+        servers
+    }
 }
 
 /// What a peer is.
@@ -113,6 +147,11 @@ impl Scenario {
     /// Whether any peer is a browser (the run needs Chromium).
     pub fn has_browsers(&self) -> bool {
         self.peers.iter().any(|p| p.kind == PeerKind::Browser)
+    }
+
+    /// Whether the run starts its own TURN server (it needs coturn).
+    pub fn spawns_turn(&self) -> bool {
+        self.peers.iter().any(|p| p.ice.spawned_turn)
     }
 }
 

@@ -107,7 +107,8 @@ pub(crate) fn part(scenario: &Scenario, shard: Shard) -> Scenario {
     let actions = scenario
         .actions
         .iter()
-        .filter(|a| shard_of[a.verb.actor()] == shard.index)
+        // A server's crash is every shard's: each starts its own server.
+        .filter(|a| a.verb.actor().is_none_or(|p| shard_of[p] == shard.index))
         .map(|a| Action {
             verb: a.verb.with_peers(&|p| new_index[p]),
             ..a.clone()

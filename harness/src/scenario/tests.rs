@@ -5,6 +5,7 @@ use crate::media::codec::VideoCodec;
 use crate::net::{Direction, Impairment};
 
 mod codecs;
+mod ice;
 mod timeline;
 
 fn parse(name: &str, text: &str) -> Result<Scenario, Vec<Problem>> {

@@ -59,6 +59,35 @@ pub(crate) enum Verb {
         peer: usize,
         fault: crate::peer::MediaFault,
     },
+    /// A server the run started dies at once (killed: no goodbye to
+    /// anyone); the calls through it lose it.
+    CrashServer {
+        server: OwnedServer,
+    },
+}
+
+/// A server the run starts and so can crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OwnedServer {
+    /// The TURN server (`[ice] servers = [{ spawn = "coturn" }]`).
+    Turn,
+}
+
+impl OwnedServer {
+    pub(crate) const NAMES: &'static [&'static str] = &["turn"];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            OwnedServer::Turn => "turn",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<OwnedServer> {
+        match name {
+            "turn" => Some(OwnedServer::Turn),
+            _ => None,
+        }
+    }
 }
 
 /// What a fault verb does to the calls it touches, and so which of its
@@ -73,6 +102,9 @@ pub(crate) enum FaultClass {
     /// The peer's traffic is degraded (impair, to its restore), one way or
     /// both: what each track lost, and its recovery.
     Impairment(Direction),
+    /// A server the calls go through is gone (crash-server): how fast each
+    /// side of each call through it learns, and its last frame.
+    ServerCrash,
 }
 
 impl Verb {
@@ -89,6 +121,7 @@ impl Verb {
             Verb::Restore { .. } => "restore",
             Verb::DropSignaling { .. } => "drop-signaling",
             Verb::Media { fault, .. } => fault.name(),
+            Verb::CrashServer { .. } => "crash-server",
         }
     }
 
@@ -103,7 +136,8 @@ impl Verb {
             | Verb::Impair { .. }
             | Verb::Restore { .. }
             | Verb::DropSignaling { .. }
-            | Verb::Media { .. } => None,
+            | Verb::Media { .. }
+            | Verb::CrashServer { .. } => None,
         }
     }
 
@@ -118,6 +152,7 @@ impl Verb {
             | Verb::DropSignaling { .. } => Some(FaultClass::Departure),
             Verb::Move { .. } => Some(FaultClass::NetworkChange),
             Verb::Impair { direction, .. } => Some(FaultClass::Impairment(*direction)),
+            Verb::CrashServer { .. } => Some(FaultClass::ServerCrash),
             Verb::Call { .. } | Verb::Hangup { .. } | Verb::Restore { .. } | Verb::Media { .. } => {
                 None
             }
@@ -136,7 +171,8 @@ impl Verb {
             | Verb::Move { .. }
             | Verb::Impair { .. }
             | Verb::Restore { .. }
-            | Verb::DropSignaling { .. } => self.name(),
+            | Verb::DropSignaling { .. }
+            | Verb::CrashServer { .. } => self.name(),
         }
     }
 
@@ -159,14 +195,15 @@ impl Verb {
             | Verb::Hangup { .. }
             | Verb::Leave { .. }
             | Verb::Crash { .. }
-            | Verb::DropSignaling { .. } => None,
+            | Verb::DropSignaling { .. }
+            | Verb::CrashServer { .. } => None,
         }
     }
 
-    /// The peer that acts (or is acted on).
-    pub(crate) fn actor(&self) -> usize {
+    /// The peer that acts (or is acted on); `None` for a server's crash.
+    pub(crate) fn actor(&self) -> Option<usize> {
         match *self {
-            Verb::Call { from, .. } | Verb::Hangup { from, .. } => from,
+            Verb::Call { from, .. } | Verb::Hangup { from, .. } => Some(from),
             Verb::Leave { peer }
             | Verb::Crash { peer }
             | Verb::Vanish { peer }
@@ -174,7 +211,17 @@ impl Verb {
             | Verb::Impair { peer, .. }
             | Verb::Restore { peer }
             | Verb::DropSignaling { peer }
-            | Verb::Media { peer, .. } => peer,
+            | Verb::Media { peer, .. } => Some(peer),
+            Verb::CrashServer { .. } => None,
+        }
+    }
+
+    /// Who acts, in words: a peer's name, or the server's.
+    pub(crate) fn actor_name(&self, peers: &[String]) -> String {
+        match (self.actor(), self) {
+            (Some(peer), _) => peers[peer].clone(),
+            (None, Verb::CrashServer { server }) => server.name().to_owned(),
+            (None, _) => String::new(),
         }
     }
 
@@ -198,13 +245,14 @@ impl Verb {
             | Verb::Impair { peer, .. }
             | Verb::Restore { peer }
             | Verb::DropSignaling { peer } => *peer = map(*peer),
+            Verb::CrashServer { .. } => {}
         }
         verb
     }
 
     /// Every peer it names, actor first (a shard keeps them together).
     pub(crate) fn peers(&self) -> Vec<usize> {
-        let mut named = vec![self.actor()];
+        let mut named: Vec<usize> = self.actor().into_iter().collect();
         named.extend(self.target());
         if let Verb::Media { fault, .. } = self {
             named.extend(fault.other().map(usize::from));
@@ -223,7 +271,8 @@ impl Verb {
             | Verb::Move { .. }
             | Verb::Impair { .. }
             | Verb::Restore { .. }
-            | Verb::Media { .. } => false,
+            | Verb::Media { .. }
+            | Verb::CrashServer { .. } => false,
         }
     }
 
@@ -257,6 +306,7 @@ impl Checker<'_> {
             spec.restore.is_some(),
             spec.media.is_some(),
             spec.drop_signaling.is_some(),
+            spec.crash_server.is_some(),
         ]
         .into_iter()
         .filter(|v| *v)
@@ -266,7 +316,7 @@ impl Checker<'_> {
                 field,
                 format!(
                     "an event has exactly one verb (call, hangup, leave, crash, vanish, move, \
-                     impair, restore, media or drop-signaling); this one has {count}"
+                     impair, restore, media, drop-signaling or crash-server); this one has {count}"
                 ),
             );
             return None;
@@ -287,6 +337,18 @@ impl Checker<'_> {
             .find_map(|(verb, name, make)| name.as_ref().map(|name| (verb, name, make)));
         let verb = if let Some((verb, name, make)) = peer_verb {
             make(self.one_peer(names, name, field.clone().key(verb))?)
+        } else if let Some(name) = &spec.crash_server {
+            let Some(server) = OwnedServer::from_name(name) else {
+                self.problem(
+                    field.clone().key("crash-server"),
+                    format!(
+                        "`{name}`: the servers a run starts and can crash are {}",
+                        OwnedServer::NAMES.join(", ")
+                    ),
+                );
+                return None;
+            };
+            Verb::CrashServer { server }
         } else if let Some(spec) = &spec.move_to {
             let at = field.clone().key("move");
             let peer = self.one_peer(names, &spec.peer, at.clone().key("peer"));

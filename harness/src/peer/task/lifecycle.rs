@@ -3,6 +3,7 @@
 //! within its bounds.
 
 use super::*;
+use crate::peer::ice::selected_pair;
 
 impl Peer {
     pub(super) async fn call(
@@ -133,6 +134,7 @@ impl Peer {
                         sending.ice_connected.cancel();
                     }
                     self.emit_at(at, PeerEventKind::IceConnected { remote });
+                    self.report_pair(remote).await;
                 }
                 CallOutput::IceDown => self.emit_at(at, PeerEventKind::IceDisconnected { remote }),
                 CallOutput::IceGaveUp => self.emit_at(at, PeerEventKind::IceFailed { remote }),
@@ -146,6 +148,20 @@ impl Peer {
                     self.end_call(client, remote, end, tell_remote).await;
                 }
             }
+        }
+    }
+
+    /// The candidate pair ICE has selected for the call, as we see it.
+    async fn report_pair(&self, remote: PeerId) {
+        let Some(call) = self.calls.get(&remote) else {
+            return;
+        };
+        match selected_pair(call.connection.pc.as_ref()).await {
+            Some(pair) => self.emit(PeerEventKind::PairSelected { remote, pair }),
+            None => tracing::debug!(
+                peer = self.config.index,
+                "ICE is up with no selected pair in the stats"
+            ),
         }
     }
 

@@ -3,6 +3,8 @@
 //! each turned into the call machine's input.
 
 use super::*;
+use crate::peer::ice::{CandidateType, IcePolicy};
+use crate::peer::turn_probe::diagnose;
 
 impl Peer {
     /// The remote of a frame: the sender the server named, or, from a
@@ -254,6 +256,7 @@ impl Peer {
         match event {
             ConnectionEvent::LocalCandidate(_) if self.offline => {}
             ConnectionEvent::LocalCandidate(candidate) => {
+                self.note_relay(remote, at, &candidate.candidate);
                 if let Err(error) = client
                     .send(&Signal::Candidate {
                         to: remote,
@@ -284,6 +287,12 @@ impl Peer {
                     .await;
             }
             ConnectionEvent::State(_) => {}
+            ConnectionEvent::GatheringComplete => self.check_relay_gathered(remote),
+            ConnectionEvent::NoRelay(why) => {
+                let failure = CallFailure::NoRelay(why);
+                self.drive(client, remote, at, CallInput::Failed(failure))
+                    .await;
+            }
             ConnectionEvent::Track(track) => {
                 let expected = self.expected_sender(remote);
                 let Some(expected) = expected else {
@@ -314,6 +323,46 @@ impl Peer {
         }
     }
 }
+
+impl Peer {
+    /// Our first relayed candidate of the call: the allocation is done.
+    fn note_relay(&mut self, remote: PeerId, at: Instant, candidate: &str) {
+        let Some(call) = self.calls.get_mut(&remote) else {
+            return;
+        };
+        if call.relay_gathered
+            || CandidateType::of_candidate_line(candidate) != Some(CandidateType::Relay)
+        {
+            return;
+        }
+        call.relay_gathered = true;
+        self.emit_at(at, PeerEventKind::RelayAllocated { remote });
+    }
+
+    /// Gathering is over: a relay-only call without a relayed candidate can
+    /// never connect, so it fails now, with the TURN server's own answer
+    /// (asked off the peer's loop; it comes back as `NoRelay`).
+    fn check_relay_gathered(&self, remote: PeerId) {
+        let settings = &self.config.connection;
+        let relay_missing = self
+            .calls
+            .get(&remote)
+            .is_some_and(|call| !call.relay_gathered);
+        if settings.ice_policy != IcePolicy::Relay || !relay_missing {
+            return;
+        }
+        let servers = settings.ice_servers.clone();
+        let bind_ip = settings.bind_ip;
+        let events = self.connection_events.clone();
+        tokio::spawn(async move {
+            let why = diagnose(&servers, bind_ip, TURN_DIAGNOSIS).await;
+            let _ = events.send((remote, Instant::now(), ConnectionEvent::NoRelay(why)));
+        });
+    }
+}
+
+/// Bound on asking the TURN servers why a call got no relayed candidate.
+const TURN_DIAGNOSIS: Duration = Duration::from_secs(2);
 
 /// A negotiation step the library refused, with its words.
 pub(super) fn negotiation(step: &str, error: impl std::fmt::Display) -> PeerError {

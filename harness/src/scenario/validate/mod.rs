@@ -7,6 +7,7 @@
 //! |---|---|
 //! | here | the whole file, the server, detection, harness bounds, thresholds |
 //! | `peers` | media, video and codecs, peers and groups |
+//! | `ice` | ICE servers (URLs, credentials, a spawned coturn) and policy |
 //! | `calls` | calls, topologies, spawn rates, redials |
 //! | `timeline` | the timeline played on paper; faults a browser cannot take |
 //! | `super::verb` | each event's verb |
@@ -15,6 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 mod calls;
+mod ice;
 mod peers;
 mod timeline;
 
@@ -23,8 +25,10 @@ use super::file::{
     ScenarioFile, Topology, VideoSpec,
 };
 use super::source::{FieldPath, Problem, Source};
+use super::verb::OwnedServer;
 use super::{
-    Action, Detection, MediaPlan, MetricThresholds, PeerKind, PeerPlan, Scenario, ServerPlan, Verb,
+    Action, Detection, IcePlan, MediaPlan, MetricThresholds, PeerKind, PeerPlan, Scenario,
+    ServerPlan, Verb,
 };
 use crate::load::LoadBounds;
 use crate::media::codec::{VideoCodec, VideoSettings};
@@ -76,7 +80,8 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
     let detection = check.detection(&file.detection);
     let load_bounds = check.load_bounds(&file.harness);
     let media = check.media(&file);
-    let peers = check.peers(&file.peers, &media);
+    let ice = check.ice(&file.ice, &IcePlan::default(), root.clone().key("ice"));
+    let peers = check.peers(&file.peers, &media, &ice);
     let names = Names::of(&file.peers, &peers);
     let mut actions = Vec::new();
     for (i, call) in file.calls.iter().enumerate() {

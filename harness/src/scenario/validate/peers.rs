@@ -102,7 +102,12 @@ impl Checker<'_> {
         codecs
     }
 
-    pub(super) fn peers(&mut self, specs: &[PeerSpec], media: &MediaPlan) -> Vec<PeerPlan> {
+    pub(super) fn peers(
+        &mut self,
+        specs: &[PeerSpec],
+        media: &MediaPlan,
+        run_ice: &IcePlan,
+    ) -> Vec<PeerPlan> {
         let mut peers = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, spec) in specs.iter().enumerate() {
@@ -178,12 +183,23 @@ impl Checker<'_> {
                     "a browser follows its own page's protocol: `misbehave` is for synthetic peers",
                 );
             }
+            let ice = match &spec.ice {
+                Some(own) => self.ice(own, run_ice, at.clone().key("ice")),
+                None => run_ice.clone(),
+            };
+            if spec.kind == PeerKind::Browser && ice != IcePlan::default() {
+                self.problem(
+                    at.clone().key(if spec.ice.is_some() { "ice" } else { "kind" }),
+                    "a browser peer takes no ICE servers or policy yet: give `ice` to the synthetic peers ([[peers]] ice = ...) instead of [ice]",
+                );
+            }
             peers.extend(names.into_iter().map(|name| PeerPlan {
                 name,
                 group: spec.name.trim().to_owned(),
                 kind: spec.kind,
                 video: video.clone(),
                 misbehave,
+                ice: ice.clone(),
             }));
         }
         if peers.len() > MAX_PEERS {

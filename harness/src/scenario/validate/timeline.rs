@@ -7,7 +7,10 @@ impl Checker<'_> {
     /// The verbs a browser peer cannot be the actor of (`Verb::browser_refuses`).
     pub(super) fn browser_faults(&mut self, actions: &[(Action, FieldPath)], peers: &[PeerPlan]) {
         for (action, field) in actions {
-            let peer = &peers[action.verb.actor()];
+            let Some(actor) = action.verb.actor() else {
+                continue;
+            };
+            let peer = &peers[actor];
             if peer.kind != PeerKind::Browser {
                 continue;
             }
@@ -30,11 +33,15 @@ impl Checker<'_> {
     pub(super) fn timeline(&mut self, actions: &[(Action, FieldPath)], peers: &[PeerPlan]) {
         let mut up: HashMap<(usize, usize), &str> = HashMap::new();
         let mut left: HashMap<usize, &str> = HashMap::new();
+        let mut crashed: HashMap<&'static str, String> = HashMap::new();
         let key = |a: usize, b: usize| (a.min(b), a.max(b));
         let name = |i: usize| peers[i].name.as_str();
         for (action, field) in actions {
             let when = humantime::format_duration(action.at);
-            let actor = action.verb.actor();
+            let Some(actor) = action.verb.actor() else {
+                self.server_crash(action, field, peers, &mut crashed);
+                continue;
+            };
             if let Some(origin) = left.get(&actor) {
                 self.problem(
                     field.clone(),
@@ -94,6 +101,34 @@ impl Checker<'_> {
                 // Its calls are over, and it does nothing more.
                 up.retain(|&(a, b), _| a != actor && b != actor);
                 left.insert(actor, &action.origin);
+            }
+        }
+    }
+
+    /// A server's crash: the run must start that server, and it dies once.
+    fn server_crash(
+        &mut self,
+        action: &Action,
+        field: &FieldPath,
+        peers: &[PeerPlan],
+        crashed: &mut HashMap<&'static str, String>,
+    ) {
+        let Verb::CrashServer { server } = action.verb else {
+            return;
+        };
+        let field = field.clone().key("crash-server");
+        match server {
+            OwnedServer::Turn if !peers.iter().any(|p| p.ice.spawned_turn) => self.problem(
+                field,
+                "the run starts no TURN server to crash: give [ice] servers = [{ spawn = \"coturn\" }]",
+            ),
+            OwnedServer::Turn => {
+                if let Some(origin) = crashed.insert(server.name(), action.origin.clone()) {
+                    self.problem(
+                        field,
+                        format!("the {} server has already crashed ({origin})", server.name()),
+                    );
+                }
             }
         }
     }
