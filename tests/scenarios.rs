@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use callprobe_harness::record::{RunLog, ScenarioRecord, write_log};
 use callprobe_harness::report::{self, Formats, terminal};
-use callprobe_harness::results::{RunReport, ScenarioResult, Status, judge_record};
+use callprobe_harness::results::{DataResult, RunReport, ScenarioResult, Status, judge_record};
 use callprobe_harness::runner::{NoProgress, RunOptions, record_scenario};
 use callprobe_harness::scenario::{Scenario, ServerPlan};
 use callprobe_testkit::cpu_slot;
@@ -242,4 +242,87 @@ async fn the_in_process_server_can_speak_tls_and_the_peers_trust_it() {
     let result = run_judged(&scenario, &RunOptions::default()).await;
     assert!(result.server.starts_with("wss://"), "{}", result.server);
     assert_eq!(result.status, Status::Passed, "{}", report(result.clone()));
+}
+
+/// What `receiver` got on its call's data channel.
+fn data_received(result: &ScenarioResult, receiver: &str) -> DataResult {
+    result
+        .calls
+        .iter()
+        .flat_map(|c| &c.tracks)
+        .find(|t| t.receiver == receiver)
+        .and_then(|t| t.data.clone())
+        .unwrap_or_else(|| panic!("no data channel at {receiver}:\n{}", report(result.clone())))
+}
+
+/// A data channel through 5% loss both ways (alice's link), beside a clean
+/// call: ordered and reliable, it loses nothing and the retransmissions
+/// show in its round trips; never retransmitting, its losses are counted,
+/// not failed. (The files' verdicts include audio through the same loss;
+/// only the data is judged here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reliable_data_channel_delivers_everything_through_loss_and_an_unreliable_one_counts_its_losses()
+ {
+    let load = |path: &str| Scenario::load(path.as_ref()).unwrap();
+    let reliable = run_judged(
+        &load("tests/fixtures/data-lossy-reliable.toml"),
+        &RunOptions::default(),
+    )
+    .await;
+    for (lossy, clean) in [("alice", "carol"), ("bob", "dave")] {
+        let (lossy_data, clean_data) = (
+            data_received(&reliable, lossy),
+            data_received(&reliable, clean),
+        );
+        assert!(lossy_data.opened && clean_data.opened);
+        assert_eq!(lossy_data.lost, 0, "{lossy}: {lossy_data:?}");
+        assert!(lossy_data.delivered_ratio >= 0.9, "{lossy}: {lossy_data:?}");
+        assert_eq!(
+            (
+                lossy_data.corrupt,
+                lossy_data.wrong_sender,
+                lossy_data.reordered
+            ),
+            (0, 0, 0)
+        );
+        // The sender's round trips: each lost datagram waits for SCTP's
+        // retransmission, which the clean call never does.
+        let (lossy_p95, clean_p95) = (
+            lossy_data.rtt_p95_ms.unwrap(),
+            clean_data.rtt_p95_ms.unwrap(),
+        );
+        assert!(
+            lossy_p95 > 5.0 * clean_p95,
+            "{lossy}: p95 {lossy_p95} ms through loss, {clean_p95} ms clean"
+        );
+        eprintln!(
+            "to {lossy} through 5% loss: rtt p50 {:.1} / p95 {lossy_p95:.1} ms; to {clean}, clean: p50 {:.1} / p95 {clean_p95:.1} ms; {} kbit/s",
+            lossy_data.rtt_p50_ms.unwrap(),
+            clean_data.rtt_p50_ms.unwrap(),
+            lossy_data.throughput_kbps.unwrap_or(f64::NAN)
+        );
+    }
+    let unreliable = run_judged(
+        &load("tests/fixtures/data-lossy-unreliable.toml"),
+        &RunOptions::default(),
+    )
+    .await;
+    let lost: u32 = ["alice", "bob"]
+        .iter()
+        .map(|r| data_received(&unreliable, r).lost)
+        .sum();
+    let clean_lost: u32 = ["carol", "dave"]
+        .iter()
+        .map(|r| data_received(&unreliable, r).lost)
+        .sum();
+    assert!(lost > 0, "5% loss and no retransmission lost nothing?");
+    assert_eq!(clean_lost, 0);
+    assert!(
+        !unreliable
+            .thresholds
+            .iter()
+            .any(|t| t.metric == "data.messages_lost"),
+        "an unreliable channel's losses are counted, not failed by default"
+    );
+    eprintln!("unreliable through 5% loss: {lost} messages lost, counted");
 }

@@ -26,6 +26,8 @@ pub enum Per {
     Run,
     /// One sample per wake-up of the harness's event-loop probe (every 10 ms).
     Probe,
+    /// One sample per data-channel message echoed back to its sender.
+    Message,
 }
 
 macro_rules! metrics {
@@ -89,6 +91,15 @@ metrics! {
     ImpairmentFramesLost => "impairment.frames_lost", Fault, "frames lost from an impairment's start to the first verified frame after its end, per track it crossed";
     ImpairmentFreezeMs => "impairment.freeze_ms", Fault, "time frozen over the same window, per track";
     ImpairmentRecovered => "impairment.recovered_ms", Fault, "an impairment's `restore` to the first verified frame after it, per track";
+    DataOpen => "data.open_ms", Call, "call command to the call's data channel open at the caller (a setup phase)";
+    DataDeliveredRatio => "data.delivered_ratio", Track, "data-channel messages received over those the span asked for (from the sender's channel opening, one per interval, less what was in flight at the end; 0 to 1)";
+    DataMessagesLost => "data.messages_lost", Track, "data-channel messages sent and never received: numbers skipped, and those sent in the span after the last that came";
+    DataMessagesDuplicated => "data.messages_duplicated", Track, "data-channel messages received again";
+    DataMessagesReordered => "data.messages_reordered", Track, "data-channel messages received after a higher number (counted on unordered channels, failed by default on ordered ones)";
+    DataMessagesCorrupt => "data.messages_corrupt", Track, "data-channel messages whose CRC did not check";
+    DataMessagesWrongSender => "data.messages_wrong_sender", Track, "data-channel messages (or echoes) from a sender other than the call's partner";
+    DataThroughput => "data.throughput_kbps", Track, "data-channel bytes received per second, first message to last, in kbit/s";
+    DataRtt => "data.rtt_ms", Message, "a data-channel message sent to its echo back, per message";
     VideoFps => "video.fps", Track, "verified frames per second over the call's span (from the sender's first frame to the call's end, less what was still in flight)";
     VideoCoverage => "video.coverage", Track, "share of the call's span, outside declared fault windows, covered by verified frames (0 to 1): a gap longer than a freeze is uncovered, to the span's end";
     VideoFramesVerified => "video.frames_verified", Track, "frames verified by their stamp (a browser: grabs whose stamp read as the sender's)";
@@ -162,6 +173,7 @@ impl Per {
             Per::Fault => "fault",
             Per::Run => "run",
             Per::Probe => "probe",
+            Per::Message => "message",
         }
     }
 }

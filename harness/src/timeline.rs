@@ -18,6 +18,9 @@ pub struct SetupTimeline {
     pub relay_allocated_ms: Option<f64>,
     pub answer_ms: Option<f64>,
     pub ice_connected_ms: Option<f64>,
+    /// The call's data channel open at the caller, where it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_open_ms: Option<f64>,
     pub dtls_connected_ms: Option<f64>,
     pub first_rtp_ms: Option<f64>,
     pub first_frame_ms: Option<f64>,
@@ -70,6 +73,7 @@ impl SetupTimeline {
             relay_allocated_ms: at_caller(&|k| matches!(k, PeerEventKind::RelayAllocated { .. })),
             answer_ms: at_caller(&|k| matches!(k, PeerEventKind::AnswerReceived { .. })),
             ice_connected_ms: at_caller(&|k| matches!(k, PeerEventKind::IceConnected { .. })),
+            data_open_ms: at_caller(&|k| matches!(k, PeerEventKind::DataOpen { .. })),
             dtls_connected_ms: at_caller(&|k| matches!(k, PeerEventKind::Connected { .. })),
             first_rtp_ms: at_caller(&|k| {
                 matches!(

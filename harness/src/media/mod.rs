@@ -2,6 +2,7 @@
 //! and the codecs that carry them.
 
 pub mod codec;
+pub(crate) mod data_message;
 pub(crate) mod frame;
 pub mod opus;
 pub mod pattern;

@@ -19,6 +19,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RtpCodecKind,
 };
 use tokio::sync::mpsc;
+use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -121,6 +122,8 @@ pub(crate) enum ConnectionEvent {
     /// Why this relay-only connection has no relayed candidate: what our
     /// own allocation from its TURN servers got (`turn_probe`).
     NoRelay(String),
+    /// The other side opened a data channel.
+    DataChannel(Arc<dyn DataChannel>),
     Track(Arc<dyn TrackRemote>),
 }
 
@@ -132,6 +135,7 @@ impl std::fmt::Debug for ConnectionEvent {
             ConnectionEvent::State(s) => write!(f, "State({s})"),
             ConnectionEvent::GatheringComplete => f.write_str("GatheringComplete"),
             ConnectionEvent::NoRelay(why) => write!(f, "NoRelay({why})"),
+            ConnectionEvent::DataChannel(_) => f.write_str("DataChannel"),
             ConnectionEvent::Track(_) => f.write_str("Track"),
         }
     }
@@ -195,6 +199,10 @@ impl<K: Clone + Send + Sync + 'static> PeerConnectionEventHandler for Forwarder<
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         self.forward(ConnectionEvent::Track(track));
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        self.forward(ConnectionEvent::DataChannel(channel));
     }
 }
 

@@ -130,6 +130,10 @@ pub enum MediaFault {
     AudioStop,
     /// Another sender's tone (this index) goes out.
     WrongTone(u16),
+    /// The data channel stops: no more messages (echoes still go back).
+    DataStop,
+    /// Messages go out damaged (their CRC no longer checks).
+    DataCorrupt,
 }
 
 impl MediaFault {
@@ -143,6 +147,8 @@ impl MediaFault {
             MediaFault::AudioMute => "audio-mute",
             MediaFault::AudioStop => "audio-stop",
             MediaFault::WrongTone(_) => "wrong-tone",
+            MediaFault::DataStop => "data-stop",
+            MediaFault::DataCorrupt => "data-corrupt",
         }
     }
 
@@ -156,6 +162,8 @@ impl MediaFault {
             "audio-mute" => MediaFault::AudioMute,
             "audio-stop" => MediaFault::AudioStop,
             "wrong-tone" => MediaFault::WrongTone(other),
+            "data-stop" => MediaFault::DataStop,
+            "data-corrupt" => MediaFault::DataCorrupt,
             _ => return None,
         })
     }
@@ -168,6 +176,8 @@ impl MediaFault {
         "audio-mute",
         "audio-stop",
         "wrong-tone",
+        "data-stop",
+        "data-corrupt",
     ];
 
     /// The other sender a fault sends as, if it names one.
@@ -187,7 +197,12 @@ impl MediaFault {
         }
     }
 
-    /// Whether the fault is in the video (else the audio).
+    /// Whether the fault is in the data channel.
+    pub(crate) fn is_data(self) -> bool {
+        matches!(self, MediaFault::DataStop | MediaFault::DataCorrupt)
+    }
+
+    /// Whether the fault is in the video (else the audio, or the data).
     pub(crate) fn is_video(self) -> bool {
         matches!(
             self,
@@ -264,6 +279,10 @@ pub struct CallReport {
     /// never got that far, or a browser, which does not say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_codec: Option<VideoCodec>,
+    /// The call's data channel, as this side saw it (`None`: the scenario
+    /// asked for none, or it never came here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<crate::verify::data::DataVerdict>,
 }
 
 impl CallReport {
@@ -284,6 +303,7 @@ impl CallReport {
             audio_sent: None,
             browser: None,
             video_codec: None,
+            data: None,
         }
     }
 }
@@ -363,6 +383,10 @@ pub enum PeerEventKind {
     FirstAudio {
         remote: PeerId,
     },
+    /// The call's data channel opened here.
+    DataOpen {
+        remote: PeerId,
+    },
     /// The server said that this peer, in a call with us, has gone.
     PeerLeft {
         remote: PeerId,
@@ -409,6 +433,7 @@ impl PeerEventKind {
             | K::FirstRtp { remote, .. }
             | K::FirstFrame { remote, .. }
             | K::FirstAudio { remote }
+            | K::DataOpen { remote }
             | K::PeerLeft { remote }
             | K::IceRestartSent { remote } => Some(*remote),
             K::CallEnded(report) => Some(report.remote),

@@ -13,12 +13,14 @@
 //! | `connection` | building one peer connection (codecs, interceptors, timers) |
 //! | `keyframe` | the interceptor that lets PLI/FIR reach the sender |
 //! | `send` | pacing, encoding and sending one call's media |
+//! | `data_channel` | a call's data channel: stamped messages both ways, verified and echoed |
 //! | `track`, `receive` | reading incoming tracks into the verifiers |
 //! | `events` | commands in, timestamped events out |
 
 pub(crate) mod browser_stats;
 pub(crate) mod call;
 mod connection;
+mod data_channel;
 mod directory;
 pub(crate) mod events;
 mod failure;
@@ -35,6 +37,7 @@ mod turn_probe;
 pub use call::CallTimeouts;
 pub(crate) use call::{CallInput, CallMachine, CallOutput, CallState};
 pub use connection::ConnectionSettings;
+pub use data_channel::DataSettings;
 pub use directory::Introduction;
 pub(crate) use directory::Introductions;
 pub use events::{

@@ -42,6 +42,8 @@ pub struct MediaSettings {
     /// The peer's media faults, read on every frame and packet (one per
     /// peer: a peer task gives itself its own).
     pub faults: Arc<FaultSwitch>,
+    /// A data channel on every call, if the scenario asks for one.
+    pub data: Option<super::DataSettings>,
 }
 
 /// A peer's camera and microphone faults, set by the timeline and read by
@@ -50,12 +52,15 @@ pub struct MediaSettings {
 pub struct FaultSwitch {
     video: std::sync::Mutex<Option<MediaFault>>,
     audio: std::sync::Mutex<Option<MediaFault>>,
+    data: std::sync::Mutex<Option<MediaFault>>,
 }
 
 impl FaultSwitch {
     pub fn set(&self, fault: MediaFault) {
         let slot = if fault.is_video() {
             &self.video
+        } else if fault.is_data() {
+            &self.data
         } else {
             &self.audio
         };
@@ -77,6 +82,13 @@ impl FaultSwitch {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    pub(crate) fn data(&self) -> Option<MediaFault> {
+        *self
+            .data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Default for MediaSettings {
@@ -87,6 +99,7 @@ impl Default for MediaSettings {
             shared: None,
             pacing: Arc::default(),
             faults: Arc::default(),
+            data: None,
         }
     }
 }

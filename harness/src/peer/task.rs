@@ -43,6 +43,7 @@ use crate::media::codec::{CodecError, VideoCodec, offered_video_codecs};
 use crate::signaling::{
     CandidateInit, ClientConfig, Incoming, Outgoing as Signal, Received, SignalingClient,
 };
+use crate::verify::data::DataVerdict;
 
 /// Bound on ending one call mid-run: its media tasks stopping and its
 /// connection closing, together.
@@ -166,6 +167,8 @@ struct Call {
     tracks_stop: CancellationToken,
     /// A relayed candidate of ours has been gathered (reported once).
     relay_gathered: bool,
+    /// The call's data channel, run until `tracks_stop`.
+    data: Option<JoinHandle<DataVerdict>>,
 }
 
 struct Peer {
@@ -397,6 +400,7 @@ impl Peer {
             tracks: Vec::new(),
             tracks_stop: CancellationToken::new(),
             relay_gathered: false,
+            data: None,
         }
     }
 }

@@ -26,6 +26,8 @@ pub(crate) enum TrackNews {
     FirstRtp(MediaKind),
     FirstFrame(Option<Stamp>),
     FirstAudio,
+    /// The call's data channel is open here.
+    DataOpen,
     Failed(String),
 }
 

@@ -161,6 +161,25 @@ fn scenario(s: &ScenarioResult) -> Markup {
                 }
             }
         }
+        @if s.calls.iter().flat_map(|c| &c.tracks).any(|t| t.data.is_some()) {
+            h3 { "Data channels" }
+            table {
+                tr { th { "direction" } th { "open" } th { "received/sent" } th { "expected" } th { "lost" } th { "duplicated" } th { "reordered" } th { "corrupt" } th { "wrong sender" } th { "rtt p50 / p95 ms" } th { "kbit/s" } }
+                @for t in s.calls.iter().flat_map(|c| &c.tracks) {
+                    @if let Some(d) = &t.data {
+                        tr {
+                            td { (t.sender) " → " (t.receiver) }
+                            td { (if d.opened { "yes" } else { "no" }) }
+                            td { (d.received) "/" (d.sent) } td { (d.expected) }
+                            td { (d.lost) } td { (d.duplicated) } td { (d.reordered) }
+                            td { (d.corrupt) } td { (d.wrong_sender) }
+                            td { (ms(d.rtt_p50_ms)) " / " (ms(d.rtt_p95_ms)) }
+                            td { (d.throughput_kbps.map_or("–".to_owned(), |k| format!("{k:.1}"))) }
+                        }
+                    }
+                }
+            }
+        }
         @if !s.faults.is_empty() {
             h3 { "Faults" }
             p.note { "Departures: ms from the fault to each signal at each partner (– : never came). Moves and impairments: what each track lost from the fault to the first verified frame after its end." }

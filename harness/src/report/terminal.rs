@@ -109,6 +109,15 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
             ]);
         }
     }
+    if let Some(m) = s.metric("data.open_ms") {
+        setup.add_row(vec![
+            "data_open".to_owned(),
+            m.count.to_string(),
+            ms(m.p50),
+            ms(m.p95),
+            ms(m.max),
+        ]);
+    }
     let _ = writeln!(out, "{setup}");
 
     let sum = |name: &str| {
@@ -161,6 +170,7 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
             .collect();
         let _ = writeln!(out, "   video tracks by codec: {}", counts.join(", "));
     }
+    data_line(out, s);
     // What media went over, each side's view of each call counted.
     let mut pairs: std::collections::BTreeMap<String, usize> = Default::default();
     for pair in s
@@ -238,6 +248,40 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
         }
         let _ = writeln!(out, "{thresholds}");
     }
+}
+
+/// The calls' data channels, every direction summed.
+fn data_line(out: &mut String, s: &ScenarioResult) {
+    let directions: Vec<&crate::results::DataResult> = s
+        .calls
+        .iter()
+        .filter(|c| !c.expect_failure)
+        .flat_map(|c| &c.tracks)
+        .filter_map(|t| t.data.as_ref())
+        .collect();
+    if directions.is_empty() {
+        return;
+    }
+    let sum =
+        |f: fn(&crate::results::DataResult) -> u32| directions.iter().map(|d| f(d)).sum::<u32>();
+    let opened = directions.iter().filter(|d| d.opened).count();
+    let rtt = s.metric("data.rtt_ms");
+    let kbps = s.metric("data.throughput_kbps");
+    let _ = writeln!(
+        out,
+        "   data channels: {opened}/{} directions open, {}/{} messages received (expected {}), lost {}, duplicated {}, reordered {}, corrupt {}, wrong sender {}; rtt p50/p95 {} ms; {} kbit/s p50",
+        directions.len(),
+        sum(|d| d.received),
+        sum(|d| d.sent),
+        sum(|d| d.expected),
+        sum(|d| d.lost),
+        sum(|d| d.duplicated),
+        sum(|d| d.reordered),
+        sum(|d| d.corrupt),
+        sum(|d| d.wrong_sender),
+        rtt.map_or("–".to_owned(), |m| format!("{}/{}", ms(m.p50), ms(m.p95))),
+        kbps.map_or("–".to_owned(), |m| value(m.p50)),
+    );
 }
 
 /// What each fault did: how partners learned of a departure, and what a

@@ -106,6 +106,7 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 end_ms: signed_ms(end, RunTime::ZERO),
                 windows: fault_windows(input, receiver, sender),
                 frame_interval_ms: 1e3 / f64::from(sender_fps(scenario, sender).max(1)),
+                data: scenario.media.data,
             };
             let mut tracks = vec![
                 track(
@@ -360,6 +361,8 @@ struct SpanContext {
     end_ms: f64,
     windows: Vec<FaultWindow>,
     frame_interval_ms: f64,
+    /// The call's data channel, if the scenario asked for one.
+    data: Option<crate::peer::DataSettings>,
 }
 
 /// One direction: what `receiver` reported of `sender`'s media, judged
@@ -453,6 +456,14 @@ fn track(
         audio_span,
         tone_match,
         series: Vec::new(),
+        data: context.data.map(|settings| {
+            super::data::judge(
+                received.and_then(|r| r.data.as_ref()),
+                sent.and_then(|r| r.data.as_ref()),
+                &settings,
+                context.end_ms * 1e3,
+            )
+        }),
     }
 }
 

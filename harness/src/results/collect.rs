@@ -350,6 +350,7 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult,
         (Metric::SetupFirstRtp, setup.first_rtp_ms),
         (Metric::SetupFirstFrame, setup.first_frame_ms),
         (Metric::SetupFirstAudio, setup.first_audio_ms),
+        (Metric::DataOpen, setup.data_open_ms),
     ];
     for (metric, value) in phases {
         if let Some(value) = value {
@@ -427,6 +428,23 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult,
             Metric::AudioToneMatch,
             if track.tone_match { 1.0 } else { 0.0 },
         );
+        if let Some(data) = &track.data {
+            add(Metric::DataDeliveredRatio, data.delivered_ratio);
+            add(Metric::DataMessagesLost, f64::from(data.lost));
+            add(Metric::DataMessagesDuplicated, f64::from(data.duplicated));
+            add(Metric::DataMessagesReordered, f64::from(data.reordered));
+            add(Metric::DataMessagesCorrupt, f64::from(data.corrupt));
+            add(
+                Metric::DataMessagesWrongSender,
+                f64::from(data.wrong_sender),
+            );
+            if let Some(kbps) = data.throughput_kbps {
+                add(Metric::DataThroughput, kbps);
+            }
+            for &rtt in &data.rtt_ms {
+                add(Metric::DataRtt, rtt);
+            }
+        }
         if let Some(audio) = &track.audio {
             if let Some(hz) = audio.tone_hz {
                 add(Metric::AudioToneHz, f64::from(hz));
@@ -490,7 +508,7 @@ pub(super) fn summarize(metric: Metric, values: Vec<f64>) -> MetricSummary {
         p95: stat(Stat::Percentile(95.0)),
         p99: stat(Stat::Percentile(99.0)),
         max: stat(Stat::Max),
-        samples: if matches!(metric.per(), Per::Frame | Per::Probe) {
+        samples: if matches!(metric.per(), Per::Frame | Per::Probe | Per::Message) {
             Vec::new()
         } else {
             values
@@ -553,6 +571,7 @@ fn event_record(
             }),
         ),
         K::FirstAudio { remote } => ("first_audio", Some(*remote), None),
+        K::DataOpen { remote } => ("data_open", Some(*remote), None),
         K::CallEnded(report) => (
             "call_ended",
             Some(report.remote),

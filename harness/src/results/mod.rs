@@ -7,6 +7,7 @@
 
 mod calls;
 mod collect;
+mod data;
 mod faults;
 mod growth;
 mod load;
@@ -20,6 +21,7 @@ use std::fmt;
 use serde::Serialize;
 
 pub use collect::{collect, judge_record};
+pub use data::DataResult;
 pub(crate) use faults::{FaultResult, LinkSnapshot, PathRecord};
 pub(crate) use growth::Growth;
 pub(crate) use load::{HarnessLoad, LoadObserved};
@@ -291,6 +293,9 @@ pub struct TrackResult {
     /// Verified frames and their mean latency, second by second of the
     /// timeline.
     pub series: Vec<SeriesPoint>,
+    /// Its data channel's messages (`None`: the scenario asked for none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataResult>,
 }
 
 fn lean_video<S: serde::Serializer>(v: &Option<VideoVerdict>, s: S) -> Result<S::Ok, S::Error> {

@@ -130,6 +130,7 @@ pub(super) async fn media(
             pacing: Arc::clone(pacing),
             // Each peer's own camera and microphone.
             faults: Arc::default(),
+            data: plan.data,
         })
         .collect())
 }

@@ -86,6 +86,26 @@ pub(crate) struct MediaSpec {
     pub(crate) video: VideoSpec,
     #[serde(default)]
     pub(crate) audio: AudioSpec,
+    /// A data channel on every call: `{ ordered = true, interval = "100ms", size = 1024 }`.
+    pub(crate) data: Option<DataSpec>,
+}
+
+/// A call's data channel: the caller opens it before its offer; each side
+/// sends a numbered, stamped message every `interval` and echoes the
+/// other's.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DataSpec {
+    /// In order (default true).
+    pub(crate) ordered: Option<bool>,
+    /// Give a message up after this many retransmissions (default: never,
+    /// a reliable channel).
+    pub(crate) max_retransmits: Option<u16>,
+    /// Between messages, each way (default 100 ms).
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) interval: Option<Duration>,
+    /// Bytes per message (default 1024).
+    pub(crate) size: Option<usize>,
 }
 
 /// Video settings; anything left out keeps the default (320x240, 30 fps,

@@ -85,6 +85,8 @@ pub struct MediaPlan {
     pub shared: bool,
     pub video: VideoSettings,
     pub audio_bitrate_bps: u32,
+    /// A data channel on every call (`[media] data`).
+    pub data: Option<crate::peer::DataSettings>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

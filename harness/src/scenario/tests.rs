@@ -5,6 +5,7 @@ use crate::media::codec::VideoCodec;
 use crate::net::{Direction, Impairment};
 
 mod codecs;
+mod data;
 mod ice;
 mod timeline;
 

@@ -3,6 +3,7 @@
 
 pub mod audio;
 pub mod beeps;
+pub mod data;
 pub(crate) mod live;
 pub(crate) mod video;
 

@@ -3,6 +3,7 @@
 //! within its bounds.
 
 use super::*;
+use crate::peer::data_channel;
 use crate::peer::ice::selected_pair;
 
 impl Peer {
@@ -42,17 +43,42 @@ impl Peer {
             Ok(connection) => connection,
             Err(message) => return self.fail_before_call(to, Role::Caller, message),
         };
+        // The caller opens the data channel before its offer, as the
+        // tutorial's page does, so the offer carries it.
+        let channel = match self.config.media.data {
+            Some(settings) => {
+                match connection
+                    .pc
+                    .create_data_channel(data_channel::LABEL, Some(settings.init()))
+                    .await
+                {
+                    Ok(channel) => Some(channel),
+                    Err(error) => {
+                        close_connection(&connection, self.close_deadline()).await;
+                        return self.fail_before_call(
+                            to,
+                            Role::Caller,
+                            format!("opening the data channel: {error}"),
+                        );
+                    }
+                }
+            }
+            None => None,
+        };
         let offer = async {
             let offer = connection.pc.create_offer(None).await?;
             connection.pc.set_local_description(offer.clone()).await?;
             Ok::<_, webrtc::error::Error>(offer)
         }
         .await;
-        let call = Peer::new_call(
+        let mut call = Peer::new_call(
             CallMachine::caller(Instant::now(), self.timeouts()),
             connection,
             Some(expect),
         );
+        if let Some(channel) = channel {
+            call.data = self.run_data_channel(to, channel, &call);
+        }
         let sdp = match offer {
             Ok(offer) => offer.sdp,
             Err(error) => {
@@ -240,8 +266,49 @@ impl Peer {
                 ),
             }
         }
+        if let Some(data) = call.data {
+            match timeout_at(deadline, data).await {
+                Ok(Ok(verdict)) => report.data = Some(verdict),
+                Ok(Err(_)) => {}
+                Err(_) => self.error(
+                    Some(remote),
+                    PeerError::Stuck {
+                        part: "the data channel".into(),
+                    },
+                ),
+            }
+        }
         close_connection(&call.connection, deadline).await;
         self.emit(PeerEventKind::CallEnded(Box::new(report)));
+    }
+
+    /// Runs a call's data channel until the call's tracks stop; `None`
+    /// when the remote's media carries no sender index to check (a
+    /// browser: its page does not open our channel yet).
+    pub(super) fn run_data_channel(
+        &self,
+        remote: PeerId,
+        channel: Arc<dyn webrtc::data_channel::DataChannel>,
+        call: &Call,
+    ) -> Option<JoinHandle<DataVerdict>> {
+        let settings = self.config.media.data?;
+        let Some(MediaSource::Pattern(expected)) = call.remote_source else {
+            return None;
+        };
+        let ends = data_channel::Ends {
+            us: self.config.index,
+            expected,
+            remote,
+            epoch: self.config.epoch,
+            faults: Arc::clone(&self.config.media.faults),
+        };
+        Some(tokio::spawn(data_channel::run(
+            channel,
+            settings,
+            ends,
+            self.track_news.clone(),
+            call.tracks_stop.clone(),
+        )))
     }
 }
 

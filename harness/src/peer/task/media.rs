@@ -99,6 +99,7 @@ impl Peer {
                 self.emit_at(at, PeerEventKind::FirstFrame { remote, stamp })
             }
             TrackNews::FirstAudio => self.emit_at(at, PeerEventKind::FirstAudio { remote }),
+            TrackNews::DataOpen => self.emit_at(at, PeerEventKind::DataOpen { remote }),
             TrackNews::Failed(detail) => self.error(Some(remote), PeerError::Media { detail }),
         }
     }

@@ -288,6 +288,19 @@ impl Peer {
             }
             ConnectionEvent::State(_) => {}
             ConnectionEvent::GatheringComplete => self.check_relay_gathered(remote),
+            ConnectionEvent::DataChannel(channel) => {
+                let ours = matches!(channel.label().await, Ok(label) if label == crate::peer::data_channel::LABEL);
+                let Some(call) = self.calls.get(&remote) else {
+                    return;
+                };
+                if !ours || call.data.is_some() {
+                    return; // not the channel we verify
+                }
+                let data = self.run_data_channel(remote, channel, call);
+                if let Some(call) = self.calls.get_mut(&remote) {
+                    call.data = data;
+                }
+            }
             ConnectionEvent::NoRelay(why) => {
                 let failure = CallFailure::NoRelay(why);
                 self.drive(client, remote, at, CallInput::Failed(failure))

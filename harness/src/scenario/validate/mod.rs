@@ -34,7 +34,7 @@ use crate::load::LoadBounds;
 use crate::media::codec::{VideoCodec, VideoSettings};
 use crate::media::pattern::Pattern;
 use crate::metrics::Metric;
-use crate::peer::Misbehaviour;
+use crate::peer::{DataSettings, Misbehaviour};
 use crate::threshold::Threshold;
 
 /// Checks added to every scenario with calls, unless the file sets its own
@@ -52,6 +52,28 @@ pub(crate) const DEFAULT_THRESHOLDS: &[(Metric, &str)] = &[
     (Metric::VideoCoverage, "min >= 0.9"),
     (Metric::AudioCoverage, "min >= 0.9"),
 ];
+
+/// Added with a data channel (`[media] data`), as media's are: every
+/// message intact and from the right sender, and the channel carrying what
+/// the span asked of it; a reliable channel loses nothing, an ordered one
+/// reorders nothing.
+const DATA_DEFAULTS: &[(Metric, &str)] = &[
+    (Metric::DataMessagesCorrupt, "max == 0"),
+    (Metric::DataMessagesWrongSender, "max == 0"),
+    (Metric::DataDeliveredRatio, "min >= 0.9"),
+    (Metric::DataMessagesLost, "max == 0"),
+    (Metric::DataMessagesReordered, "max == 0"),
+];
+
+fn data_defaults(data: &DataSettings) -> &'static [(Metric, &'static str)] {
+    match (data.reliable(), data.ordered) {
+        (true, true) => DATA_DEFAULTS,
+        (true, false) => &DATA_DEFAULTS[..4],
+        // An unreliable channel may lose; an ordered one still never reorders
+        // what it delivers, but loss is its to count, not to fail.
+        (false, _) => &DATA_DEFAULTS[..3],
+    }
+}
 
 const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// ICE and DTLS take tens of ms on loopback and seconds on bad networks.
@@ -91,10 +113,11 @@ pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
         actions.extend(check.event(event, i, &names, file.duration));
     }
     check.browser_faults(&actions, &peers);
+    check.data_faults(&actions, media.data.is_some());
     // Calls at the same moment as events go first, each in file order.
     actions.sort_by_key(|(action, _)| action.at);
     check.timeline(&actions, &peers);
-    let thresholds = check.thresholds(&file.thresholds, !actions.is_empty());
+    let thresholds = check.thresholds(&file.thresholds, !actions.is_empty(), media.data.as_ref());
     if !check.problems.is_empty() {
         return Err(check.problems);
     }
@@ -131,7 +154,7 @@ pub(super) fn validate_thresholds(source: &Source) -> Result<Vec<MetricThreshold
         problems: Vec::new(),
         moves: 0,
     };
-    let thresholds = check.thresholds(&file.thresholds, false);
+    let thresholds = check.thresholds(&file.thresholds, false, None);
     if check.problems.is_empty() {
         Ok(thresholds)
     } else {
@@ -397,6 +420,7 @@ impl Checker<'_> {
         &mut self,
         written: &BTreeMap<String, Vec<String>>,
         with_calls: bool,
+        data: Option<&DataSettings>,
     ) -> Vec<MetricThresholds> {
         let mut thresholds = Vec::new();
         for (name, expressions) in written {
@@ -426,7 +450,8 @@ impl Checker<'_> {
             });
         }
         if with_calls {
-            for &(metric, text) in DEFAULT_THRESHOLDS {
+            let data_defaults = data.map_or(&[][..], |data| data_defaults(data));
+            for &(metric, text) in DEFAULT_THRESHOLDS.iter().chain(data_defaults) {
                 if !thresholds.iter().any(|t| t.metric == metric) {
                     let threshold = text.parse().expect("default thresholds parse");
                     thresholds.push(MetricThresholds {

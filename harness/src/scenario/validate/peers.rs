@@ -1,6 +1,9 @@
 //! Part of the validator (see the parent module).
 
 use super::*;
+use crate::media::data_message::{MAX_SIZE, MIN_SIZE};
+use crate::peer::DataSettings;
+use crate::scenario::file::DataSpec;
 
 impl Checker<'_> {
     pub(super) fn media(&mut self, file: &ScenarioFile) -> MediaPlan {
@@ -20,15 +23,51 @@ impl Checker<'_> {
         let audio_bitrate_bps = file.media.audio.bitrate_bps.unwrap_or(32_000);
         if !(6_000..=510_000).contains(&audio_bitrate_bps) {
             self.problem(
-                at.key("audio").key("bitrate_bps"),
+                at.clone().key("audio").key("bitrate_bps"),
                 format!("Opus takes 6000 to 510000 bit/s, not {audio_bitrate_bps}"),
             );
         }
+        let data = file
+            .media
+            .data
+            .as_ref()
+            .and_then(|spec| self.data(spec, at.clone().key("data"), file.duration));
         MediaPlan {
             shared,
             video,
             audio_bitrate_bps,
+            data,
         }
+    }
+
+    /// `[media] data`: an interval a run can hold, a size SCTP carries.
+    fn data(&mut self, spec: &DataSpec, at: FieldPath, duration: Duration) -> Option<DataSettings> {
+        let settings = DataSettings {
+            ordered: spec.ordered.unwrap_or(true),
+            max_retransmits: spec.max_retransmits,
+            interval: spec.interval.unwrap_or(Duration::from_millis(100)),
+            size: spec.size.unwrap_or(1024),
+        };
+        let before = self.problems.len();
+        if settings.interval < Duration::from_millis(1) || settings.interval >= duration {
+            self.problem(
+                at.clone().key("interval"),
+                format!(
+                    "{}: an interval from 1ms to less than the run's duration",
+                    humantime::format_duration(settings.interval)
+                ),
+            );
+        }
+        if !(MIN_SIZE..=MAX_SIZE).contains(&settings.size) {
+            self.problem(
+                at.key("size"),
+                format!(
+                    "{} bytes: a message is {MIN_SIZE} (its number, time and CRC) to {MAX_SIZE} bytes",
+                    settings.size
+                ),
+            );
+        }
+        (self.problems.len() == before).then_some(settings)
     }
 
     pub(super) fn video(
@@ -176,6 +215,12 @@ impl Checker<'_> {
                         ),
                     );
                 }
+            }
+            if media.data.is_some() && spec.kind == PeerKind::Browser {
+                self.problem(
+                    at.clone().key("kind"),
+                    "a browser peer does not open callprobe's data channel yet: [media] data is for runs of synthetic peers",
+                );
             }
             if misbehave != Misbehaviour::default() && spec.kind == PeerKind::Browser {
                 self.problem(

@@ -27,6 +27,24 @@ impl Checker<'_> {
         }
     }
 
+    /// A data fault needs a data channel to act on.
+    pub(super) fn data_faults(&mut self, actions: &[(Action, FieldPath)], has_data: bool) {
+        for (action, field) in actions {
+            if let Verb::Media { fault, .. } = action.verb
+                && fault.is_data()
+                && !has_data
+            {
+                self.problem(
+                    field.clone().key("media").key("fault"),
+                    format!(
+                        "`{}` acts on the calls' data channel, and there is none: give [media] data",
+                        fault.name()
+                    ),
+                );
+            }
+        }
+    }
+
     /// Plays the timeline on paper: a peer never calls itself or a peer it
     /// is already in a call with, only hangs up calls that are up, and does
     /// nothing after it has left (except be called, which must then fail).
