@@ -11,8 +11,8 @@ use callprobe_harness::browser::{
 };
 use callprobe_harness::media::codec::VideoCodec;
 use callprobe_harness::peer::{
-    CallEnd, CallFailure, CallReport, CallTimeouts, MediaSource, Misbehaviour, PeerCommand,
-    PeerEventKind, spawn_peer,
+    CallEnd, CallFailure, CallReport, CallTimeouts, DataSettings, MediaSource, Misbehaviour,
+    PeerCommand, PeerEventKind, spawn_peer,
 };
 use callprobe_harness::verify::beeps::BEEP_HZ;
 use callprobe_server::protocol::PeerId;
@@ -34,7 +34,7 @@ async fn start(run: &mut TestRun, kinds: &[Kind]) {
         let index = index as u16;
         run.sources.push(match kind {
             Kind::Synthetic => MediaSource::Pattern(index),
-            Kind::Browser => MediaSource::Browser,
+            Kind::Browser => MediaSource::Browser(index),
         });
         let handle = match kind {
             Kind::Synthetic => spawn_peer(run.config(index), run.outbox.clone()),
@@ -54,6 +54,7 @@ async fn start(run: &mut TestRun, kinds: &[Kind]) {
                         answer: run.answer_timeout,
                         connect: Duration::from_secs(10),
                     },
+                    data: run.media.data,
                 },
                 run.outbox.clone(),
             ),
@@ -229,6 +230,83 @@ fn print_setup(run: &TestRun, caller: u16, callee: u16, what: &str) {
     assert!(setup.ice_connected_ms.is_some(), "{what}: {setup:?}");
     assert!(setup.dtls_connected_ms.is_some(), "{what}: {setup:?}");
     assert!(setup.first_frame_ms.is_some(), "{what}: {setup:?}");
+}
+
+/// A data channel's every message verified, both ways, across the two
+/// stacks: `report` is `what` received.
+fn assert_data_verified(report: &CallReport, what: &str) {
+    let data = report
+        .data
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no data channel"));
+    assert!(data.opened_us.is_some(), "{what}: never opened: {data:?}");
+    assert!(data.received >= 20 && data.sent >= 20, "{what}: {data:?}");
+    assert_eq!(
+        (
+            data.gaps,
+            data.duplicated,
+            data.reordered,
+            data.corrupt,
+            data.wrong_sender,
+            data.foreign
+        ),
+        (0, 0, 0, 0, 0, 0),
+        "{what}: {data:?}"
+    );
+    assert!(!data.rtt_ms.is_empty(), "{what}: no echo came back");
+}
+
+/// The data channel across both stacks: a synthetic peer calls the browser
+/// (ours opens the channel, the page is given it) and the browser calls
+/// another synthetic peer (the page opens it); each side of each call
+/// verifies the other's messages and times its own by their echoes.
+#[test]
+fn a_data_channel_between_a_browser_and_synthetic_peers_is_verified_both_ways() {
+    on_loopback_only(
+        "a_data_channel_between_a_browser_and_synthetic_peers",
+        async {
+            let mut run = TestRun::with_our_server().await;
+            run.media.data = Some(DataSettings {
+                ordered: true,
+                max_retransmits: None,
+                interval: Duration::from_millis(100),
+                size: 1024,
+            });
+            start(&mut run, &[Kind::Synthetic, Kind::Browser, Kind::Synthetic]).await;
+            run.call_pairs(&[(0, 1), (1, 2)]);
+            run.wait_for_media(&[(0, 1), (1, 2)], false).await;
+            run.log_for(MEDIA_WINDOW).await;
+            run.hang_up_pairs(&[(0, 1), (1, 2)]);
+            for (receiver, sender, what) in [
+                (1, 0, "the browser from the synthetic caller"),
+                (0, 1, "the synthetic caller from the browser"),
+                (2, 1, "the synthetic callee from the browser"),
+                (1, 2, "the browser from the synthetic callee"),
+            ] {
+                let report = run.call_report(receiver, sender).await;
+                assert_data_verified(&report, what);
+                let data = report.data.as_ref().unwrap();
+                let mut rtt = data.rtt_ms.clone();
+                rtt.sort_by(f64::total_cmp);
+                eprintln!(
+                    "{what}: {} received, {} sent, rtt p50 {:.1} ms",
+                    data.received,
+                    data.sent,
+                    rtt[rtt.len() / 2]
+                );
+            }
+            for (caller, callee) in [(0, 1), (1, 2)] {
+                let setup = run.timeline(caller, callee);
+                assert!(setup.data_open_ms.is_some(), "{setup:?}");
+                eprintln!(
+                    "{caller} -> {callee}: data open at {:?} ms",
+                    setup.data_open_ms
+                );
+            }
+            assert!(run.errors().is_empty(), "{:?}", run.errors());
+            run.finish().await;
+        },
+    );
 }
 
 #[test]

@@ -16,13 +16,14 @@ use tokio::time::{MissedTickBehavior, interval, timeout};
 use super::chromium::{BrowserError, Chromium};
 use super::grab::{Grab, GrabError, GrabReading, read_grab};
 use super::page::{PageEvent, PeerPage};
-use super::report::{BrowserCallSamples, Sample, call_report};
+use super::report::{BrowserCallSamples, Sample, call_report, data_verdict};
 use crate::clock::RunTime;
 use crate::peer::browser_stats::PageStats;
 use crate::peer::events::CallIds;
 use crate::peer::{
     CallEnd, CallFailure, CallInput, CallMachine, CallOutput, CallReport, CallState, CallTimeouts,
-    Introductions, MediaSource, PeerCommand, PeerError, PeerEvent, PeerEventKind, PeerHandle,
+    DataSettings, Introductions, MediaSource, PeerCommand, PeerError, PeerEvent, PeerEventKind,
+    PeerHandle,
 };
 
 #[derive(Clone, Debug)]
@@ -44,6 +45,8 @@ pub struct BrowserPeerConfig {
     /// The answer and connect bounds a call of this browser is held to,
     /// as a synthetic peer's are.
     pub timeouts: CallTimeouts,
+    /// callprobe's data channel on every call, if the run has one.
+    pub data: Option<DataSettings>,
 }
 
 impl BrowserPeerConfig {
@@ -53,10 +56,22 @@ impl BrowserPeerConfig {
         } else {
             '?'
         };
-        format!(
-            "{}{separator}autostart&loopback&width={}&height={}&fps={}",
-            self.page_url, self.width, self.height, self.fps
-        )
+        let mut url = format!(
+            "{}{separator}autostart&loopback&width={}&height={}&fps={}&index={}",
+            self.page_url, self.width, self.height, self.fps, self.index
+        );
+        if let Some(data) = &self.data {
+            url.push_str(&format!(
+                "&dataInterval={}&dataSize={}&dataOrdered={}",
+                data.interval.as_millis().max(1),
+                data.size,
+                u8::from(data.ordered)
+            ));
+            if let Some(retransmits) = data.max_retransmits {
+                url.push_str(&format!("&dataRetransmits={retransmits}"));
+            }
+        }
+        url
     }
 }
 
@@ -413,6 +428,7 @@ impl BrowserPeer {
                 Some(kind) => kind,
                 None => return,
             },
+            ("dataOpen", Some(remote)) => PeerEventKind::DataOpen { remote },
             ("ended", Some(remote)) => {
                 let report = self.end_report(remote, &event);
                 PeerEventKind::CallEnded(Box::new(report))

@@ -8,10 +8,13 @@ use callprobe_server::protocol::PeerId;
 
 use super::grab::GrabReading;
 use crate::media::tone::tone_hz;
-use crate::peer::browser_stats::{BrowserCallStats, GrabMiss, PageStats};
+use base64::Engine;
+
+use crate::peer::browser_stats::{BrowserCallStats, GrabMiss, PageData, PageStats};
 use crate::peer::{CallEnd, CallReport, MediaSource, Role};
 use crate::verify::Summary;
 use crate::verify::audio::AudioVerdict;
+use crate::verify::data::{DataReceiver, DataVerdict};
 use crate::verify::video::{FrameTime, VideoVerdict};
 
 /// Grabs kept per call (one per sample interval: minutes of them).
@@ -92,6 +95,7 @@ pub(super) fn call_report(
     report.browser = Some(Box::new(BrowserCallStats {
         stats: PageStats {
             tones: Vec::new(),
+            data: None,
             ..stats.clone()
         },
         grabs: readings.len(),
@@ -108,6 +112,43 @@ pub(super) fn call_report(
             .collect(),
     }));
     report
+}
+
+/// The page's data channel judged as a synthetic peer's is: each message
+/// it received through the same verifier, from `source`'s index, with its
+/// own sends and round trips as the page counted them.
+pub(super) fn data_verdict(
+    page: &PageData,
+    source: Option<MediaSource>,
+    us: u16,
+    since_epoch: &dyn Fn(f64) -> f64,
+) -> DataVerdict {
+    let expected = match source {
+        Some(MediaSource::Pattern(index) | MediaSource::Browser(index)) => index,
+        // A caller nobody introduced: no sender is right.
+        None => u16::MAX,
+    };
+    let at_us = |unix_ms: f64| (since_epoch(unix_ms).max(0.0) * 1e3) as u64;
+    let mut receiver = DataReceiver::new(expected, us);
+    if let Some(opened) = page.opened_at {
+        receiver.opened(at_us(opened));
+    }
+    let mut undecodable = 0;
+    for (at, text) in &page.received {
+        match base64::engine::general_purpose::STANDARD.decode(text) {
+            Ok(bytes) => {
+                receiver.receive(&bytes, at_us(*at));
+            }
+            Err(_) => undecodable += 1,
+        }
+    }
+    let mut verdict = receiver.verdict();
+    verdict.sent = page.sent;
+    verdict.bytes_sent = page.bytes_sent;
+    verdict.rtt_ms = page.rtts.clone();
+    verdict.wrong_sender += page.foreign_echoes;
+    verdict.foreign += undecodable;
+    verdict
 }
 
 fn video_verdict(

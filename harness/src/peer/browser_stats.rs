@@ -24,6 +24,26 @@ pub struct PageStats {
     pub presented_frames: u64,
     #[serde(default)]
     pub tones: Vec<HeardTone>,
+    /// What the call's data channel carried (final stats only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<PageData>,
+}
+
+/// The page's data channel, raw: the harness judges it with the verifier
+/// a synthetic peer uses.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PageData {
+    /// Wall clock, ms since the Unix epoch, when it opened.
+    pub opened_at: Option<f64>,
+    pub sent: u32,
+    pub bytes_sent: u64,
+    /// Each message as it arrived: (wall clock ms, base64 bytes).
+    pub received: Vec<(f64, String)>,
+    /// Round trips of the page's own messages, by their echoes, in ms.
+    pub rtts: Vec<f64>,
+    /// Echoes of messages the page did not send.
+    pub foreign_echoes: u32,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]

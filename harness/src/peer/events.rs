@@ -220,8 +220,9 @@ pub enum MediaSource {
     /// Our test pattern and tone, stamped with this sender index.
     Pattern(u16),
     /// A browser's fake camera (a moving arc, a frame counter) and fake
-    /// microphone (two beeps a second).
-    Browser,
+    /// microphone (two beeps a second); its data-channel messages carry
+    /// this index (its peer index in the run).
+    Browser(u16),
 }
 
 /// Which side of a call a peer is on.

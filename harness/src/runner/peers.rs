@@ -63,6 +63,7 @@ fn browser_config(config: PeerConfig, chromium: PathBuf) -> BrowserPeerConfig {
             answer: config.answer_timeout,
             connect: config.connect_timeout,
         },
+        data: config.media.data,
     }
 }
 
@@ -200,10 +201,14 @@ impl<'a> Run<'a> {
         let kinds = self.scenario.peers.iter().map(|p| p.kind);
         for (config, kind) in std::mem::take(&mut self.configs).into_iter().zip(kinds) {
             let (handle, source) = match (kind, &self.chromium) {
-                (PeerKind::Browser, Some(chromium)) => (
-                    spawn_browser_peer(browser_config(config, chromium.clone()), outbox.clone()),
-                    MediaSource::Browser,
-                ),
+                (PeerKind::Browser, Some(chromium)) => {
+                    let source = MediaSource::Browser(config.index);
+                    let handle = spawn_browser_peer(
+                        browser_config(config, chromium.clone()),
+                        outbox.clone(),
+                    );
+                    (handle, source)
+                }
                 _ => {
                     let source = MediaSource::Pattern(config.index);
                     (spawn_peer(config, outbox.clone()), source)

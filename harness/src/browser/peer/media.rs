@@ -61,7 +61,7 @@ impl BrowserPeer {
             (Some(MediaSource::Pattern(sender)), Err(_)) => {
                 self.first_verified_grab(remote, sender).await
             }
-            (Some(MediaSource::Browser), _) => Some(PeerEventKind::FirstFrame {
+            (Some(MediaSource::Browser(_)), _) => Some(PeerEventKind::FirstFrame {
                 remote,
                 stamp: None,
             }),
@@ -187,7 +187,7 @@ impl BrowserPeer {
                 .as_secs_f64()
                 * 1e3
         };
-        call_report(
+        let mut report = call_report(
             remote,
             call.machine.role(),
             end,
@@ -195,6 +195,11 @@ impl BrowserPeer {
             stats.as_ref(),
             &call.samples,
             &since_epoch,
-        )
+        );
+        report.data = stats
+            .as_ref()
+            .and_then(|s| s.data.as_ref())
+            .map(|data| data_verdict(data, source, self.config.index, &since_epoch));
+        report
     }
 }

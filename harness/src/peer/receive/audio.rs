@@ -92,7 +92,7 @@ impl AudioReceiver {
             MediaSource::Pattern(sender) => {
                 AudioReceiver::new(crate::media::tone::tone_hz(sender), record_to)
             }
-            MediaSource::Browser => {
+            MediaSource::Browser(_) => {
                 let mut receiver = AudioReceiver::new(crate::verify::beeps::BEEP_HZ, record_to)?;
                 receiver.verifier = AudioVerifier::beeps();
                 Ok(receiver)

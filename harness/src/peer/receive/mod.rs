@@ -126,7 +126,7 @@ impl VideoReceiver {
     pub(crate) fn for_source(source: MediaSource, codec: VideoCodec) -> Result<Self, CodecError> {
         match source {
             MediaSource::Pattern(sender) => VideoReceiver::new(sender, codec),
-            MediaSource::Browser => VideoReceiver::live(codec),
+            MediaSource::Browser(_) => VideoReceiver::live(codec),
         }
     }
 

@@ -283,8 +283,7 @@ impl Peer {
     }
 
     /// Runs a call's data channel until the call's tracks stop; `None`
-    /// when the remote's media carries no sender index to check (a
-    /// browser: its page does not open our channel yet).
+    /// for a caller nobody introduced (whose messages cannot be judged).
     pub(super) fn run_data_channel(
         &self,
         remote: PeerId,
@@ -292,8 +291,8 @@ impl Peer {
         call: &Call,
     ) -> Option<JoinHandle<DataVerdict>> {
         let settings = self.config.media.data?;
-        let Some(MediaSource::Pattern(expected)) = call.remote_source else {
-            return None;
+        let expected = match call.remote_source? {
+            MediaSource::Pattern(index) | MediaSource::Browser(index) => index,
         };
         let ends = data_channel::Ends {
             us: self.config.index,

@@ -313,7 +313,7 @@ impl Peer {
                 };
                 let from = match expected {
                     MediaSource::Pattern(index) => index.to_string(),
-                    MediaSource::Browser => format!("browser-{remote}"),
+                    MediaSource::Browser(_) => format!("browser-{remote}"),
                 };
                 let record = self
                     .config

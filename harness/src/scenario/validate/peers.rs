@@ -216,12 +216,6 @@ impl Checker<'_> {
                     );
                 }
             }
-            if media.data.is_some() && spec.kind == PeerKind::Browser {
-                self.problem(
-                    at.clone().key("kind"),
-                    "a browser peer does not open callprobe's data channel yet: [media] data is for runs of synthetic peers",
-                );
-            }
             if misbehave != Misbehaviour::default() && spec.kind == PeerKind::Browser {
                 self.problem(
                     at.clone().key("misbehave"),
