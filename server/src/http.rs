@@ -31,7 +31,18 @@ pub(crate) struct AppState {
 pub(crate) fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/", get(root))
-        .route("/callprobe.js", get(page_script))
+        .route(
+            "/callprobe.js",
+            get(|State(app): State<AppState>, request: Request| {
+                page_script(app, request, PAGE_SCRIPT)
+            }),
+        )
+        .route(
+            "/datachannel.js",
+            get(|State(app): State<AppState>, request: Request| {
+                page_script(app, request, DATA_CHANNEL_SCRIPT)
+            }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics));
     if let Some(dir) = state.static_dir.clone() {
@@ -90,8 +101,11 @@ async fn root(
 /// (`--static-dir` replaces it with a page of your own).
 const PAGE_HTML: &str = include_str!("../page/index.html");
 const PAGE_SCRIPT: &str = include_str!("../page/callprobe.js");
+/// The page's data channel (its messages, their checks and echoes).
+const DATA_CHANNEL_SCRIPT: &str = include_str!("../page/datachannel.js");
 
-async fn page_script(State(app): State<AppState>, request: Request) -> Response {
+/// One of the page's scripts: ours built in, or the static directory's.
+async fn page_script(app: AppState, request: Request, built_in: &'static str) -> Response {
     match app.static_dir {
         Some(dir) => match dir.oneshot(request).await {
             Ok(response) => response.into_response(),
@@ -99,7 +113,7 @@ async fn page_script(State(app): State<AppState>, request: Request) -> Response 
         },
         None => (
             [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-            PAGE_SCRIPT,
+            built_in,
         )
             .into_response(),
     }

@@ -87,6 +87,17 @@ async fn without_a_static_dir_root_serves_our_browser_peer() {
     ] {
         assert!(script.contains(needle), "callprobe.js lacks {needle}");
     }
+    // Its data channel, loaded before it.
+    assert!(
+        page.find("datachannel.js") < page.find("callprobe.js"),
+        "{page}"
+    );
+    let data = reqwest::get(http_url(&server, "/datachannel.js"))
+        .await
+        .unwrap();
+    assert_eq!(data.status(), 200);
+    let data = data.text().await.unwrap();
+    assert!(data.contains("window.callprobeDataChannel"), "{data}");
 }
 
 #[tokio::test]

@@ -10,7 +10,8 @@
 //! harness was overloaded makes the whole INVALID (unless the whole failed
 //! on what load cannot cause).
 
-use super::collect::{fact_samples, judge, summarize, verdict};
+use super::collect::{judge, summarize, verdict};
+use super::samples::fact_samples;
 use std::collections::HashMap;
 
 use super::{CallResult, PeerResult, ScenarioResult, Status};

@@ -13,6 +13,7 @@ mod growth;
 mod load;
 mod merge;
 mod outage;
+mod samples;
 mod span;
 
 use std::collections::BTreeMap;
