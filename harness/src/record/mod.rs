@@ -61,7 +61,7 @@ impl ScenarioAsRun {
 
     /// The whole scenario again, validated as it was for the run.
     pub fn whole(&self) -> Result<Scenario, ScenarioError> {
-        let mut scenario = Scenario::parse(&Source::new(&self.file, self.text.clone()))?;
+        let mut scenario = Scenario::parse_recorded(&Source::new(&self.file, self.text.clone()))?;
         scenario.seed = self.seed;
         Ok(scenario)
     }

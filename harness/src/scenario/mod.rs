@@ -236,7 +236,14 @@ impl Scenario {
 
     /// Validates a scenario from text already read.
     pub fn parse(source: &Source) -> Result<Scenario, ScenarioError> {
-        validate::validate(source).map_err(|problems| ScenarioError::Invalid { problems })
+        validate::validate(source, false).map_err(|problems| ScenarioError::Invalid { problems })
+    }
+
+    /// Validates the file of a recorded run, to judge it again: the same
+    /// checks, but credentials named by environment variables need not be
+    /// set here (nothing connects).
+    pub(crate) fn parse_recorded(source: &Source) -> Result<Scenario, ScenarioError> {
+        validate::validate(source, true).map_err(|problems| ScenarioError::Invalid { problems })
     }
 
     /// Reads a thresholds file: a `thresholds` table, as in a scenario.

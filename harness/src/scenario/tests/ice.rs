@@ -152,3 +152,15 @@ fn relay_without_a_turn_server_and_ice_on_a_browser_are_refused() {
         browser.message
     );
 }
+
+#[test]
+fn a_recorded_run_is_judged_again_without_the_credentials_it_read() {
+    let text = "name = \"env\"\nduration = \"3s\"\n[ice]\nservers = [{ urls = [\"turn:127.0.0.1\"], username = \"u\", credential_env = \"CALLPROBE_TEST_SURELY_UNSET_77c1\" }]\n[[peers]]\nname = \"a\"\n";
+    let source = Source::new("s.toml", text.to_owned());
+    assert!(
+        Scenario::parse(&source).is_err(),
+        "a run needs the variable"
+    );
+    let recorded = Scenario::parse_recorded(&source).expect("judging does not");
+    assert_eq!(recorded.peers[0].ice.servers[0].credential, "");
+}

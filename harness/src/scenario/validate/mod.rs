@@ -81,12 +81,15 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Stamps carry the sender as 16 bits, and the shared clip uses the last value.
 const MAX_PEERS: usize = u16::MAX as usize - 1;
 
-pub(super) fn validate(source: &Source) -> Result<Scenario, Vec<Problem>> {
+/// `recorded`: the file of a run being judged again, which connects to
+/// nothing, so credentials named by environment variables are not needed.
+pub(super) fn validate(source: &Source, recorded: bool) -> Result<Scenario, Vec<Problem>> {
     let file: ScenarioFile = source.deserialize().map_err(|p| vec![p])?;
     let mut check = Checker {
         source,
         problems: Vec::new(),
         moves: 0,
+        recorded,
     };
     let root = FieldPath::default();
     if file.name.trim().is_empty() {
@@ -153,6 +156,7 @@ pub(super) fn validate_thresholds(source: &Source) -> Result<Vec<MetricThreshold
         source,
         problems: Vec::new(),
         moves: 0,
+        recorded: true,
     };
     let thresholds = check.thresholds(&file.thresholds, false, None);
     if check.problems.is_empty() {
@@ -167,6 +171,8 @@ pub(super) struct Checker<'a> {
     pub(super) problems: Vec<Problem>,
     /// Moves without a `to` so far (each gets the next address).
     pub(super) moves: u32,
+    /// A recorded run's file, judged again: its secrets are not read.
+    pub(super) recorded: bool,
 }
 
 /// `"500kbps"`, `"2mbps"`, `"64000bps"` → bit/s.
