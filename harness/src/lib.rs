@@ -9,6 +9,7 @@
 //! | [`cli`] | the `callprobe` command line: run, validate, serve |
 //! | [`clock`] | the run's clock, on which everything is recorded |
 //! | [`coturn`] | a TURN server a run (or a test) starts itself |
+//! | [`janus`] | a media server (Janus, VideoRoom only) a run or a test starts itself |
 //! | [`deploy`] | the Kubernetes manifest of a run split across machines |
 //! | [`load`] | the harness watching itself: event-loop lag, sender pacing, CPU, memory |
 //! | [`media`] | the stamped test pattern, the per-sender tone, H.264 and Opus |
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod clock;
 pub mod coturn;
 mod deploy;
+pub mod janus;
 mod load;
 pub mod media;
 mod metrics;

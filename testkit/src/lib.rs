@@ -10,6 +10,7 @@
 //! | [`turn_server`] | a real coturn on a loopback port, or skipped saying why |
 
 pub mod budget;
+pub mod janus_server;
 pub mod loopback;
 pub mod peers;
 pub mod raw_client;

@@ -6,5 +6,6 @@ use callprobe_testkit::peers as harness;
 use callprobe_testkit::tutorial_server;
 mod many_peers;
 mod relay;
+mod sfu;
 mod shared_media;
 mod two_peers;
