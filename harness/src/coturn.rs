@@ -6,9 +6,10 @@
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::helper_process::{HelperProcess, find_on_path};
 use crate::peer::IceServer;
 
 /// The realm every spawned server uses.
@@ -48,7 +49,7 @@ pub enum CoturnError {
 /// A running coturn, killed when dropped.
 #[derive(Debug)]
 pub struct Coturn {
-    child: Option<Child>,
+    child: HelperProcess,
     address: SocketAddr,
     password: String,
     _dir: tempfile::TempDir,
@@ -56,10 +57,7 @@ pub struct Coturn {
 
 /// Where the `turnserver` binary is, if anywhere on `PATH`.
 pub fn find_turnserver() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("turnserver"))
-        .find(|candidate| candidate.is_file())
+    find_on_path("turnserver")
 }
 
 impl Coturn {
@@ -94,7 +92,7 @@ impl Coturn {
                 source,
             })?;
         let mut server = Coturn {
-            child: Some(child),
+            child: HelperProcess::new(child),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             password,
             _dir: dir,
@@ -125,10 +123,7 @@ impl Coturn {
     /// Kills the server at once (no goodbye to its clients), as a crash
     /// would, and waits for it to be gone.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.child.kill();
     }
 
     /// Whether the server answers a STUN binding request within `bound`.
@@ -151,9 +146,7 @@ impl Coturn {
     fn wait_until_ready(&mut self) -> Result<(), CoturnError> {
         let deadline = Instant::now() + READY_BOUND;
         while Instant::now() < deadline {
-            if let Some(child) = &mut self.child
-                && let Ok(Some(status)) = child.try_wait()
-            {
+            if let Some(status) = self.child.exited() {
                 return Err(CoturnError::Exited(status));
             }
             if self.answers_stun(Duration::from_millis(100)) {
@@ -164,12 +157,6 @@ impl Coturn {
             address: self.address,
             bound: READY_BOUND,
         })
-    }
-}
-
-impl Drop for Coturn {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -7,8 +7,10 @@
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::helper_process::{HelperProcess, find_on_path};
 
 /// Where Debian's package puts the plugins and transports.
 const LIBRARIES: &str = "/usr/lib/x86_64-linux-gnu/janus";
@@ -46,7 +48,7 @@ pub enum JanusError {
 /// A running Janus, killed when dropped.
 #[derive(Debug)]
 pub struct Janus {
-    child: Option<Child>,
+    child: HelperProcess,
     ws: SocketAddr,
     http: SocketAddr,
     dir: tempfile::TempDir,
@@ -55,10 +57,7 @@ pub struct Janus {
 /// Where the `janus` binary is, if anywhere on `PATH` (with the
 /// libraries it loads).
 pub fn find_janus() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    let binary = std::env::split_paths(&path)
-        .map(|dir| dir.join("janus"))
-        .find(|candidate| candidate.is_file())?;
+    let binary = find_on_path("janus")?;
     Path::new(LIBRARIES)
         .join("plugins/libjanus_videoroom.so")
         .is_file()
@@ -105,7 +104,7 @@ impl Janus {
                 source,
             })?;
         let mut janus = Janus {
-            child: Some(child),
+            child: HelperProcess::new(child),
             ws: SocketAddr::from((Ipv4Addr::LOCALHOST, ws)),
             http: SocketAddr::from((Ipv4Addr::LOCALHOST, http)),
             dir,
@@ -132,19 +131,14 @@ impl Janus {
     /// Kills it at once (no goodbye to anyone), as a crash would, and waits
     /// for it to be gone.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.child.kill();
     }
 
     /// Waits, bounded, until both ports accept; fails at once if it exits.
     fn wait_until_ready(&mut self) -> Result<(), JanusError> {
         let deadline = Instant::now() + READY_BOUND;
         while Instant::now() < deadline {
-            if let Some(child) = &mut self.child
-                && let Ok(Some(status)) = child.try_wait()
-            {
+            if let Some(status) = self.child.exited() {
                 return Err(JanusError::Exited {
                     status,
                     log: self.log(),
@@ -158,12 +152,6 @@ impl Janus {
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(JanusError::NotReady(READY_BOUND))
-    }
-}
-
-impl Drop for Janus {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -35,6 +35,7 @@ pub mod cli;
 pub mod clock;
 pub mod coturn;
 mod deploy;
+mod helper_process;
 pub mod janus;
 mod load;
 pub mod media;
