@@ -4,6 +4,10 @@
 //! VideoRoom plugin and nothing else (its plugin and transport folders hold
 //! links to just those libraries), no admin API, no event handlers.
 //! Ready once both ports accept connections; killed when dropped.
+//!
+//! Janus's libnice gathers no candidates on loopback interfaces, so it runs
+//! inside the namespace `netns::enter_media_server_namespace` makes, and
+//! gathers on that namespace's one other address alone.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -11,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::helper_process::{HelperProcess, find_on_path};
+use crate::netns::{MEDIA_SERVER_ADDRESS, in_media_server_namespace};
 
 /// Where Debian's package puts the plugins and transports.
 const LIBRARIES: &str = "/usr/lib/x86_64-linux-gnu/janus";
@@ -26,6 +31,13 @@ pub enum JanusError {
         "janus is not on PATH, or its libraries are not in {LIBRARIES} (Debian: apt-get install janus)"
     )]
     NotInstalled,
+    /// Janus gathers no candidates on loopback: it runs only where the one
+    /// other address it may use exists (`netns`).
+    #[error(
+        "janus needs the media server's network namespace (address {MEDIA_SERVER_ADDRESS}), \
+         and this thread is not in it: its media would use the machine's interfaces"
+    )]
+    NotInNamespace,
     #[error("janus's configuration directory: {0}")]
     Config(#[source] std::io::Error),
     #[error("no free TCP port on 127.0.0.1: {0}")]
@@ -69,6 +81,9 @@ impl Janus {
     /// accepts connections. Blocking: call it off the async workers.
     pub fn start() -> Result<Janus, JanusError> {
         let binary = find_janus().ok_or(JanusError::NotInstalled)?;
+        if !in_media_server_namespace() {
+            return Err(JanusError::NotInNamespace);
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -176,13 +191,14 @@ fn write_config(dir: &Path, ws: u16, http: u16) -> std::io::Result<()> {
         (
             "janus.jcfg",
             format!(
-                "general: {{\n  configs_folder = \"{}\"\n  plugins_folder = \"{}\"\n  transports_folder = \"{}\"\n  events_folder = \"{}\"\n  loggers_folder = \"{}\"\n  debug_level = 4\n  admin_secret = \"{}\"\n}}\nmedia: {{\n  rtp_port_range = \"20000-60000\"\n}}\nnat: {{\n  nice_debug = false\n}}\nplugins: {{\n}}\ntransports: {{\n}}\nevents: {{\n  broadcast = false\n}}\nloggers: {{\n}}\n",
+                "general: {{\n  configs_folder = \"{}\"\n  plugins_folder = \"{}\"\n  transports_folder = \"{}\"\n  events_folder = \"{}\"\n  loggers_folder = \"{}\"\n  debug_level = 4\n  admin_secret = \"{}\"\n}}\nmedia: {{\n  rtp_port_range = \"20000-60000\"\n}}\nnat: {{\n  nice_debug = false\n  ice_enforce_list = \"{}\"\n}}\nplugins: {{\n}}\ntransports: {{\n}}\nevents: {{\n  broadcast = false\n}}\nloggers: {{\n}}\n",
                 dir.display(),
                 path("plugins"),
                 path("transports"),
                 path("none"),
                 path("none"),
                 format_args!("{:032x}", rand::random::<u128>()),
+                MEDIA_SERVER_ADDRESS,
             ),
         ),
         (

@@ -14,6 +14,7 @@
 //! 127.0.0.1. Call it before building the runtime. It needs
 //! `CAP_SYS_ADMIN` (root, as in CI) and the `ip` command (iproute2).
 
+use std::net::Ipv4Addr;
 use std::process::Command;
 
 use nix::sched::{CloneFlags, unshare};
@@ -24,30 +25,82 @@ use nix::sched::{CloneFlags, unshare};
 pub enum NamespaceError {
     #[error("cannot create a network namespace (needs root or CAP_SYS_ADMIN): {0}")]
     Unshare(#[source] nix::Error),
-    #[error("cannot bring up loopback in the new namespace (`ip link set lo up`): {0}")]
+    #[error("cannot set up the new namespace's network: {0}")]
     Loopback(String),
 }
+
+/// The one address besides loopback a media server's namespace has (a
+/// private address that exists in that namespace only).
+pub const MEDIA_SERVER_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 255, 255, 1);
 
 /// Moves the calling thread into a new network namespace with only
 /// loopback, up (127.0.0.0/8 and ::1).
 pub fn enter_loopback_namespace() -> Result<(), NamespaceError> {
     unshare(CloneFlags::CLONE_NEWNET).map_err(NamespaceError::Unshare)?;
     // A child process starts in its parent thread's namespace: this one.
-    let output = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .output()
-        .map_err(|e| NamespaceError::Loopback(e.to_string()))?;
-    if !output.status.success() {
-        return Err(NamespaceError::Loopback(
-            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        ));
-    }
+    ip(&["link", "set", "lo", "up"])?;
     if !only_loopback() {
         return Err(NamespaceError::Loopback(
             "the new namespace shows other addresses".to_owned(),
         ));
     }
     tracing::debug!("entered a loopback-only network namespace");
+    Ok(())
+}
+
+/// Moves the calling thread into a new network namespace with loopback
+/// and one more address, [`MEDIA_SERVER_ADDRESS`], on a veth pair that
+/// leads nowhere else: for a media server that gathers no candidates on
+/// loopback (Janus's libnice skips loopback interfaces). libnice sends
+/// out of the interface its candidate is on, so a packet to 127.0.0.1
+/// would leave by the veth and be dropped: the peers bind this address
+/// too, and their traffic with the server is delivered inside the
+/// namespace.
+pub fn enter_media_server_namespace() -> Result<(), NamespaceError> {
+    enter_loopback_namespace()?;
+    let address = format!("{MEDIA_SERVER_ADDRESS}/32");
+    // No IPv6 link-local addresses: only the one address to gather on.
+    for step in [
+        &[
+            "link", "add", "cpsfu0", "type", "veth", "peer", "name", "cpsfu1",
+        ][..],
+        &["link", "set", "cpsfu0", "addrgenmode", "none"],
+        &["link", "set", "cpsfu1", "addrgenmode", "none"],
+        &["addr", "add", &address, "dev", "cpsfu0"],
+        &["link", "set", "cpsfu0", "up"],
+        &["link", "set", "cpsfu1", "up"],
+    ] {
+        ip(step)?;
+    }
+    tracing::debug!(%MEDIA_SERVER_ADDRESS, "entered a media server's network namespace");
+    Ok(())
+}
+
+/// Whether the calling thread's network has [`MEDIA_SERVER_ADDRESS`]
+/// (it is in the namespace [`enter_media_server_namespace`] makes).
+pub fn in_media_server_namespace() -> bool {
+    let Ok(addresses) = nix::ifaddrs::getifaddrs() else {
+        return false;
+    };
+    addresses
+        .filter_map(|interface| interface.address)
+        .filter_map(|address| address.as_sockaddr_in().map(|v4| v4.ip()))
+        .any(|ip| ip == MEDIA_SERVER_ADDRESS)
+}
+
+/// Runs `ip` with `args` in the calling thread's namespace.
+fn ip(args: &[&str]) -> Result<(), NamespaceError> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| NamespaceError::Loopback(e.to_string()))?;
+    if !output.status.success() {
+        return Err(NamespaceError::Loopback(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
     Ok(())
 }
 

@@ -1,25 +1,53 @@
 //! A real Janus for the media-server tests: the harness's own [`Janus`]
-//! (loopback-only generated configuration, VideoRoom only), with the
-//! tests' policy for a machine without it.
+//! (generated configuration, VideoRoom only), with the tests' policy for a
+//! machine without it.
 //!
-//! Where `janus` is absent, `start` says so in one line and gives nothing;
-//! with `CALLPROBE_REQUIRE_JANUS` set (as CI sets it) that is a failure.
+//! Janus gathers no ICE candidates on loopback, so each test runs in a
+//! network namespace of its own with one more address
+//! (`netns::enter_media_server_namespace`): the test's thread moves there,
+//! and its runtime, peers and Janus all start inside it.
+//!
+//! Where `janus` is absent, or no namespace can be made (not root), the
+//! test says so in one line and does nothing; with
+//! `CALLPROBE_REQUIRE_JANUS` set (as CI sets it) that is a failure.
+
+use std::future::Future;
 
 pub use callprobe_harness::janus::Janus;
 
-/// Starts Janus for `test`, or says in one line why it cannot (and fails
-/// instead when `CALLPROBE_REQUIRE_JANUS` is set).
-pub fn start(test: &str) -> Option<Janus> {
+/// Runs `body` with a fresh Janus, on a 2-worker runtime inside a media
+/// server's namespace; or says in one line why it cannot (and fails
+/// instead when `CALLPROBE_REQUIRE_JANUS` is set). libtest runs each test
+/// on a thread of its own: only that thread moves.
+pub fn with_janus<F, Fut>(test: &str, body: F)
+where
+    F: FnOnce(Janus) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let required = std::env::var_os("CALLPROBE_REQUIRE_JANUS").is_some();
     if callprobe_harness::janus::find_janus().is_none() {
         assert!(
-            std::env::var_os("CALLPROBE_REQUIRE_JANUS").is_none(),
+            !required,
             "{test}: CALLPROBE_REQUIRE_JANUS is set but janus was not found"
         );
         eprintln!("{test}: skipped, no janus (apt-get install janus)");
-        return None;
+        return;
     }
-    match Janus::start() {
-        Ok(janus) => Some(janus),
-        Err(error) => panic!("{test}: janus did not start: {error}"),
+    if let Err(e) = callprobe_harness::netns::enter_media_server_namespace() {
+        assert!(!required, "{test}: CALLPROBE_REQUIRE_JANUS is set but {e}");
+        eprintln!("{test}: skipped, Janus's media must stay in a namespace of its own, and {e}");
+        return;
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let janus = tokio::task::spawn_blocking(Janus::start)
+            .await
+            .expect("the start does not panic")
+            .unwrap_or_else(|error| panic!("{test}: janus did not start: {error}"));
+        body(janus).await;
+    });
 }

@@ -8,6 +8,7 @@
 //! | [`tutorial_server`] | a stand-in for the tutorial's own server (no sender stamping, no call state) |
 //! | [`raw_client`] | a raw signaling client that sends exactly the frames a test writes |
 //! | [`turn_server`] | a real coturn on a loopback port, or skipped saying why |
+//! | [`janus_server`] | a real Janus in a namespace of the test's own, or skipped saying why |
 
 pub mod budget;
 pub mod janus_server;

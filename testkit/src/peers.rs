@@ -44,6 +44,9 @@ pub struct TestRun {
     pub codecs: Vec<Vec<VideoCodec>>,
     /// Set before `start_peers` to make peer N break the protocol.
     pub misbehave: Vec<Misbehaviour>,
+    /// Set before `start_peers` to speak another protocol (a media
+    /// server's room).
+    pub client: ClientConfig,
 }
 
 impl std::fmt::Debug for TestRun {
@@ -84,6 +87,7 @@ impl TestRun {
             media: MediaSettings::default(),
             codecs: Vec::new(),
             misbehave: Vec::new(),
+            client: ClientConfig::default(),
         }
     }
 
@@ -96,7 +100,7 @@ impl TestRun {
             name: format!("peer{index}"),
             index,
             signaling_url: self.url.clone(),
-            client: ClientConfig::default(),
+            client: self.client.clone(),
             connection: self.connection.clone(),
             media,
             epoch: self.epoch,
@@ -154,6 +158,24 @@ impl TestRun {
         self.calls.push((caller, callee, call));
         let expect = self.sources[usize::from(callee)];
         self.command(caller, PeerCommand::Call { to, call, expect });
+        call
+    }
+
+    /// `peer` publishes to the media server's room (a call with the room).
+    pub fn publish(&mut self, peer: u16) -> CallId {
+        let call = CallId(self.calls.len() as u32);
+        self.calls.push((peer, u16::MAX, call));
+        self.command(peer, PeerCommand::Publish { call });
+        call
+    }
+
+    /// `subscriber` receives `publisher`'s media through the room.
+    pub fn subscribe(&mut self, subscriber: u16, publisher: u16) -> CallId {
+        let call = CallId(self.calls.len() as u32);
+        self.calls.push((subscriber, publisher, call));
+        let to = self.ids[usize::from(publisher)];
+        let expect = self.sources[usize::from(publisher)];
+        self.command(subscriber, PeerCommand::Subscribe { to, call, expect });
         call
     }
 

@@ -40,6 +40,12 @@ impl Introductions {
         (sender, introductions)
     }
 
+    /// A call the peer asked for itself (a subscription, whose offer the
+    /// media server sends).
+    pub(crate) fn expect(&mut self, introduction: Introduction) {
+        self.known.insert(introduction.caller, introduction);
+    }
+
     /// The call `caller` was introduced for, taken once its offer arrives;
     /// none for a caller nobody introduced (not a peer of the run).
     pub(crate) fn take(&mut self, caller: PeerId) -> Option<Introduction> {

@@ -38,6 +38,16 @@ pub enum PeerCommand {
         call: CallId,
         expect: MediaSource,
     },
+    /// Publish to the media server's room: a call with the room, our
+    /// media sent, none received. The run files it as `call`.
+    Publish { call: CallId },
+    /// Receive `to`'s media through the media server's room: the server
+    /// offers, we answer; `to`'s media carries `expect`, ours is not sent.
+    Subscribe {
+        to: PeerId,
+        call: CallId,
+        expect: MediaSource,
+    },
     /// End the call with this peer (signaling `hangup`, then close).
     Hangup { to: PeerId },
     /// Hang up every call, close everything and end the task.

@@ -28,6 +28,13 @@ pub enum CallFailure {
     NoAnswer(std::time::Duration),
     #[error("the server refused the offer: {0}")]
     OfferRefused(String),
+    /// A subscription the media server never offered for.
+    #[error("no offer from the media server within {}", humantime::format_duration(*.0))]
+    NoOffer(std::time::Duration),
+    /// The media server refused a request for the call (a publish, a
+    /// subscription, an answer).
+    #[error("the media server refused: {0}")]
+    Refused(String),
     /// Creating, sending or applying an offer or an answer.
     #[error("negotiation failed: {0}")]
     Negotiation(String),
@@ -83,6 +90,7 @@ impl CallFailure {
             self,
             CallFailure::DtlsFailed(_)
                 | CallFailure::OfferRefused(_)
+                | CallFailure::Refused(_)
                 | CallFailure::Negotiation(_)
                 | CallFailure::NoCommonCodec { .. }
                 | CallFailure::NoRelay(_)

@@ -169,6 +169,9 @@ struct Call {
     relay_gathered: bool,
     /// The call's data channel, run until `tracks_stop`.
     data: Option<JoinHandle<DataVerdict>>,
+    /// Our media goes out on this call (not on a subscription, which only
+    /// receives).
+    sends: bool,
 }
 
 struct Peer {
@@ -183,6 +186,9 @@ struct Peer {
     call_ids: std::sync::Mutex<CallIds>,
     /// The calls the runner has said we are about to be offered.
     introductions: Introductions,
+    /// Subscriptions asked for whose offer has not come: by when it must,
+    /// and the call each is filed as.
+    subscribing: HashMap<PeerId, (Instant, CallId)>,
     /// Cut off from the network (vanished): signaling is neither read nor
     /// written, and nothing is said to anyone.
     offline: bool,
@@ -207,6 +213,7 @@ async fn run(
         id: None,
         call_ids: Default::default(),
         introductions,
+        subscribing: HashMap::new(),
         offline: false,
         events,
         connection_events,
@@ -237,7 +244,13 @@ async fn run(
                     peer.error(None, PeerError::CutOff { command: format!("{command:?}") });
                 }
                 Some(PeerCommand::Call { to, call, expect }) => {
-                    peer.call(&mut client, to, call, expect).await;
+                    peer.call(&mut client, to, call, Some(expect)).await;
+                }
+                Some(PeerCommand::Publish { call }) => {
+                    peer.call(&mut client, crate::signaling::room_remote(), call, None).await;
+                }
+                Some(PeerCommand::Subscribe { to, call, expect }) => {
+                    peer.subscribe(&mut client, to, call, expect).await;
                 }
                 Some(PeerCommand::Hangup { to }) => {
                     if peer.calls.contains_key(&to) {
@@ -336,9 +349,10 @@ impl Peer {
 
     async fn connect(&mut self) -> Result<SignalingClient, String> {
         let config = &self.config;
-        let mut client = SignalingClient::connect(&config.signaling_url, config.client.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut client =
+            SignalingClient::connect(&config.signaling_url, config.client.clone(), &config.name)
+                .await
+                .map_err(|e| e.to_string())?;
         let id = client.start().await.map_err(|e| e.to_string())?;
         self.id = Some(id);
         self.emit(PeerEventKind::Started { id });
@@ -350,12 +364,14 @@ impl Peer {
         self.calls.get(&remote).and_then(|call| call.remote_source)
     }
 
-    /// The next moment a call has something due (its answer, or its
-    /// connection).
+    /// The next moment a call has something due (its answer, its
+    /// connection, or a subscription's offer).
     fn next_answer_deadline(&self) -> Option<tokio::time::Instant> {
+        let offers = self.subscribing.values().map(|(by, _)| *by);
         self.calls
             .values()
             .filter_map(|c| c.machine.poll_timeout())
+            .chain(offers)
             .min()
             .map(tokio::time::Instant::from_std)
     }
@@ -401,6 +417,7 @@ impl Peer {
             tracks_stop: CancellationToken::new(),
             relay_gathered: false,
             data: None,
+            sends: true,
         }
     }
 }

@@ -25,6 +25,19 @@ pub struct ClientConfig {
     pub reply_timeout: Duration,
     /// PEM certificates to trust for `wss://` (a self-signed server's).
     pub trust_pem: Option<String>,
+    /// Which server's protocol the peer speaks.
+    pub protocol: Protocol,
+}
+
+/// The signaling protocols a synthetic peer speaks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// The tutorial's `{action, data}` frames: calls between peers.
+    #[default]
+    Tutorial,
+    /// A Janus VideoRoom: the peer joins `room`, publishes to it and
+    /// subscribes to its publishers.
+    JanusVideoRoom { room: u64 },
 }
 
 impl Default for ClientConfig {
@@ -33,6 +46,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             reply_timeout: Duration::from_secs(10),
             trust_pem: None,
+            protocol: Protocol::Tutorial,
         }
     }
 }
@@ -56,6 +70,12 @@ pub(crate) enum SignalingError {
     Certificate(String),
     #[error(transparent)]
     Message(#[from] MessageError),
+    /// The server ended or refused the session itself (a media server's
+    /// session expiring, a room refusing the join).
+    #[error("the signaling server: {0}")]
+    Server(String),
+    #[error("{0} is not part of the tutorial's protocol")]
+    Unsupported(&'static str),
 }
 
 /// An incoming frame and when it arrived.
@@ -68,14 +88,14 @@ pub(crate) struct Received {
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 #[derive(Debug)]
-pub(crate) struct SignalingClient {
+pub(crate) struct TutorialClient {
     socket: Socket,
     config: ClientConfig,
     /// Frames that arrived while we waited for a specific reply.
     early: VecDeque<Received>,
 }
 
-impl SignalingClient {
+impl TutorialClient {
     pub(crate) async fn connect(url: &str, config: ClientConfig) -> Result<Self, SignalingError> {
         let connector = match &config.trust_pem {
             Some(pem) => Some(trusting(pem)?),
@@ -94,7 +114,7 @@ impl SignalingClient {
                 url: url.to_owned(),
                 source,
             })?;
-        Ok(SignalingClient {
+        Ok(TutorialClient {
             socket,
             config,
             early: VecDeque::new(),
@@ -102,7 +122,7 @@ impl SignalingClient {
     }
 
     /// Sends `start` and waits for the id. Frames that arrive meanwhile are
-    /// kept for [`SignalingClient::next`].
+    /// kept for [`TutorialClient::next`].
     pub(crate) async fn start(&mut self) -> Result<PeerId, SignalingError> {
         self.send(&Outgoing::Start).await?;
         let after = self.config.reply_timeout;
@@ -123,6 +143,9 @@ impl SignalingClient {
     }
 
     pub(crate) async fn send(&mut self, message: &Outgoing) -> Result<(), SignalingError> {
+        if matches!(message, Outgoing::Subscribe { .. }) {
+            return Err(SignalingError::Unsupported("subscribing to a publisher"));
+        }
         let text = message.to_json();
         tracing::trace!(action = message.action(), bytes = text.len(), "signal out");
         timeout(
@@ -213,7 +236,7 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(10);
 
-    async fn next(client: &mut SignalingClient) -> Incoming {
+    async fn next(client: &mut TutorialClient) -> Incoming {
         timeout(WAIT, client.next())
             .await
             .expect("a frame within the wait")
@@ -222,8 +245,8 @@ mod tests {
             .message
     }
 
-    async fn started(url: &str) -> (SignalingClient, PeerId) {
-        let mut client = SignalingClient::connect(url, ClientConfig::default())
+    async fn started(url: &str) -> (TutorialClient, PeerId) {
+        let mut client = TutorialClient::connect(url, ClientConfig::default())
             .await
             .unwrap();
         let id = client.start().await.unwrap();
@@ -310,11 +333,11 @@ mod tests {
             trust_pem: server.self_signed_certificate_pem().map(str::to_owned),
             ..ClientConfig::default()
         };
-        let mut client = SignalingClient::connect(&server.url(), config)
+        let mut client = TutorialClient::connect(&server.url(), config)
             .await
             .unwrap();
         client.start().await.unwrap();
-        let untrusted = SignalingClient::connect(&server.url(), ClientConfig::default()).await;
+        let untrusted = TutorialClient::connect(&server.url(), ClientConfig::default()).await;
         assert!(
             matches!(untrusted, Err(SignalingError::Connect { .. })),
             "{untrusted:?}"
@@ -337,7 +360,7 @@ mod tests {
             reply_timeout: Duration::from_millis(200),
             ..ClientConfig::default()
         };
-        let mut client = SignalingClient::connect(&format!("ws://{addr}/"), config)
+        let mut client = TutorialClient::connect(&format!("ws://{addr}/"), config)
             .await
             .unwrap();
         let result = client.start().await;
@@ -359,7 +382,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("ws://{}/", listener.local_addr().unwrap());
         drop(listener);
-        let error = SignalingClient::connect(&url, ClientConfig::default())
+        let error = TutorialClient::connect(&url, ClientConfig::default())
             .await
             .unwrap_err();
         assert!(error.to_string().contains(&url), "{error}");

@@ -44,6 +44,12 @@ pub(crate) enum Incoming {
         id: PeerId,
     },
     Error(ErrorReply),
+    /// The server refused a request about the call with `remote` (a media
+    /// server's room refusing a publish or a subscription).
+    Refused {
+        remote: PeerId,
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -196,6 +202,11 @@ pub(crate) enum Outgoing {
     Hangup {
         to: PeerId,
     },
+    /// Asks a media server for `to`'s media: its offer comes back as
+    /// `to`'s. (Nothing the tutorial's protocol has.)
+    Subscribe {
+        to: PeerId,
+    },
 }
 
 impl Outgoing {
@@ -206,6 +217,7 @@ impl Outgoing {
             Outgoing::Answer { .. } => "answer",
             Outgoing::Candidate { .. } => "iceCandidate",
             Outgoing::Hangup { .. } => "hangup",
+            Outgoing::Subscribe { .. } => "subscribe",
         }
     }
 
@@ -219,6 +231,7 @@ impl Outgoing {
             Outgoing::Candidate { to, candidate } => json!({"action": "iceCandidate", "data": {
                 "candidate": candidate, "remoteId": to}}),
             Outgoing::Hangup { to } => json!({"action": "hangup", "data": {"remoteId": to}}),
+            Outgoing::Subscribe { to } => json!({"action": "subscribe", "data": {"remoteId": to}}),
         };
         value.to_string()
     }

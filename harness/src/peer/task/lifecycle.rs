@@ -12,25 +12,9 @@ impl Peer {
         client: &mut SignalingClient,
         to: PeerId,
         id: CallId,
-        expect: MediaSource,
+        expect: Option<MediaSource>,
     ) {
-        if self.calls.contains_key(&to) {
-            // Filed under the call asked for, not the one going on.
-            let at = RunTime::now(self.config.epoch);
-            for kind in [
-                PeerEventKind::CallCommanded { remote: to },
-                PeerEventKind::Error {
-                    remote: Some(to),
-                    error: PeerError::AlreadyInCall,
-                },
-            ] {
-                let _ = self.events.send(PeerEvent {
-                    peer: self.config.index,
-                    at,
-                    call: Some(id),
-                    kind,
-                });
-            }
+        if self.refuse_second_call(to, id) {
             return;
         }
         self.call_ids
@@ -44,8 +28,9 @@ impl Peer {
             Err(message) => return self.fail_before_call(to, Role::Caller, message),
         };
         // The caller opens the data channel before its offer, as the
-        // tutorial's page does, so the offer carries it.
-        let channel = match self.config.media.data {
+        // tutorial's page does, so the offer carries it (not to a media
+        // server's room, whose channel nobody would verify).
+        let channel = match self.config.media.data.filter(|_| expect.is_some()) {
             Some(settings) => {
                 match connection
                     .pc
@@ -74,7 +59,7 @@ impl Peer {
         let mut call = Peer::new_call(
             CallMachine::caller(Instant::now(), self.timeouts()),
             connection,
-            Some(expect),
+            expect,
         );
         if let Some(channel) = channel {
             call.data = self.run_data_channel(to, channel, &call);
@@ -102,6 +87,71 @@ impl Peer {
         }
     }
 
+    /// A second call with `to` while one is going on: refused, and filed
+    /// under the call asked for, not the one going on.
+    fn refuse_second_call(&self, to: PeerId, id: CallId) -> bool {
+        if !self.calls.contains_key(&to) && !self.subscribing.contains_key(&to) {
+            return false;
+        }
+        let at = RunTime::now(self.config.epoch);
+        for kind in [
+            PeerEventKind::CallCommanded { remote: to },
+            PeerEventKind::Error {
+                remote: Some(to),
+                error: PeerError::AlreadyInCall,
+            },
+        ] {
+            let _ = self.events.send(PeerEvent {
+                peer: self.config.index,
+                at,
+                call: Some(id),
+                kind,
+            });
+        }
+        true
+    }
+
+    /// Asks the media server for `to`'s media. Its offer opens the call
+    /// as any offer does (we introduce the call to ourselves); none within
+    /// the answer bound fails it.
+    pub(super) async fn subscribe(
+        &mut self,
+        client: &mut SignalingClient,
+        to: PeerId,
+        id: CallId,
+        expect: MediaSource,
+    ) {
+        if self.refuse_second_call(to, id) {
+            return;
+        }
+        self.call_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .open(to, Some(id));
+        self.emit(PeerEventKind::CallCommanded { remote: to });
+        self.introductions.expect(Introduction {
+            caller: to,
+            call: id,
+            source: expect,
+        });
+        let by = Instant::now() + self.config.answer_timeout;
+        self.subscribing.insert(to, (by, id));
+        if let Err(error) = client.send(&Signal::Subscribe { to }).await {
+            self.subscription_failed(to, CallFailure::Refused(error.to_string()));
+        }
+    }
+
+    /// A subscription that ended before its offer came.
+    pub(super) fn subscription_failed(&mut self, remote: PeerId, failure: CallFailure) {
+        if self.subscribing.remove(&remote).is_none() {
+            return;
+        }
+        let _ = self.introductions.take(remote);
+        self.error(Some(remote), PeerError::Call(failure.clone()));
+        let report = CallReport::new(remote, Role::Callee, CallEnd::Failed(failure));
+        self.emit(PeerEventKind::CallEnded(Box::new(report)));
+    }
+
     /// A call that never got as far as having a connection.
     pub(super) fn fail_before_call(&self, remote: PeerId, role: Role, message: String) {
         let failure = CallFailure::Local(message);
@@ -113,6 +163,17 @@ impl Peer {
     /// Fails the calls whose answer, or connection, is overdue.
     pub(super) async fn expire_overdue(&mut self, client: &mut SignalingClient) {
         let now = Instant::now();
+        let unoffered: Vec<PeerId> = self
+            .subscribing
+            .iter()
+            .filter(|(_, (by, _))| *by <= now)
+            .map(|(remote, _)| *remote)
+            .collect();
+        for remote in unoffered {
+            let failure = CallFailure::NoOffer(self.config.answer_timeout);
+            self.subscription_failed(remote, failure);
+            let _ = client.send(&Signal::Hangup { to: remote }).await;
+        }
         let due: Vec<PeerId> = self
             .calls
             .iter()

@@ -15,6 +15,18 @@ impl Peer {
         if call.sending.is_some() {
             return; // a renegotiation (an ICE restart) of a running call
         }
+        if !call.sends {
+            // A subscription: nothing of ours goes out, the one codec the
+            // connection was made with (what the server offered) comes in.
+            if let (Some(expected), Some(codec)) = (expected, call.connection.video_codec) {
+                call.prepared_video = Some(prepare_receiver(
+                    self.config.media.shared.clone(),
+                    expected,
+                    codec,
+                ));
+            }
+            return;
+        }
         let (Some((video_mime, video_payload_type)), Some((_, audio_payload_type))) = (
             negotiated_codec(&call.connection.video_sender).await,
             negotiated_codec(&call.connection.audio_sender).await,
@@ -43,15 +55,11 @@ impl Peer {
             );
         }
         if let Some(expected) = expected {
-            let shared = self.config.media.shared.clone();
-            call.prepared_video = Some(tokio::task::spawn_blocking(move || {
-                match (shared, expected) {
-                    (Some(clip), MediaSource::Pattern(sender)) => {
-                        Ok(VideoReceiver::shared(sender, clip))
-                    }
-                    (_, source) => VideoReceiver::for_source(source, video_codec),
-                }
-            }));
+            call.prepared_video = Some(prepare_receiver(
+                self.config.media.shared.clone(),
+                expected,
+                video_codec,
+            ));
         }
         let connection = &call.connection;
         let tracks = Outgoing {
@@ -103,6 +111,18 @@ impl Peer {
             TrackNews::Failed(detail) => self.error(Some(remote), PeerError::Media { detail }),
         }
     }
+}
+
+/// A video receiver for `expected`'s media, made off the async workers.
+fn prepare_receiver(
+    shared: Option<Arc<crate::media::shared::SharedClip>>,
+    expected: MediaSource,
+    codec: VideoCodec,
+) -> JoinHandle<Result<VideoReceiver, CodecError>> {
+    tokio::task::spawn_blocking(move || match (shared, expected) {
+        (Some(clip), MediaSource::Pattern(sender)) => Ok(VideoReceiver::shared(sender, clip)),
+        (_, source) => VideoReceiver::for_source(source, codec),
+    })
 }
 
 /// The codec a sender sends, by negotiation (the first both sides took):

@@ -61,6 +61,15 @@ impl Peer {
                     self.drive(client, id, at, CallInput::PeerLeft).await;
                 }
             }
+            Incoming::Refused { remote, reason } => {
+                let failure = CallFailure::Refused(reason);
+                if self.calls.contains_key(&remote) {
+                    self.drive(client, remote, at, CallInput::Failed(failure))
+                        .await;
+                } else {
+                    self.subscription_failed(remote, failure);
+                }
+            }
             Incoming::Error(reply) => {
                 let remote = reply.remote_id.as_deref().and_then(PeerId::parse);
                 let failed_offer = reply.code == ErrorCode::UnknownPeer
@@ -99,6 +108,9 @@ impl Peer {
         at: Instant,
     ) {
         let renegotiation = self.calls.contains_key(&remote);
+        // A subscription's offer: the media server's, for media we only
+        // receive.
+        let subscribed = self.subscribing.remove(&remote).is_some();
         let introduction = if renegotiation {
             None
         } else {
@@ -138,8 +150,9 @@ impl Peer {
                 Ok(connection) => {
                     let machine = CallMachine::callee(self.timeouts());
                     let source = introduction.map(|i| i.source);
-                    self.calls
-                        .insert(remote, Peer::new_call(machine, connection, source));
+                    let mut call = Peer::new_call(machine, connection, source);
+                    call.sends = !subscribed;
+                    self.calls.insert(remote, call);
                 }
                 Err(message) => return self.fail_before_call(remote, Role::Callee, message),
             }
