@@ -3,7 +3,8 @@
 //!
 //! A scenario that needs an external server (`url_env`) and was not given
 //! one runs against a stand-in for the tutorial's server instead. One with
-//! browser peers is skipped, saying so, where Chromium is not installed.
+//! browser peers is skipped, saying so, where Chromium is not installed;
+//! one that starts its own media server, where Janus is not.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -123,6 +124,11 @@ fn file_passes(path: PathBuf) {
     }
     if scenario.has_browsers() {
         callprobe_testkit::run_on_loopback_only(&what, scenario_passes(path, scenario));
+    } else if scenario.spawns_sfu() {
+        callprobe_testkit::janus_server::in_media_server_namespace(
+            &what,
+            scenario_passes(path, scenario),
+        );
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

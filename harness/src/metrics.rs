@@ -11,8 +11,12 @@ use std::str::FromStr;
 pub enum Per {
     /// One sample per call (from the caller's call command).
     Call,
-    /// One sample per received track (a direction of a call).
+    /// One sample per received track (a direction of a call, or a
+    /// subscription's stream).
     Track,
+    /// One sample per subscription: one publisher's media to one
+    /// subscriber through the media server.
+    Subscription,
     /// One sample per verified video frame.
     Frame,
     /// One sample per peer.
@@ -73,6 +77,14 @@ metrics! {
     SetupFirstRtp => "setup.first_rtp_ms", Call, "call command to the first video RTP packet at the caller";
     SetupFirstFrame => "setup.first_frame_ms", Call, "call command to the first verified video frame at the caller";
     SetupFirstAudio => "setup.first_audio_ms", Call, "call command to the first 100 ms of the callee's tone at the caller";
+    SfuPublishAnswer => "sfu.publish_answer_ms", Call, "publish command to the publisher holding the media server's answer (one sample per publish)";
+    SfuPublishConnected => "sfu.publish_connected_ms", Call, "publish command to the publisher's connection with the media server up (ICE and DTLS)";
+    SfuOffer => "sfu.offer_ms", Subscription, "subscribe command to the subscriber holding the media server's offer (the server has the feed and made the subscription)";
+    SfuIceConnected => "sfu.ice_connected_ms", Subscription, "subscribe command to ICE connected at the subscriber";
+    SfuDtlsConnected => "sfu.dtls_connected_ms", Subscription, "subscribe command to the subscriber's connection with the media server up (DTLS)";
+    SfuFirstFrame => "sfu.first_frame_ms", Subscription, "subscribe command to the first verified frame of the publisher's video at the subscriber (from a keyframe the server asked the publisher for)";
+    SfuFirstAudio => "sfu.first_audio_ms", Subscription, "subscribe command to the first 100 ms of the publisher's tone at the subscriber";
+    SfuFanoutLatency => "sfu.fanout_latency_ms", Frame, "capture at the publisher to verified at a subscriber, through the media server, per frame";
     CallFailed => "call.failed", Call, "1 when a call's outcome was not the expected one (media both ways, or a failure with `expect = \"fail\"`), else 0";
     CallRelayed => "call.relayed", Call, "1 when either side's selected candidate pair goes through a TURN server, else 0 (calls whose ICE connected)";
     CallFailure => "call.failure_ms", Call, "call command to the caller knowing the call failed (failed calls only)";
@@ -167,6 +179,7 @@ impl Per {
         match self {
             Per::Call => "call",
             Per::Track => "track",
+            Per::Subscription => "subscription",
             Per::Frame => "frame",
             Per::Peer => "peer",
             Per::Departure => "departure",

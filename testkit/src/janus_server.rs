@@ -17,13 +17,26 @@ pub use callprobe_harness::janus::Janus;
 
 /// Runs `body` with a fresh Janus, on a 2-worker runtime inside a media
 /// server's namespace; or says in one line why it cannot (and fails
-/// instead when `CALLPROBE_REQUIRE_JANUS` is set). libtest runs each test
-/// on a thread of its own: only that thread moves.
+/// instead when `CALLPROBE_REQUIRE_JANUS` is set).
 pub fn with_janus<F, Fut>(test: &str, body: F)
 where
     F: FnOnce(Janus) -> Fut,
     Fut: Future<Output = ()>,
 {
+    in_media_server_namespace(test, async {
+        let janus = tokio::task::spawn_blocking(Janus::start)
+            .await
+            .expect("the start does not panic")
+            .unwrap_or_else(|error| panic!("{test}: janus did not start: {error}"));
+        body(janus).await;
+    });
+}
+
+/// Runs `body` on a 2-worker runtime inside a media server's namespace,
+/// where a run may start its own Janus (a room scenario); or says in one
+/// line why it cannot. libtest runs each test on a thread of its own:
+/// only that thread moves.
+pub fn in_media_server_namespace(test: &str, body: impl Future<Output = ()>) {
     let required = std::env::var_os("CALLPROBE_REQUIRE_JANUS").is_some();
     if callprobe_harness::janus::find_janus().is_none() {
         assert!(
@@ -38,16 +51,10 @@ where
         eprintln!("{test}: skipped, Janus's media must stay in a namespace of its own, and {e}");
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let janus = tokio::task::spawn_blocking(Janus::start)
-            .await
-            .expect("the start does not panic")
-            .unwrap_or_else(|error| panic!("{test}: janus did not start: {error}"));
-        body(janus).await;
-    });
+        .expect("a runtime")
+        .block_on(body);
 }

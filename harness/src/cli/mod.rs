@@ -390,7 +390,17 @@ fn start_at(text: &str) -> Result<std::time::SystemTime, u8> {
 /// server) moves into a loopback-only network namespace before the runtime
 /// starts, so Chromium cannot gather candidates or run checks anywhere
 /// else. Against an external server the run keeps the host's network.
+/// A run that starts its own media server moves into a media server's
+/// namespace instead (loopback and one address Janus gathers on).
 fn isolate_browsers(args: &RunArgs, scenarios: &[Scenario]) {
+    if scenarios.iter().any(Scenario::spawns_sfu) {
+        if let Err(e) = crate::netns::enter_media_server_namespace() {
+            tracing::warn!(
+                "the media server cannot have a network of its own, so it will not start: {e}"
+            );
+        }
+        return;
+    }
     let in_process = |s: &Scenario| {
         args.server.is_none() && matches!(s.server, crate::scenario::ServerPlan::InProcess { .. })
     };

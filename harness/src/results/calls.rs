@@ -7,7 +7,7 @@ use crate::clock::RunTime;
 
 use super::collect::{Collected, signed_ms};
 use super::span::{self, FaultWindow, Span};
-use super::{CallResult, SelectedPairs, SeriesPoint, TrackResult};
+use super::{CallKind, CallResult, SelectedPairs, SeriesPoint, TrackResult};
 use crate::peer::{CallEnd, CallId, CallReport, PeerEvent, PeerEventKind};
 use crate::scenario::{Scenario, Verb};
 use crate::timeline::SetupTimeline;
@@ -52,6 +52,7 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
             let (Some(from_id), Some(to_id)) = ids else {
                 return CallResult {
                     call,
+                    kind: CallKind::Call,
                     caller,
                     callee,
                     started_at_ms: signed_ms(at, input.started),
@@ -107,6 +108,7 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
                 windows: fault_windows(input, receiver, sender),
                 frame_interval_ms: 1e3 / f64::from(sender_fps(scenario, sender).max(1)),
                 data: scenario.media.data,
+                joined: None,
             };
             let mut tracks = vec![
                 track(
@@ -134,6 +136,7 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
             });
             CallResult {
                 call,
+                kind: CallKind::Call,
                 caller,
                 callee,
                 started_at_ms: signed_ms(started, input.started),
@@ -158,13 +161,13 @@ pub(super) fn calls(input: &Collected<'_>) -> Vec<CallResult> {
 /// From the peers' clock (ms since their epoch) to the report's (ms since
 /// the timeline started), and where the report's clock stops.
 #[derive(Clone, Copy, Debug)]
-struct Clock {
-    offset_ms: f64,
-    end_ms: f64,
+pub(super) struct Clock {
+    pub(super) offset_ms: f64,
+    pub(super) end_ms: f64,
 }
 
 /// Verified frames per second and mean latency, per second of the timeline.
-fn series(video: Option<&VideoVerdict>, clock: Clock) -> Vec<SeriesPoint> {
+pub(super) fn series(video: Option<&VideoVerdict>, clock: Clock) -> Vec<SeriesPoint> {
     let Some(video) = video else {
         return Vec::new();
     };
@@ -220,7 +223,7 @@ pub(super) fn end_text(end: &CallEnd) -> String {
 }
 
 /// The frame rate a peer sends at: the scenario's, or a browser's own.
-fn sender_fps(scenario: &Scenario, sender: usize) -> u32 {
+pub(super) fn sender_fps(scenario: &Scenario, sender: usize) -> u32 {
     match scenario.peers[sender].kind {
         crate::scenario::PeerKind::Browser => scenario.peers[sender].video.fps,
         _ => scenario.media.video.fps,
@@ -229,7 +232,7 @@ fn sender_fps(scenario: &Scenario, sender: usize) -> u32 {
 
 /// When the scenario ends a call: the first of its hangup, a declared
 /// departure of either peer after it started, or the end of the run.
-fn commanded_end(
+pub(super) fn commanded_end(
     input: &Collected<'_>,
     (a, b): (usize, usize),
     call: Option<CallId>,
@@ -322,7 +325,11 @@ fn failure(
 /// lose media, of the receiver's inbound or the sender's outbound traffic
 /// (to its restore, or open-ended), and a move of either (until media
 /// comes back). Delay, jitter, reordering and duplication excuse nothing.
-fn fault_windows(input: &Collected<'_>, receiver: usize, sender: usize) -> Vec<FaultWindow> {
+pub(super) fn fault_windows(
+    input: &Collected<'_>,
+    receiver: usize,
+    sender: usize,
+) -> Vec<FaultWindow> {
     let on_peer_clock = |at: RunTime| signed_ms(at, RunTime::ZERO);
     let mut windows = Vec::new();
     for (k, (at, action, _)) in input.actions.iter().enumerate() {
@@ -356,18 +363,30 @@ fn fault_windows(input: &Collected<'_>, receiver: usize, sender: usize) -> Vec<F
 }
 
 /// What a track is judged over, besides its own media.
-struct SpanContext {
+pub(super) struct SpanContext {
     /// The call's end, on the peers' clock.
-    end_ms: f64,
-    windows: Vec<FaultWindow>,
-    frame_interval_ms: f64,
+    pub(super) end_ms: f64,
+    pub(super) windows: Vec<FaultWindow>,
+    pub(super) frame_interval_ms: f64,
     /// The call's data channel, if the scenario asked for one.
-    data: Option<crate::peer::DataSettings>,
+    pub(super) data: Option<crate::peer::DataSettings>,
+    /// Where the span starts, if not at the sender's first frame and
+    /// tone: a subscription's, at its own first frame and first tone (the
+    /// publisher was sending before anyone subscribed).
+    pub(super) joined: Option<Joined>,
+}
+
+/// When a subscription's video and audio started, on the peers' clock.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Joined {
+    /// The first verified frame's capture time.
+    pub(super) video_ms: Option<f64>,
+    pub(super) audio_ms: Option<f64>,
 }
 
 /// One direction: what `receiver` reported of `sender`'s media, judged
 /// over the call's span.
-fn track(
+pub(super) fn track(
     receiver: &str,
     sender: &str,
     received: Option<&CallReport>,
@@ -396,10 +415,14 @@ fn track(
     let latency_p50 = video.as_ref().map_or(f64::NAN, |v| v.latency.p50_ms);
     let allowance = span::in_flight_allowance_ms(latency_p50, context.frame_interval_ms);
     let end_ms = context.end_ms - allowance;
+    // A subscription that never saw a frame is judged from the sender's
+    // start: all of it lost.
+    let joined_video = context.joined.and_then(|j| j.video_ms);
     let video_start = sent
         .and_then(|r| r.video_sent)
         .map(|s| s.first_ms)
-        .or_else(|| frames.iter().map(|f| f.arrival_ms).reduce(f64::min));
+        .or_else(|| frames.iter().map(|f| f.arrival_ms).reduce(f64::min))
+        .map(|start| joined_video.map_or(start, |joined| start.max(joined)));
     let video_span = video_start
         .map(|start_ms| Span { start_ms, end_ms })
         .filter(|span| span.end_ms > span.start_ms)
@@ -411,7 +434,9 @@ fn track(
             };
             let mut judged = span::judge_video(frames, span, &context.windows, interval);
             if let (Some(sent_span), false) = (sent.and_then(|r| r.video_sent), sampled) {
-                let (expected, lost) = span::frames_lost(frames, frames_sent, sent_span, end_ms);
+                let from_ms = joined_video.unwrap_or(f64::NEG_INFINITY);
+                let (expected, lost) =
+                    span::frames_lost(frames, frames_sent, sent_span, from_ms, end_ms);
                 judged.frames_expected = Some(expected);
                 judged.frames_lost = Some(lost);
             }
@@ -428,10 +453,11 @@ fn track(
             video.freeze_ms = judged.freeze_ms;
         }
     }
+    let joined_audio = context.joined.and_then(|j| j.audio_ms);
     let audio_span = sent
         .and_then(|r| r.audio_sent)
         .map(|s| Span {
-            start_ms: s.first_ms,
+            start_ms: joined_audio.map_or(s.first_ms, |joined| s.first_ms.max(joined)),
             end_ms,
         })
         .filter(|span| span.end_ms > span.start_ms)

@@ -109,7 +109,8 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
         .enumerate()
         .filter_map(|(i, id)| id.map(|id| (id, i)))
         .collect();
-    let calls = calls(&input);
+    let mut calls = calls(&input);
+    calls.extend(super::rooms::room_calls(&input));
     let names: Vec<String> = (0..scenario.peers.len()).map(name).collect();
     let faults = faults(&FaultInput {
         names: &names,

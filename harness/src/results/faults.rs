@@ -11,7 +11,7 @@ use callprobe_server::protocol::PeerId;
 use serde::{Deserialize, Serialize};
 
 use super::collect::signed_ms;
-use super::{CallResult, TrackResult};
+use super::{CallKind, CallResult, TrackResult};
 use crate::clock::RunTime;
 use crate::net::{FlowLosses, Link};
 use crate::peer::{CallEnd, PeerEvent, PeerEventKind};
@@ -250,6 +250,13 @@ fn departures(input: &FaultInput<'_>, departed: usize, at: RunTime) -> Vec<Depar
     let since = |event: &PeerEvent| signed_ms(event.at, at);
     let mut seen = Vec::new();
     for call in input.calls.iter().filter(|c| c.started_at_ms <= at_ms) {
+        // A room's publish has the server on its other side; a publisher
+        // does not watch its subscribers (the server does).
+        if call.kind == CallKind::Publish
+            || (call.kind == CallKind::Subscription && &call.caller == departed_name)
+        {
+            continue;
+        }
         let partner_name = if &call.caller == departed_name {
             &call.callee
         } else if &call.callee == departed_name {

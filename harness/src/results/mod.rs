@@ -13,6 +13,7 @@ mod growth;
 mod load;
 mod merge;
 mod outage;
+mod rooms;
 mod samples;
 mod span;
 
@@ -223,6 +224,9 @@ pub struct PeerNetwork {
 pub struct CallResult {
     /// The id the runner gave the call when it commanded it.
     pub call: Option<CallId>,
+    /// A call between two peers, or a room's publish or subscription.
+    #[serde(skip_serializing_if = "CallKind::is_call")]
+    pub kind: CallKind,
     pub caller: String,
     pub callee: String,
     pub started_at_ms: f64,
@@ -247,6 +251,27 @@ pub struct CallResult {
     pub failure_load_independent: bool,
     /// The two directions: what the caller received, then the callee.
     pub tracks: Vec<TrackResult>,
+}
+
+/// What a call is: between two peers, or with a media server's room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallKind {
+    /// Caller and callee, media both ways.
+    #[default]
+    Call,
+    /// The caller publishes to its room (the callee is the room): its
+    /// media is judged by its subscribers' streams.
+    Publish,
+    /// The caller receives the callee's media through the room: one
+    /// track, the stream.
+    Subscription,
+}
+
+impl CallKind {
+    fn is_call(&self) -> bool {
+        *self == CallKind::Call
+    }
 }
 
 /// The candidate pair each side of a call last selected (an ICE restart

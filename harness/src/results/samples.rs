@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::CallResult;
 use super::collect::Collected;
 use super::faults::FaultResult;
 use super::load::{LoadObserved, timeline_lag};
+use super::{CallKind, CallResult};
 use crate::metrics::Metric;
 use crate::scenario::FaultClass;
 
@@ -80,18 +80,33 @@ fn add_fault_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, fault: &FaultResu
 fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult, shared: bool) {
     let mut add = |metric: Metric, value: f64| samples.entry(metric).or_default().push(value);
     let setup = &call.setup;
-    let phases = [
-        (Metric::SetupSignaling, setup.signaling_ms),
-        (Metric::SetupRelayAllocated, setup.relay_allocated_ms),
-        (Metric::SetupAnswer, setup.answer_ms),
-        (Metric::SetupIceConnected, setup.ice_connected_ms),
-        (Metric::SetupDtlsConnected, setup.dtls_connected_ms),
-        (Metric::SetupFirstRtp, setup.first_rtp_ms),
-        (Metric::SetupFirstFrame, setup.first_frame_ms),
-        (Metric::SetupFirstAudio, setup.first_audio_ms),
-        (Metric::DataOpen, setup.data_open_ms),
-    ];
-    for (metric, value) in phases {
+    // A room's publish and subscriptions have phases of their own: the
+    // answer, or the offer, is the media server's.
+    let phases: &[(Metric, Option<f64>)] = match call.kind {
+        CallKind::Call => &[
+            (Metric::SetupSignaling, setup.signaling_ms),
+            (Metric::SetupRelayAllocated, setup.relay_allocated_ms),
+            (Metric::SetupAnswer, setup.answer_ms),
+            (Metric::SetupIceConnected, setup.ice_connected_ms),
+            (Metric::SetupDtlsConnected, setup.dtls_connected_ms),
+            (Metric::SetupFirstRtp, setup.first_rtp_ms),
+            (Metric::SetupFirstFrame, setup.first_frame_ms),
+            (Metric::SetupFirstAudio, setup.first_audio_ms),
+            (Metric::DataOpen, setup.data_open_ms),
+        ],
+        CallKind::Publish => &[
+            (Metric::SfuPublishAnswer, setup.answer_ms),
+            (Metric::SfuPublishConnected, setup.dtls_connected_ms),
+        ],
+        CallKind::Subscription => &[
+            (Metric::SfuOffer, setup.signaling_ms),
+            (Metric::SfuIceConnected, setup.ice_connected_ms),
+            (Metric::SfuDtlsConnected, setup.dtls_connected_ms),
+            (Metric::SfuFirstFrame, setup.first_frame_ms),
+            (Metric::SfuFirstAudio, setup.first_audio_ms),
+        ],
+    };
+    for &(metric, value) in phases {
         if let Some(value) = value {
             add(metric, value);
         }
@@ -162,6 +177,9 @@ fn add_call_samples(samples: &mut BTreeMap<Metric, Vec<f64>>, call: &CallResult,
         // Live video (a browser's camera) has no capture time: NaN.
         for frame in video.frames.iter().filter(|f| f.latency_ms.is_finite()) {
             add(Metric::VideoLatency, frame.latency_ms);
+            if call.kind == CallKind::Subscription {
+                add(Metric::SfuFanoutLatency, frame.latency_ms);
+            }
         }
         add(
             Metric::AudioToneMatch,

@@ -212,14 +212,16 @@ pub(super) fn judge_audio(
     }
 }
 
-/// Frames the sender sent with a capture time within the span, and how many
-/// of them never verified. A frame's capture time is known for verified
-/// frames (arrival less latency) and for the sender's first and last; the
-/// rest are placed between their neighbours, as the sender paces them.
+/// Frames the sender sent with a capture time within the span (from
+/// `span_start_ms`, to `span_end_ms`), and how many of them never
+/// verified. A frame's capture time is known for verified frames (arrival
+/// less latency) and for the sender's first and last; the rest are placed
+/// between their neighbours, as the sender paces them.
 pub(super) fn frames_lost(
     frames: &[FrameTime],
     frames_sent: u32,
     sent: SentSpan,
+    span_start_ms: f64,
     span_end_ms: f64,
 ) -> (u64, u64) {
     if frames_sent == 0 {
@@ -247,11 +249,14 @@ pub(super) fn frames_lost(
             if capture > span_end_ms {
                 return (expected, lost);
             }
+            if capture < span_start_ms {
+                continue;
+            }
             expected += 1;
             lost += u64::from(!verified.contains(&n));
         }
     }
-    if sent.last_ms <= span_end_ms || known.len() == 1 {
+    if (sent.last_ms <= span_end_ms && sent.last_ms >= span_start_ms) || known.len() == 1 {
         expected += 1;
         lost += u64::from(!verified.contains(&last));
     }
@@ -359,7 +364,10 @@ mod tests {
         assert!(judged.coverage > 0.999, "{judged:?}");
         assert_eq!((judged.freezes, judged.longest_freeze_ms), (0, 0.0));
         assert!((judged.fps - 30.0).abs() < 0.5, "{judged:?}");
-        assert_eq!(frames_lost(&all, 120, sent(120), 3910.0), (118, 0));
+        assert_eq!(
+            frames_lost(&all, 120, sent(120), f64::NEG_INFINITY, 3910.0),
+            (118, 0)
+        );
     }
 
     /// The bug the span fixes: media that stopped at 1 s of a 4 s call
@@ -372,7 +380,8 @@ mod tests {
         assert!(judged.longest_freeze_ms > 2900.0, "{judged:?}");
         assert!(judged.coverage < 0.3, "{judged:?}");
         assert!(judged.fps < 8.0, "{judged:?}");
-        let (expected, lost) = frames_lost(&first_second, 120, sent(120), 3910.0);
+        let (expected, lost) =
+            frames_lost(&first_second, 120, sent(120), f64::NEG_INFINITY, 3910.0);
         assert_eq!((expected, lost), (118, 88), "frames 0..=117 are due");
     }
 
@@ -381,9 +390,29 @@ mod tests {
         // Sent 120, the last 3 never arrived, and the span ends before them.
         let all_but_tail = frames(0..117);
         let end = 116.0 * INTERVAL + LATENCY + 1.0;
-        assert_eq!(frames_lost(&all_but_tail, 120, sent(120), end).1, 0);
+        assert_eq!(
+            frames_lost(&all_but_tail, 120, sent(120), f64::NEG_INFINITY, end).1,
+            0
+        );
         // The same three missing well inside the span are lost.
-        assert_eq!(frames_lost(&all_but_tail, 120, sent(120), 5000.0).1, 3);
+        assert_eq!(
+            frames_lost(&all_but_tail, 120, sent(120), f64::NEG_INFINITY, 5000.0).1,
+            3
+        );
+    }
+
+    /// A subscriber that joined at frame 60: what the publisher sent
+    /// before is not due; a gap after it is lost.
+    #[test]
+    fn frames_before_a_late_subscription_are_not_due_and_a_gap_after_is_lost() {
+        let from = 60.0 * INTERVAL;
+        let joined: Vec<FrameTime> = frames(60..120);
+        assert_eq!(frames_lost(&joined, 120, sent(120), from, 3910.0), (58, 0));
+        let with_gap: Vec<FrameTime> = frames(60..80).into_iter().chain(frames(90..120)).collect();
+        assert_eq!(
+            frames_lost(&with_gap, 120, sent(120), from, 3910.0),
+            (58, 10)
+        );
     }
 
     #[test]
@@ -391,7 +420,10 @@ mod tests {
         let judged = judge_video(&[], span(2000.0), &[], INTERVAL);
         assert_eq!(judged.coverage, 0.0);
         assert_eq!(judged.longest_freeze_ms, 2000.0);
-        assert_eq!(frames_lost(&[], 60, sent(60), 5000.0), (60, 60));
+        assert_eq!(
+            frames_lost(&[], 60, sent(60), f64::NEG_INFINITY, 5000.0),
+            (60, 60)
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod peers;
 mod setup;
 
 use peers::Run;
-use setup::{media, start_server, start_turn};
+use setup::{media, start_server, start_sfu, start_turn};
 
 /// Told how a run is going; the CLI draws a progress bar from it.
 pub trait Progress: Send + Sync {
@@ -75,6 +75,16 @@ pub async fn record_scenario(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> ScenarioRecord {
+    // Boxed: a run's state (its peers, servers, record) is a large future,
+    // kept off its callers' stacks.
+    Box::pin(record(scenario, options, progress)).await
+}
+
+async fn record(
+    scenario: &Scenario,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> ScenarioRecord {
     let as_run = ScenarioAsRun::of(scenario, options.server.clone(), options.shard);
     let chromium = find_chromium();
     if scenario.has_browsers() && chromium.is_none() {
@@ -95,10 +105,20 @@ pub async fn record_scenario(
             return ScenarioRecord::not_run(as_run, status, reason);
         }
     };
+    let sfu = match start_sfu(scenario).await {
+        Ok(sfu) => sfu,
+        Err((status, reason)) => {
+            server.stop().await;
+            return ScenarioRecord::not_run(as_run, status, reason);
+        }
+    };
     let pacing = Arc::new(PacingLog::default());
     let media = match media(scenario, &pacing).await {
         Ok(media) => media,
         Err(reason) => {
+            if let Some(sfu) = sfu {
+                sfu.finish().await;
+            }
             server.stop().await;
             return ScenarioRecord::not_run(as_run, Status::Error, reason);
         }
@@ -107,7 +127,7 @@ pub async fn record_scenario(
     // Watching starts before the peers do: its first memory sample is the
     // baseline that per-peer memory is counted from.
     let epoch = Instant::now();
-    let mut run = Run::new(scenario, &server, turn, media, epoch);
+    let mut run = Run::new(scenario, &server, turn, sfu, media, epoch);
     let probe = LagProbe::start(Arc::clone(&run.record_bytes), epoch);
     run.chromium = chromium;
     let startup = run.start_peers(&options.cancel).await;

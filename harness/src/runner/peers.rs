@@ -18,6 +18,7 @@ use crate::browser::{BrowserPeerConfig, page_url_for, spawn_browser_peer};
 use crate::clock::RunTime;
 use crate::coturn::Coturn;
 use crate::net::{Direction, LinkControl, Network};
+use crate::netns::MEDIA_SERVER_ADDRESS;
 use crate::peer::{
     CallId, CallTimeouts, ConnectionSettings, Introduction, MediaSettings, MediaSource,
     PeerCommand, PeerConfig, PeerEvent, PeerEventKind, PeerHandle, spawn_peer,
@@ -25,10 +26,10 @@ use crate::peer::{
 use crate::record::ActionDone;
 use crate::results::{LinkSnapshot, Status};
 use crate::scenario::{Action, OwnedServer, PeerKind, RestartBy, Scenario, Verb};
-use crate::signaling::ClientConfig;
+use crate::signaling::{ClientConfig, Protocol};
 
 use super::Progress;
-use super::setup::ServerUnderTest;
+use super::setup::{ServerUnderTest, SfuUnderTest};
 
 /// Bound on every peer starting (connect + `start`), beyond a per-peer share.
 const STARTUP_BASE: Duration = Duration::from_secs(10);
@@ -98,6 +99,9 @@ pub(super) struct Run<'a> {
     /// The TURN server the run started (killed by `turn-crash`, or when
     /// the run is over).
     turn: Option<Coturn>,
+    /// The media server and rooms of a room scenario (its Janus killed by
+    /// `crash-server = "sfu"`, or when the run is over).
+    sfu: Option<SfuUnderTest>,
 }
 
 impl<'a> Run<'a> {
@@ -105,6 +109,7 @@ impl<'a> Run<'a> {
         scenario: &'a Scenario,
         server: &ServerUnderTest,
         turn: Option<Coturn>,
+        sfu: Option<SfuUnderTest>,
         media: Vec<MediaSettings>,
         epoch: Instant,
     ) -> Self {
@@ -113,9 +118,15 @@ impl<'a> Run<'a> {
             trust_pem: server.trust_pem.clone(),
             ..ClientConfig::default()
         };
+        // A Janus the run started sends only from its own interface: the
+        // peers' media is there too (`netns`).
+        let address = match &sfu {
+            Some(SfuUnderTest { janus: Some(_), .. }) => IpAddr::from(MEDIA_SERVER_ADDRESS),
+            _ => IpAddr::from([127, 0, 0, 1]),
+        };
         let network = Network::new(scenario.seed);
         let links: Vec<LinkControl> = (0..scenario.peers.len())
-            .map(|index| network.attach(index as u16, IpAddr::from([127, 0, 0, 1])))
+            .map(|index| network.attach(index as u16, address))
             .collect();
         let movers: HashSet<usize> = scenario
             .actions
@@ -135,8 +146,19 @@ impl<'a> Run<'a> {
             .map(|(index, (peer, media))| PeerConfig {
                 name: peer.name.clone(),
                 index: index as u16,
-                signaling_url: server.url.clone(),
-                client: client.clone(),
+                signaling_url: match &sfu {
+                    Some(sfu) => sfu.url.clone(),
+                    None => server.url.clone(),
+                },
+                client: ClientConfig {
+                    protocol: match (&sfu, peer.room) {
+                        (Some(sfu), Some(room)) => Protocol::JanusVideoRoom {
+                            room: sfu.rooms[room.min(sfu.rooms.len() - 1)],
+                        },
+                        _ => Protocol::Tutorial,
+                    },
+                    ..client.clone()
+                },
                 connection: ConnectionSettings {
                     link: Some(Arc::clone(links[index].link())),
                     rebind_on_ice_restart: movers.contains(&index),
@@ -173,6 +195,7 @@ impl<'a> Run<'a> {
             inbox,
             outbox: Some(outbox),
             turn,
+            sfu,
         }
     }
 
@@ -410,6 +433,30 @@ impl<'a> Run<'a> {
                 Some(turn) => turn.kill(),
                 None => tracing::warn!(origin = %action.origin, "no TURN server to crash"),
             },
+            Verb::CrashServer {
+                server: OwnedServer::Sfu,
+            } => match self.sfu.as_mut().and_then(|sfu| sfu.janus.as_mut()) {
+                Some(janus) => janus.kill(),
+                None => tracing::warn!(origin = %action.origin, "no media server to crash"),
+            },
+            Verb::Publish { peer } => {
+                let call = CallId(self.next_call);
+                self.next_call += 1;
+                call_of_action = Some(call);
+                self.calls.insert(pair(peer, peer), call);
+                commands.push((peer, Some(PeerCommand::Publish { call })));
+            }
+            Verb::Subscribe { peer, to } => {
+                let call = CallId(self.next_call);
+                self.next_call += 1;
+                call_of_action = Some(call);
+                self.calls.insert(pair(peer, to), call);
+                let expect = self.source(to);
+                commands.push((
+                    peer,
+                    self.ids[to].map(|to| PeerCommand::Subscribe { to, call, expect }),
+                ));
+            }
         }
         self.actions.push(ActionDone {
             at,
@@ -450,9 +497,13 @@ impl<'a> Run<'a> {
         while let Ok(Some(event)) = tokio::time::timeout_at(drain, self.inbox.recv()).await {
             self.log(event);
         }
-        // The TURN server outlives every call through it (all closed above).
+        // The TURN and media servers outlive every call through them (all
+        // closed above).
         if let Some(mut turn) = self.turn.take() {
             turn.kill();
+        }
+        if let Some(sfu) = self.sfu.take() {
+            sfu.finish().await;
         }
         let links = self
             .links

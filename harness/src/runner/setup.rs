@@ -6,11 +6,13 @@ use std::sync::Arc;
 use callprobe_server::{RunningServer, Server, ServerConfig, TlsMode};
 
 use crate::coturn::{Coturn, CoturnError};
+use crate::janus::{Janus, JanusError};
 use crate::load::PacingLog;
 use crate::media::shared::SharedClip;
 use crate::peer::MediaSettings;
 use crate::results::Status;
-use crate::scenario::{Scenario, ServerPlan};
+use crate::scenario::{Scenario, ServerPlan, SfuServer};
+use crate::signaling::{RoomSpec, create_room, destroy_room};
 
 use super::RunOptions;
 
@@ -99,6 +101,103 @@ pub(super) async fn start_turn(scenario: &Scenario) -> Result<Option<Coturn>, (S
         )),
         Err(error) => Err((Status::Error, format!("starting the TURN server: {error}"))),
     }
+}
+
+/// Bound on making or removing one room.
+const ROOM_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The media server a run's rooms are on, and the rooms.
+pub(super) struct SfuUnderTest {
+    /// The Janus the run started (killed by `crash-server = "sfu"`, or at
+    /// the end).
+    pub(super) janus: Option<Janus>,
+    pub(super) url: String,
+    /// Each `[[rooms]]` entry's room id.
+    pub(super) rooms: Vec<u64>,
+    /// The run made the rooms on an external server (and removes them).
+    made_on_external: bool,
+}
+
+impl SfuUnderTest {
+    /// Removes the rooms the run made on an external server; stops the
+    /// one the run started.
+    pub(super) async fn finish(mut self) {
+        if self.made_on_external {
+            for room in &self.rooms {
+                if let Err(error) = destroy_room(&self.url, *room, ROOM_BOUND).await {
+                    tracing::warn!(room, %error, "could not remove a room the run made");
+                }
+            }
+        }
+        if let Some(janus) = &mut self.janus {
+            janus.kill();
+        }
+    }
+}
+
+/// The media server of a room scenario and its rooms: a Janus started
+/// here (skipped where it is not installed) or an external one, and a room
+/// made per `[[rooms]]` entry (unless the file names one).
+pub(super) async fn start_sfu(
+    scenario: &Scenario,
+) -> Result<Option<SfuUnderTest>, (Status, String)> {
+    let Some(plan) = &scenario.sfu else {
+        return Ok(None);
+    };
+    let (janus, url, given) = match &plan.server {
+        SfuServer::SpawnJanus => match tokio::task::spawn_blocking(Janus::start).await {
+            Ok(Ok(janus)) => {
+                let url = janus.ws_url();
+                (Some(janus), url, None)
+            }
+            Ok(Err(error @ JanusError::NotInstalled)) => {
+                return Err((Status::Skipped, error.to_string()));
+            }
+            Ok(Err(error)) => {
+                return Err((
+                    Status::Error,
+                    format!("the media server did not start: {error}"),
+                ));
+            }
+            Err(error) => {
+                return Err((Status::Error, format!("starting the media server: {error}")));
+            }
+        },
+        SfuServer::ExternalJanus { url, room } => (None, url.clone(), *room),
+    };
+    let mut sfu = SfuUnderTest {
+        janus,
+        url,
+        rooms: Vec::new(),
+        made_on_external: false,
+    };
+    if let Some(room) = given {
+        sfu.rooms.push(room);
+        return Ok(Some(sfu));
+    }
+    sfu.made_on_external = sfu.janus.is_none();
+    let video_codec = scenario
+        .media
+        .video
+        .codecs
+        .first()
+        .map_or("h264", |c| c.name());
+    for room in &plan.rooms {
+        let spec = RoomSpec {
+            // Below 2^53, as JavaScript clients of the same server read ids.
+            room: rand::random::<u64>() >> 12 | 1,
+            publishers: u32::try_from(room.publishers.len())
+                .unwrap_or(u32::MAX)
+                .max(1),
+            video_codec: video_codec.to_owned(),
+        };
+        if let Err(error) = create_room(&sfu.url, &spec, ROOM_BOUND).await {
+            sfu.finish().await;
+            return Err((Status::Error, format!("the media server's room: {error}")));
+        }
+        sfu.rooms.push(spec.room);
+    }
+    Ok(Some(sfu))
 }
 
 /// Media settings for every peer, all logging their pacing to `pacing`;

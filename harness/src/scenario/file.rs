@@ -38,6 +38,10 @@ pub(crate) struct ScenarioFile {
     pub(crate) peers: Vec<PeerSpec>,
     #[serde(default)]
     pub(crate) calls: Vec<CallSpec>,
+    /// A media server the peers meet in rooms on, instead of calling.
+    pub(crate) sfu: Option<SfuSpec>,
+    #[serde(default)]
+    pub(crate) rooms: Vec<RoomSpec>,
     #[serde(default)]
     pub(crate) events: Vec<EventSpec>,
     /// Metric name → k6-style expressions (`"p95 < 20"`).
@@ -235,6 +239,46 @@ pub(crate) struct RedialSpec {
     pub(crate) pause: Option<Duration>,
 }
 
+/// `[sfu]`: the media server under test.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SfuSpec {
+    /// `janus` (its VideoRoom plugin).
+    pub(crate) kind: String,
+    /// An external server's WebSocket API; without it the run starts its
+    /// own, in a network namespace of the run's own.
+    pub(crate) url: Option<String>,
+    /// With `url`: a room already there, used instead of making one.
+    pub(crate) room: Option<u64>,
+}
+
+/// `[[rooms]]`: one room, who publishes in it and who receives.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoomSpec {
+    /// Peers and groups that publish at `at`.
+    #[serde(default)]
+    pub(crate) publishers: Vec<String>,
+    /// Peers and groups that subscribe at `at` to every publisher but
+    /// themselves, or `"all"`: every member of the room.
+    #[serde(default)]
+    pub(crate) subscribers: Option<Subscribers>,
+    /// Peers and groups in the room that do nothing at `at` (they
+    /// subscribe later, by a `subscribe` event).
+    #[serde(default)]
+    pub(crate) members: Vec<String>,
+    #[serde(default, with = "human_duration::option")]
+    pub(crate) at: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Subscribers {
+    /// `"all"`.
+    Every(String),
+    Named(Vec<String>),
+}
+
 /// When the harness counts itself overloaded and the run invalid.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -283,9 +327,11 @@ pub(crate) struct EventSpec {
     /// A peer's signaling connection drops mid-call (its media goes on).
     #[serde(rename = "drop-signaling")]
     pub(crate) drop_signaling: Option<String>,
-    /// A server the run started is killed: `turn`.
+    /// A server the run started is killed: `turn` or `sfu`.
     #[serde(rename = "crash-server")]
     pub(crate) crash_server: Option<String>,
+    /// A room member subscribes to every publisher of its room but itself.
+    pub(crate) subscribe: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

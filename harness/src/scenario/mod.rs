@@ -55,6 +55,9 @@ pub struct Scenario {
     /// When the harness counts itself overloaded.
     pub(crate) load_bounds: LoadBounds,
     pub peers: Vec<PeerPlan>,
+    /// The media server and its rooms (`[sfu]`, `[[rooms]]`), if the
+    /// peers meet there instead of calling each other.
+    pub sfu: Option<SfuPlan>,
     /// Calls and events, in the order they happen.
     pub actions: Vec<Action>,
     pub thresholds: Vec<MetricThresholds>,
@@ -101,6 +104,33 @@ pub struct PeerPlan {
     pub misbehave: crate::peer::Misbehaviour,
     /// The STUN and TURN servers and candidate policy of its connections.
     pub ice: IcePlan,
+    /// The room it is in (an index into the plan's rooms), in a scenario
+    /// with a media server.
+    pub room: Option<usize>,
+}
+
+/// The media server the peers meet in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SfuPlan {
+    pub server: SfuServer,
+    pub rooms: Vec<RoomPlan>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SfuServer {
+    /// The run starts its own Janus (in a network namespace of its own)
+    /// and makes a room per `[[rooms]]`.
+    SpawnJanus,
+    /// A Janus already running; `room` is a room there to use (else the
+    /// run makes its rooms, and removes them at the end).
+    ExternalJanus { url: String, room: Option<u64> },
+}
+
+/// One room: its members by peer index, publishers among them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomPlan {
+    pub members: Vec<usize>,
+    pub publishers: Vec<usize>,
 }
 
 /// A peer's ICE servers and candidate policy (`[ice]`, then its own).
@@ -154,6 +184,18 @@ impl Scenario {
     /// Whether the run starts its own TURN server (it needs coturn).
     pub fn spawns_turn(&self) -> bool {
         self.peers.iter().any(|p| p.ice.spawned_turn)
+    }
+
+    /// Whether the run starts its own media server (it needs Janus, and a
+    /// network namespace for it).
+    pub fn spawns_sfu(&self) -> bool {
+        matches!(
+            self.sfu,
+            Some(SfuPlan {
+                server: SfuServer::SpawnJanus,
+                ..
+            })
+        )
     }
 }
 

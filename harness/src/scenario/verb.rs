@@ -64,6 +64,17 @@ pub(crate) enum Verb {
     CrashServer {
         server: OwnedServer,
     },
+    /// The peer publishes its media to its room on the media server.
+    Publish {
+        peer: usize,
+    },
+    /// The peer receives `to`'s media through their room. (An event's
+    /// `subscribe = "p"` reads as `to == peer` at first, standing for
+    /// every publisher of the peer's room; the rooms' check expands it.)
+    Subscribe {
+        peer: usize,
+        to: usize,
+    },
 }
 
 /// A server the run starts and so can crash.
@@ -71,20 +82,24 @@ pub(crate) enum Verb {
 pub(crate) enum OwnedServer {
     /// The TURN server (`[ice] servers = [{ spawn = "coturn" }]`).
     Turn,
+    /// The media server (`[sfu]` without a `url`).
+    Sfu,
 }
 
 impl OwnedServer {
-    pub(crate) const NAMES: &'static [&'static str] = &["turn"];
+    pub(crate) const NAMES: &'static [&'static str] = &["turn", "sfu"];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             OwnedServer::Turn => "turn",
+            OwnedServer::Sfu => "sfu",
         }
     }
 
     fn from_name(name: &str) -> Option<OwnedServer> {
         match name {
             "turn" => Some(OwnedServer::Turn),
+            "sfu" => Some(OwnedServer::Sfu),
             _ => None,
         }
     }
@@ -122,14 +137,19 @@ impl Verb {
             Verb::DropSignaling { .. } => "drop-signaling",
             Verb::Media { fault, .. } => fault.name(),
             Verb::CrashServer { .. } => "crash-server",
+            Verb::Publish { .. } => "publish",
+            Verb::Subscribe { .. } => "subscribe",
         }
     }
 
     /// The peer it is aimed at, for verbs between two.
     pub(crate) fn target(&self) -> Option<usize> {
         match *self {
-            Verb::Call { to, .. } | Verb::Hangup { to, .. } => Some(to),
-            Verb::Leave { .. }
+            Verb::Call { to, .. } | Verb::Hangup { to, .. } | Verb::Subscribe { to, .. } => {
+                Some(to)
+            }
+            Verb::Publish { .. }
+            | Verb::Leave { .. }
             | Verb::Crash { .. }
             | Verb::Vanish { .. }
             | Verb::Move { .. }
@@ -153,9 +173,12 @@ impl Verb {
             Verb::Move { .. } => Some(FaultClass::NetworkChange),
             Verb::Impair { direction, .. } => Some(FaultClass::Impairment(*direction)),
             Verb::CrashServer { .. } => Some(FaultClass::ServerCrash),
-            Verb::Call { .. } | Verb::Hangup { .. } | Verb::Restore { .. } | Verb::Media { .. } => {
-                None
-            }
+            Verb::Call { .. }
+            | Verb::Hangup { .. }
+            | Verb::Restore { .. }
+            | Verb::Media { .. }
+            | Verb::Publish { .. }
+            | Verb::Subscribe { .. } => None,
         }
     }
 
@@ -172,7 +195,9 @@ impl Verb {
             | Verb::Impair { .. }
             | Verb::Restore { .. }
             | Verb::DropSignaling { .. }
-            | Verb::CrashServer { .. } => self.name(),
+            | Verb::CrashServer { .. }
+            | Verb::Publish { .. }
+            | Verb::Subscribe { .. } => self.name(),
         }
     }
 
@@ -196,7 +221,9 @@ impl Verb {
             | Verb::Leave { .. }
             | Verb::Crash { .. }
             | Verb::DropSignaling { .. }
-            | Verb::CrashServer { .. } => None,
+            | Verb::CrashServer { .. }
+            | Verb::Publish { .. }
+            | Verb::Subscribe { .. } => None,
         }
     }
 
@@ -204,6 +231,7 @@ impl Verb {
     pub(crate) fn actor(&self) -> Option<usize> {
         match *self {
             Verb::Call { from, .. } | Verb::Hangup { from, .. } => Some(from),
+            Verb::Publish { peer } | Verb::Subscribe { peer, .. } => Some(peer),
             Verb::Leave { peer }
             | Verb::Crash { peer }
             | Verb::Vanish { peer }
@@ -230,7 +258,9 @@ impl Verb {
     pub(crate) fn with_peers(&self, map: &dyn Fn(usize) -> usize) -> Verb {
         let mut verb = self.clone();
         match &mut verb {
-            Verb::Call { from, to, .. } | Verb::Hangup { from, to } => {
+            Verb::Call { from, to, .. }
+            | Verb::Hangup { from, to }
+            | Verb::Subscribe { peer: from, to } => {
                 *from = map(*from);
                 *to = map(*to);
             }
@@ -244,7 +274,8 @@ impl Verb {
             | Verb::Move { peer, .. }
             | Verb::Impair { peer, .. }
             | Verb::Restore { peer }
-            | Verb::DropSignaling { peer } => *peer = map(*peer),
+            | Verb::DropSignaling { peer }
+            | Verb::Publish { peer } => *peer = map(*peer),
             Verb::CrashServer { .. } => {}
         }
         verb
@@ -272,7 +303,9 @@ impl Verb {
             | Verb::Impair { .. }
             | Verb::Restore { .. }
             | Verb::Media { .. }
-            | Verb::CrashServer { .. } => false,
+            | Verb::CrashServer { .. }
+            | Verb::Publish { .. }
+            | Verb::Subscribe { .. } => false,
         }
     }
 
@@ -307,6 +340,7 @@ impl Checker<'_> {
             spec.media.is_some(),
             spec.drop_signaling.is_some(),
             spec.crash_server.is_some(),
+            spec.subscribe.is_some(),
         ]
         .into_iter()
         .filter(|v| *v)
@@ -316,7 +350,8 @@ impl Checker<'_> {
                 field,
                 format!(
                     "an event has exactly one verb (call, hangup, leave, crash, vanish, move, \
-                     impair, restore, media, drop-signaling or crash-server); this one has {count}"
+                     impair, restore, media, drop-signaling, crash-server or subscribe); this one \
+                     has {count}"
                 ),
             );
             return None;
@@ -337,6 +372,9 @@ impl Checker<'_> {
             .find_map(|(verb, name, make)| name.as_ref().map(|name| (verb, name, make)));
         let verb = if let Some((verb, name, make)) = peer_verb {
             make(self.one_peer(names, name, field.clone().key(verb))?)
+        } else if let Some(name) = &spec.subscribe {
+            let peer = self.one_peer(names, name, field.clone().key("subscribe"))?;
+            Verb::Subscribe { peer, to: peer }
         } else if let Some(name) = &spec.crash_server {
             let Some(server) = OwnedServer::from_name(name) else {
                 self.problem(

@@ -18,6 +18,7 @@ use std::time::Duration;
 mod calls;
 mod ice;
 mod peers;
+mod rooms;
 mod timeline;
 
 use super::file::{
@@ -106,19 +107,29 @@ pub(super) fn validate(source: &Source, recorded: bool) -> Result<Scenario, Vec<
     let load_bounds = check.load_bounds(&file.harness);
     let media = check.media(&file);
     let ice = check.ice(&file.ice, &IcePlan::default(), root.clone().key("ice"));
-    let peers = check.peers(&file.peers, &media, &ice);
+    let mut peers = check.peers(&file.peers, &media, &ice);
     let names = Names::of(&file.peers, &peers);
-    let mut actions = Vec::new();
+    let rooms::Rooms {
+        sfu,
+        mut actions,
+        room_of,
+    } = check.rooms(&file, &names, &peers);
     for (i, call) in file.calls.iter().enumerate() {
         actions.extend(check.calls(call, i, &names, file.duration));
     }
     for (i, event) in file.events.iter().enumerate() {
         actions.extend(check.event(event, i, &names, file.duration));
     }
+    drop(names);
+    // Calls (and each room's publishes, then subscriptions) at the same
+    // moment as events go first, each in file order.
+    actions.sort_by_key(|(action, _)| action.at);
+    let actions = check.room_timeline(actions, sfu.as_ref(), &peers, &room_of);
+    for (peer, room) in peers.iter_mut().zip(room_of) {
+        peer.room = room;
+    }
     check.browser_faults(&actions, &peers);
     check.data_faults(&actions, media.data.is_some());
-    // Calls at the same moment as events go first, each in file order.
-    actions.sort_by_key(|(action, _)| action.at);
     check.timeline(&actions, &peers);
     let thresholds = check.thresholds(&file.thresholds, !actions.is_empty(), media.data.as_ref());
     if !check.problems.is_empty() {
@@ -138,6 +149,7 @@ pub(super) fn validate(source: &Source, recorded: bool) -> Result<Scenario, Vec<
         detection,
         load_bounds,
         peers,
+        sfu,
         actions: actions.into_iter().map(|(action, _)| action).collect(),
         thresholds,
     })

@@ -239,6 +239,7 @@ impl Checker<'_> {
                 video: video.clone(),
                 misbehave,
                 ice: ice.clone(),
+                room: None,
             }));
         }
         if peers.len() > MAX_PEERS {

@@ -140,7 +140,8 @@ impl Checker<'_> {
                 field,
                 "the run starts no TURN server to crash: give [ice] servers = [{ spawn = \"coturn\" }]",
             ),
-            OwnedServer::Turn => {
+            // Whether the run starts a media server is the rooms' check.
+            OwnedServer::Turn | OwnedServer::Sfu => {
                 if let Some(origin) = crashed.insert(server.name(), action.origin.clone()) {
                     self.problem(
                         field,
