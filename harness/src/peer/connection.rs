@@ -14,6 +14,7 @@ use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MediaEngine};
+use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
@@ -79,6 +80,13 @@ pub struct ConnectionSettings {
     pub ice_servers: Vec<IceServer>,
     /// Which candidates the connection may use.
     pub ice_policy: IcePolicy,
+    /// Answer as the DTLS server (`a=setup:passive`), so the offerer
+    /// starts the handshake once its ICE is up. Subscriptions to a media
+    /// server do: as client, our first ClientHello often reached Janus
+    /// before its ICE had completed and was dropped, and the library
+    /// resends only after 1 s (8 of 18 subscriptions took ~1.08 s to
+    /// connect, against 68-116 ms as server; UPSTREAM.md).
+    pub answer_as_dtls_server: bool,
 }
 
 impl ConnectionSettings {
@@ -107,6 +115,7 @@ impl Default for ConnectionSettings {
             ice_keepalive_interval: Duration::from_secs(2),
             ice_servers: Vec::new(),
             ice_policy: IcePolicy::All,
+            answer_as_dtls_server: false,
         }
     }
 }
@@ -347,6 +356,11 @@ pub(crate) async fn build_connection<K: Clone + Send + Sync + 'static>(
             Some(settings.ice_keepalive_interval),
         )
         .with_discard_local_candidates_during_ice_restart(settings.rebind_on_ice_restart)
+        .with_answering_dtls_role(if settings.answer_as_dtls_server {
+            RTCDtlsRole::Server
+        } else {
+            RTCDtlsRole::Client
+        })
         .build();
     let handler = Arc::new(Forwarder { key, events });
     let mut builder = PeerConnectionBuilder::new()

@@ -383,14 +383,20 @@ impl Peer {
         }
     }
 
-    /// A connection for a call with `remote`, offering `codecs` for video.
+    /// A connection for a call with `remote`, offering `codecs` for video
+    /// (for a subscription: answering as the DTLS server).
     async fn new_connection(
         &self,
         remote: PeerId,
         codecs: &[VideoCodec],
+        subscription: bool,
     ) -> Result<Connection, String> {
+        let settings = ConnectionSettings {
+            answer_as_dtls_server: subscription,
+            ..self.config.connection.clone()
+        };
         build_connection(
-            &self.config.connection,
+            &settings,
             codecs,
             &self.config.name,
             remote,

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
 use super::{ms, value};
-use crate::results::{RunReport, ScenarioResult, Status};
+use crate::results::{CallKind, RunReport, ScenarioResult, Status};
 
 /// Calls listed by name when they did not verify media (the rest counted).
 const FAILED_CALLS_LISTED: usize = 5;
@@ -75,11 +75,27 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
     }
     let verified = s.calls.iter().filter(|c| c.verified).count();
     let media = &s.media;
+    let publishes = s
+        .calls
+        .iter()
+        .filter(|c| c.kind == CallKind::Publish)
+        .count();
+    let calls = if publishes > 0 {
+        // A room's: its publishes are up or not, its subscriptions verified.
+        let subscriptions = s.calls.len() - publishes;
+        let streams = s
+            .calls
+            .iter()
+            .filter(|c| c.kind == CallKind::Subscription && c.verified)
+            .count();
+        format!("{publishes} publishes, {subscriptions} subscriptions ({streams} streams verified)")
+    } else {
+        format!("{} calls ({verified} verified both ways)", s.calls.len())
+    };
     let _ = writeln!(
         out,
-        "   {} peers, {} calls ({verified} verified both ways), {} media {}x{}@{}, server {}, seed {}",
+        "   {} peers, {calls}, {} media {}x{}@{}, server {}, seed {}",
         s.peers.len(),
-        s.calls.len(),
         if media.shared { "shared" } else { "live" },
         media.width,
         media.height,
@@ -109,14 +125,27 @@ fn scenario_section(out: &mut String, s: &ScenarioResult) {
             ]);
         }
     }
-    if let Some(m) = s.metric("data.open_ms") {
-        setup.add_row(vec![
-            "data_open".to_owned(),
-            m.count.to_string(),
-            ms(m.p50),
-            ms(m.p95),
-            ms(m.max),
-        ]);
+    // A room's publishes and subscriptions, under their own names.
+    for name in [
+        "data.open_ms",
+        "sfu.publish_answer_ms",
+        "sfu.publish_connected_ms",
+        "sfu.offer_ms",
+        "sfu.ice_connected_ms",
+        "sfu.dtls_connected_ms",
+        "sfu.first_frame_ms",
+        "sfu.first_audio_ms",
+    ] {
+        if let Some(m) = s.metric(name) {
+            let label = name.strip_suffix("_ms").unwrap_or(name);
+            setup.add_row(vec![
+                label.replace("data.open", "data_open"),
+                m.count.to_string(),
+                ms(m.p50),
+                ms(m.p95),
+                ms(m.max),
+            ]);
+        }
     }
     let _ = writeln!(out, "{setup}");
 

@@ -167,16 +167,22 @@ fn verdict(
 }
 
 /// When each call connected, on the report's clock, for calls that did.
-fn connections(calls: &[CallResult]) -> Vec<f64> {
+/// The calls whose media is verified where they connect: not those
+/// meant to fail, nor a room's publishes (their subscriptions verify them).
+fn media_calls(calls: &[CallResult]) -> impl Iterator<Item = &CallResult> {
     calls
         .iter()
-        .filter(|c| !c.expect_failure)
+        .filter(|c| !c.expect_failure && c.kind != super::CallKind::Publish)
+}
+
+fn connections(calls: &[CallResult]) -> Vec<f64> {
+    media_calls(calls)
         .filter_map(|c| c.setup.first_frame_ms.map(|ms| c.started_at_ms + ms))
         .collect()
 }
 
 fn ramp(calls: &[CallResult]) -> Ramp {
-    let expected = calls.iter().filter(|c| !c.expect_failure).count();
+    let expected = media_calls(calls).count();
     let connected = connections(calls);
     let last = connected.iter().copied().reduce(f64::max);
     let first_command = calls.iter().map(|c| c.started_at_ms).reduce(f64::min);

@@ -23,7 +23,7 @@ impl Peer {
             .open(to, Some(id));
         self.emit(PeerEventKind::CallCommanded { remote: to });
         let codecs = self.config.media.video.codecs.clone();
-        let connection = match self.new_connection(to, &codecs).await {
+        let connection = match self.new_connection(to, &codecs, false).await {
             Ok(connection) => connection,
             Err(message) => return self.fail_before_call(to, Role::Caller, message),
         };

@@ -146,7 +146,7 @@ impl Peer {
                 self.emit(PeerEventKind::CallEnded(Box::new(report)));
                 return;
             }
-            match self.new_connection(remote, &codecs).await {
+            match self.new_connection(remote, &codecs, subscribed).await {
                 Ok(connection) => {
                     let machine = CallMachine::callee(self.timeouts());
                     let source = introduction.map(|i| i.source);
