@@ -15,6 +15,21 @@ use std::future::Future;
 
 pub use callprobe_harness::janus::Janus;
 
+/// Whether `test` can run Janus here; if not, says so in one line (and
+/// fails instead when `CALLPROBE_REQUIRE_JANUS` is set). A run that starts
+/// Janus also needs a namespace, which `callprobe run` makes itself.
+pub fn available(test: &str) -> bool {
+    if callprobe_harness::janus::find_janus().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CALLPROBE_REQUIRE_JANUS").is_none(),
+        "{test}: CALLPROBE_REQUIRE_JANUS is set but janus was not found"
+    );
+    eprintln!("{test}: skipped, no janus (apt-get install janus)");
+    false
+}
+
 /// Runs `body` with a fresh Janus, on a 2-worker runtime inside a media
 /// server's namespace; or says in one line why it cannot (and fails
 /// instead when `CALLPROBE_REQUIRE_JANUS` is set).

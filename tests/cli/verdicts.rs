@@ -19,6 +19,11 @@ fn needs_turn(path: &std::path::Path) -> bool {
     std::fs::read_to_string(path).is_ok_and(|text| text.contains("spawn = \"coturn\""))
 }
 
+/// Whether the file has the run start its own media server (Janus).
+fn needs_janus(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| text.contains("[sfu]"))
+}
+
 /// The must-fail matrix: one scenario per fault class a pass must never
 /// hide. Each exits 1, and the thresholds its file names are among those
 /// that failed (defaults included: most files set none of their own).
@@ -28,6 +33,9 @@ fn every_must_fail_scenario_exits_1_on_the_threshold_it_names(
 ) {
     let what = path.display().to_string();
     if needs_turn(&path) && !callprobe_testkit::turn_server::available(&what) {
+        return;
+    }
+    if needs_janus(&path) && !callprobe_testkit::janus_server::available(&what) {
         return;
     }
     let _slot = callprobe_testkit::cpu_slot_blocking(&what);

@@ -200,7 +200,9 @@ pub(super) fn faults(input: &FaultInput<'_>) -> Vec<FaultResult> {
         };
         let Some(peer) = action.verb.actor() else {
             // A server's crash: every call through it.
-            result.outage = super::outage::server_crash(input, *at);
+            if let Verb::CrashServer { server } = action.verb {
+                result.outage = super::outage::server_crash(input, server, *at);
+            }
             results.push(result);
             continue;
         };

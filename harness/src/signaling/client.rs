@@ -74,6 +74,12 @@ pub(crate) enum SignalingError {
     /// session expiring, a room refusing the join).
     #[error("the signaling server: {0}")]
     Server(String),
+    /// The media server's connection ended without our asking.
+    #[error("{server} is gone ({detail})")]
+    ServerGone {
+        server: &'static str,
+        detail: String,
+    },
     #[error("{0} is not part of the tutorial's protocol")]
     Unsupported(&'static str),
 }

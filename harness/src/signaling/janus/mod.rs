@@ -241,12 +241,13 @@ impl Session {
                             Ok(frame) => self.on_frame(frame, at).await,
                             Err(error) => tracing::warn!(%error, "skipping a Janus frame"),
                         },
-                        Some(Ok(Message::Close(_))) | None => return,
-                        Some(Ok(_)) => {}
-                        Some(Err(error)) => {
-                            let _ = self.outbox.send(Err(SignalingError::Transport(error)));
-                            return;
+                        // Not ours to close (we stop reading first):
+                        // Janus went away, and every call with it.
+                        Some(Ok(Message::Close(_))) | None => {
+                            return self.gone("it closed its WebSocket".into());
                         }
+                        Some(Ok(_)) => {}
+                        Some(Err(error)) => return self.gone(error.to_string()),
                     }
                 }
                 _ = keepalive.tick(), if self.session.is_some() => {
@@ -256,6 +257,15 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Janus's connection ended: the peer's calls through it end with it.
+    fn gone(&self, detail: String) {
+        let gone = SignalingError::ServerGone {
+            server: "Janus",
+            detail,
+        };
+        let _ = self.outbox.send(Err(gone));
     }
 
     fn transaction(&mut self, pending: Pending) -> String {
