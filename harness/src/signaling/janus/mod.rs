@@ -525,8 +525,10 @@ impl Session {
                 | Pending::Subscribe(remote)
                 | Pending::Other(_, Some(remote)),
             ) => self.refuse(at, remote, reason),
+            // Keepalives and teardown (unpublish, detach, destroy): what
+            // Janus thinks of them changes no verdict.
             Some(Pending::Other(what, None)) => {
-                tracing::warn!(what, %reason, "janus refused a request");
+                tracing::debug!(what, %reason, "janus refused a request");
             }
             None => tracing::warn!(%reason, "janus reported an error"),
         }
