@@ -260,7 +260,7 @@ pub(crate) struct RoomSpec {
     #[serde(default)]
     pub(crate) publishers: Vec<String>,
     /// Peers and groups that subscribe at `at` to every publisher but
-    /// themselves, or `"all"`: every member of the room.
+    /// themselves, or `"all"`: every peer of the run.
     #[serde(default)]
     pub(crate) subscribers: Option<Subscribers>,
     /// Peers and groups in the room that do nothing at `at` (they

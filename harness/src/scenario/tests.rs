@@ -7,6 +7,7 @@ use crate::net::{Direction, Impairment};
 mod codecs;
 mod data;
 mod ice;
+mod rooms;
 mod timeline;
 
 fn parse(name: &str, text: &str) -> Result<Scenario, Vec<Problem>> {

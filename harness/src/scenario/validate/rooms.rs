@@ -173,7 +173,9 @@ impl Checker<'_> {
             Some(Subscribers::Named(list)) => {
                 members.extend(self.named(list, field.clone().key("subscribers"), names));
             }
-            Some(Subscribers::Every(_)) | None => {}
+            // Every peer of the run.
+            Some(Subscribers::Every(_)) => members.extend(0..names.peers.len()),
+            None => {}
         }
         members.extend(self.named(&spec.members, field.clone().key("members"), names));
         if publishers.is_empty() {
