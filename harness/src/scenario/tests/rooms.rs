@@ -180,10 +180,9 @@ fn rooms_need_a_media_server_and_a_media_server_needs_rooms() {
             .any(|p| p.field.to_string() == "rooms[0]" && p.message.contains("give [sfu]")),
         "{problems:#?}"
     );
-    let no_rooms = format!(
-        "name = \"r\"\nduration = \"3s\"\n[sfu]\nkind = \"janus\"\n[[peers]]\nname = \"a\"\n"
-    );
-    let problem = only_problem(&no_rooms);
+    let no_rooms =
+        "name = \"r\"\nduration = \"3s\"\n[sfu]\nkind = \"janus\"\n[[peers]]\nname = \"a\"\n";
+    let problem = only_problem(no_rooms);
     assert_eq!(problem.field.to_string(), "sfu");
     assert!(problem.message.contains("needs rooms"), "{problem}");
 }
