@@ -14,14 +14,9 @@ impl Peer {
         id: CallId,
         expect: Option<MediaSource>,
     ) {
-        if self.refuse_second_call(to, id) {
+        if !self.open_call(to, id) {
             return;
         }
-        self.call_ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .open(to, Some(id));
-        self.emit(PeerEventKind::CallCommanded { remote: to });
         let codecs = self.config.media.video.codecs.clone();
         let connection = match self.new_connection(to, &codecs, false).await {
             Ok(connection) => connection,
@@ -87,8 +82,21 @@ impl Peer {
         }
     }
 
-    /// A second call with `to` while one is going on: refused, and filed
-    /// under the call asked for, not the one going on.
+    /// Files a commanded call with `to` as `id`, and says it was
+    /// commanded; or refuses it, being a second call with `to` while one
+    /// is going on (filed under the call asked for, not the one going on).
+    fn open_call(&self, to: PeerId, id: CallId) -> bool {
+        if self.refuse_second_call(to, id) {
+            return false;
+        }
+        self.call_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .open(to, Some(id));
+        self.emit(PeerEventKind::CallCommanded { remote: to });
+        true
+    }
+
     fn refuse_second_call(&self, to: PeerId, id: CallId) -> bool {
         if !self.calls.contains_key(&to) && !self.subscribing.contains_key(&to) {
             return false;
@@ -121,14 +129,9 @@ impl Peer {
         id: CallId,
         expect: MediaSource,
     ) {
-        if self.refuse_second_call(to, id) {
+        if !self.open_call(to, id) {
             return;
         }
-        self.call_ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .open(to, Some(id));
-        self.emit(PeerEventKind::CallCommanded { remote: to });
         self.introductions.expect(Introduction {
             caller: to,
             call: id,

@@ -4,6 +4,9 @@
 
 use callprobe_server::protocol::PeerId;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// The plugin every handle attaches to.
 pub(crate) const VIDEOROOM: &str = "janus.plugin.videoroom";
@@ -29,6 +32,21 @@ pub(crate) fn feed_of(peer: PeerId) -> u64 {
         });
     (hash & ((1 << 53) - 1)).max(1)
 }
+
+/// Connects to Janus's WebSocket API at `url` (its subprotocol asked for).
+pub(crate) async fn connect(url: &str) -> Result<Socket, tungstenite::Error> {
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    // Nagle off, as browsers do: small frames must not wait for ACKs.
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+    Ok(socket)
+}
+
+pub(crate) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What a frame from Janus is, as far as this client cares.
 #[derive(Clone, Debug, PartialEq)]

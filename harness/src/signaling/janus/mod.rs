@@ -27,14 +27,10 @@ use std::time::{Duration, Instant};
 use callprobe_server::protocol::PeerId;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use self::api::{Frame, feed_of, request, room_remote};
 use super::client::{ClientConfig, Received, SignalingError};
@@ -44,7 +40,7 @@ use super::message::{CandidateInit, Incoming, Outgoing};
 /// `session_timeout`): a keepalive well inside that.
 const KEEPALIVE: Duration = Duration::from_secs(25);
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use api::Socket;
 
 /// A peer's session in one room.
 #[derive(Debug)]
@@ -71,18 +67,7 @@ impl JanusClient {
         room: u64,
         display: String,
     ) -> Result<Self, SignalingError> {
-        let mut request = url
-            .into_client_request()
-            .map_err(|source| SignalingError::Connect {
-                url: url.to_owned(),
-                source,
-            })?;
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static(api::SUBPROTOCOL),
-        );
-        let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
-        let (socket, _) = timeout(config.connect_timeout, connecting)
+        let socket = timeout(config.connect_timeout, api::connect(url))
             .await
             .map_err(|_| SignalingError::Timeout {
                 what: "connecting to Janus",

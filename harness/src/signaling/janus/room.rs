@@ -6,8 +6,6 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::time::timeout_at;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::api::{self, Frame, request};
@@ -64,27 +62,14 @@ async fn room_request(
     bound: Duration,
 ) -> Result<(), RoomError> {
     let deadline = tokio::time::Instant::now() + bound;
-    let mut request = url
-        .into_client_request()
+    let timed_out = || RoomError::Timeout { what, after: bound };
+    let mut socket = timeout_at(deadline, api::connect(url))
+        .await
+        .map_err(|_| timed_out())?
         .map_err(|source| RoomError::Connect {
             url: url.to_owned(),
             source,
         })?;
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static(api::SUBPROTOCOL),
-    );
-    let timed_out = || RoomError::Timeout { what, after: bound };
-    let (mut socket, _) = timeout_at(
-        deadline,
-        tokio_tungstenite::connect_async_with_config(request, None, true),
-    )
-    .await
-    .map_err(|_| timed_out())?
-    .map_err(|source| RoomError::Connect {
-        url: url.to_owned(),
-        source,
-    })?;
     let mut exchange = async |message: Value, transaction: &str| -> Result<Frame, RoomError> {
         socket.send(Message::text(message.to_string())).await?;
         loop {
