@@ -66,10 +66,5 @@ pub fn in_media_server_namespace(test: &str, body: impl Future<Output = ()>) {
         eprintln!("{test}: skipped, Janus's media must stay in a namespace of its own, and {e}");
         return;
     }
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(body);
+    crate::loopback::block_on_two_workers(body);
 }

@@ -18,6 +18,12 @@ pub fn run_on_loopback_only(test: &str, body: impl Future<Output = ()>) {
         eprintln!("skipped {test}: a browser's media must stay on loopback, and {e}");
         return;
     }
+    block_on_two_workers(body);
+}
+
+/// Runs `body` on a fresh 2-worker runtime, built on the calling thread
+/// (so its threads are in whatever network namespace that thread is in).
+pub(crate) fn block_on_two_workers(body: impl Future<Output = ()>) {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -8,11 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
+use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
-};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MediaEngine};
 use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -33,6 +30,7 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::ice::{IcePolicy, IceServer, rtc_configuration};
+use super::interceptors::interceptors;
 use super::keyframe::{KEYFRAME_REQUEST_SLOT, KeyframeRequestMarker};
 use crate::media::codec::VideoCodec;
 use crate::net::{BindAddress, Link, LinkRuntime};
@@ -446,40 +444,6 @@ pub(crate) async fn negotiate(a: &Connection, b: &Connection) {
     let answer = b.pc.create_answer(None).await.unwrap();
     b.pc.set_local_description(answer.clone()).await.unwrap();
     a.pc.set_remote_description(answer).await.unwrap();
-}
-
-/// Packets a sender keeps for retransmission: ~5 s of our video, far beyond
-/// any round trip a NACK can usefully arrive in. The library keeps 1024
-/// (~1.2 MB per video sender), which was most of a peer's memory and, while
-/// it filled, a page fault every few packets.
-const NACK_SEND_BUFFER_PACKETS: u16 = 256;
-
-/// How often the receiver asks for what it missed: often enough that the
-/// retransmission comes back within the reorder buffer's hold
-/// (`peer/reorder.rs`), which is when a gap would count as loss. The
-/// library's default, 100 ms, asks after the frame is given up.
-const NACK_INTERVAL: Duration = Duration::from_millis(20);
-
-/// The library's default interceptors (NACK both ways, TWCC feedback, RTCP
-/// sender and receiver reports) with a smaller retransmission buffer. The
-/// NACK feedback types are on our codecs already.
-fn interceptors(media: &mut MediaEngine) -> Result<Registry, rtc::shared::error::Error> {
-    let registry = Registry::new()
-        .with(
-            Slot::NackResponder,
-            NackResponderBuilder::new()
-                .with_size(NACK_SEND_BUFFER_PACKETS)
-                .build(),
-        )
-        .with(
-            Slot::NackGenerator,
-            NackGeneratorBuilder::new()
-                .with_interval(NACK_INTERVAL)
-                .build(),
-        );
-    configure_simulcast_extension_headers(media)?;
-    let registry = configure_twcc_receiver_only(registry, media)?;
-    Ok(configure_rtcp_reports(registry))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod directory;
 pub(crate) mod events;
 mod failure;
 mod ice;
+mod interceptors;
 mod keyframe;
 mod receive;
 mod reorder;
