@@ -52,6 +52,7 @@ pub mod signaling;
 pub mod threshold;
 pub mod timeline;
 pub mod verify;
+pub mod whip_servers;
 
 #[cfg(test)]
 mod proptest_seed;

@@ -93,7 +93,8 @@ impl SetupTimeline {
 impl SetupTimeline {
     /// A subscription's setup, all at the subscriber (the other side is
     /// the media server): from its subscribe command, the server's offer
-    /// (`signaling_ms`), our answer out (`answer_ms`), ICE, DTLS, the first
+    /// (`signaling_ms`), our answer out (`answer_ms`; a WHEP viewer that
+    /// offers: the server's answer in), ICE, DTLS, the first
     /// RTP, the first verified frame and the first 100 ms of the
     /// publisher's tone.
     pub fn of_subscription(events: &[&PeerEvent], subscriber: u16) -> Option<SetupTimeline> {
@@ -107,7 +108,12 @@ impl SetupTimeline {
         timeline.answer_ms = events
             .iter()
             .filter(|e| e.peer == subscriber && e.at >= t0)
-            .find(|e| matches!(e.kind, PeerEventKind::AnswerSent { .. }))
+            .find(|e| {
+                matches!(
+                    e.kind,
+                    PeerEventKind::AnswerSent { .. } | PeerEventKind::AnswerReceived { .. }
+                )
+            })
             .map(|e| e.at.saturating_duration_since(t0).as_secs_f64() * 1e3);
         Some(timeline)
     }

@@ -55,6 +55,9 @@ pub(crate) enum CallInput {
     OfferSent,
     /// The remote's offer came (a restart, once the call is up).
     OfferReceived,
+    /// Our offer was answered by an offer (a WHEP server that makes its
+    /// own): we rolled ours back and answer theirs.
+    CounterOffered,
     AnswerSent,
     AnswerReceived,
     /// An answer came but could not be applied: the server has a call
@@ -208,6 +211,10 @@ impl CallMachine {
             // Over is over: late news changes nothing.
             (S::Ended(_), _) => Vec::new(),
 
+            (S::Offering { .. }, In::CounterOffered) => {
+                self.state = S::Answering;
+                Vec::new()
+            }
             (S::Offering { .. }, In::AnswerReceived) | (S::Answering, In::AnswerSent) => {
                 self.state = connecting(&self.timeouts);
                 vec![CallOutput::Negotiated]
@@ -296,6 +303,7 @@ impl CallMachine {
                 S::Offering { .. } | S::Answering | S::Connecting { .. } | S::Connected { .. },
                 In::OfferSent
                 | In::OfferReceived
+                | In::CounterOffered
                 | In::AnswerSent
                 | In::AnswerReceived
                 | In::IceConnected

@@ -152,8 +152,11 @@ impl<'a> Run<'a> {
                 },
                 client: ClientConfig {
                     protocol: match (&sfu, peer.room) {
-                        (Some(sfu), Some(room)) => Protocol::JanusVideoRoom {
-                            room: sfu.rooms[room.min(sfu.rooms.len() - 1)],
+                        (Some(sfu), Some(room)) => match sfu.whip_endpoints() {
+                            Some(endpoints) => Protocol::Whip(endpoints),
+                            None => Protocol::JanusVideoRoom {
+                                room: sfu.rooms[room.min(sfu.rooms.len() - 1)],
+                            },
                         },
                         _ => Protocol::Tutorial,
                     },
@@ -197,6 +200,24 @@ impl<'a> Run<'a> {
             turn,
             sfu,
         }
+    }
+
+    /// Makes the media server's endpoints for every room's publishers,
+    /// now that their ids are known (WHIP endpoints are named by them).
+    async fn provision_publishers(&self) -> Result<(), (Status, String)> {
+        let (Some(sfu), Some(plan)) = (&self.sfu, &self.scenario.sfu) else {
+            return Ok(());
+        };
+        let publishers: Vec<(PeerId, usize)> = plan
+            .rooms
+            .iter()
+            .enumerate()
+            .flat_map(|(room, spec)| spec.publishers.iter().map(move |&p| (p, room)))
+            .filter_map(|(peer, room)| self.ids[peer].map(|id| (id, room)))
+            .collect();
+        sfu.provision(&publishers)
+            .await
+            .map_err(|error| (Status::Error, format!("the WHIP server: {error}")))
     }
 
     /// What peer `index`'s media carries.
@@ -277,7 +298,7 @@ impl<'a> Run<'a> {
             .map(|(_, peer)| peer.name.as_str())
             .collect();
         if missing.is_empty() {
-            return Ok(());
+            return self.provision_publishers().await;
         }
         let why = self.events.iter().find_map(|e| match &e.kind {
             PeerEventKind::Error { error, .. } => Some(error.to_string()),

@@ -12,7 +12,9 @@ use crate::media::shared::SharedClip;
 use crate::peer::MediaSettings;
 use crate::results::Status;
 use crate::scenario::{Scenario, ServerPlan, SfuServer};
-use crate::signaling::{RoomSpec, create_room, destroy_room};
+use crate::signaling::{RoomSpec, WhipEndpoints, create_room, destroy_room};
+use crate::whip_servers::{WhipServers, WhipServersError};
+use callprobe_server::protocol::PeerId;
 
 use super::RunOptions;
 
@@ -116,6 +118,9 @@ pub(super) struct SfuUnderTest {
     pub(super) rooms: Vec<u64>,
     /// The run made the rooms on an external server (and removes them).
     made_on_external: bool,
+    /// The WHIP and WHEP servers in front of the run's Janus, and the
+    /// bearer token they ask of every peer.
+    pub(super) whip: Option<(WhipServers, String)>,
 }
 
 impl SfuUnderTest {
@@ -129,9 +134,35 @@ impl SfuUnderTest {
                 }
             }
         }
+        self.whip = None;
         if let Some(janus) = &mut self.janus {
             janus.kill();
         }
+    }
+
+    /// How peers reach the WHIP and WHEP servers, where the run has them.
+    pub(super) fn whip_endpoints(&self) -> Option<WhipEndpoints> {
+        self.whip.as_ref().map(|(servers, token)| WhipEndpoints {
+            whip: servers.whip_endpoint(),
+            whep: servers.whep_endpoint(),
+            token: Some(token.clone()),
+        })
+    }
+
+    /// Makes each publisher's WHIP endpoint (`publishers`: peer id and
+    /// room index), all within one bound.
+    pub(super) async fn provision(
+        &self,
+        publishers: &[(PeerId, usize)],
+    ) -> Result<(), WhipServersError> {
+        let Some((servers, token)) = &self.whip else {
+            return Ok(());
+        };
+        let made = publishers.iter().map(|(id, room)| {
+            let room = self.rooms[(*room).min(self.rooms.len() - 1)];
+            servers.create_publisher(id.as_str(), room, Some(token), ROOM_BOUND)
+        });
+        futures_util::future::try_join_all(made).await.map(|_| ())
     }
 }
 
@@ -145,7 +176,7 @@ pub(super) async fn start_sfu(
         return Ok(None);
     };
     let (janus, url, given) = match &plan.server {
-        SfuServer::SpawnJanus => match tokio::task::spawn_blocking(Janus::start).await {
+        SfuServer::SpawnJanus | SfuServer::SpawnWhip => match tokio::task::spawn_blocking(Janus::start).await {
             Ok(Ok(janus)) => {
                 let url = janus.ws_url();
                 (Some(janus), url, None)
@@ -170,6 +201,7 @@ pub(super) async fn start_sfu(
         url,
         rooms: Vec::new(),
         made_on_external: false,
+        whip: None,
     };
     if let Some(room) = given {
         sfu.rooms.push(room);
@@ -196,6 +228,32 @@ pub(super) async fn start_sfu(
             return Err((Status::Error, format!("the media server's room: {error}")));
         }
         sfu.rooms.push(spec.room);
+    }
+    if plan.server == SfuServer::SpawnWhip {
+        let (url, rooms) = (sfu.url.clone(), sfu.rooms.clone());
+        let token = format!("{:032x}", rand::random::<u128>());
+        let bearer = token.clone();
+        let started =
+            tokio::task::spawn_blocking(move || WhipServers::start(&url, &rooms, Some(&bearer)))
+                .await;
+        let failed = match started {
+            Ok(Ok(servers)) => {
+                sfu.whip = Some((servers, token));
+                None
+            }
+            Ok(Err(error @ WhipServersError::NotInstalled(_))) => {
+                Some((Status::Skipped, error.to_string()))
+            }
+            Ok(Err(error)) => Some((
+                Status::Error,
+                format!("the WHIP and WHEP servers did not start: {error}"),
+            )),
+            Err(error) => Some((Status::Error, format!("starting the WHIP servers: {error}"))),
+        };
+        if let Some(failed) = failed {
+            sfu.finish().await;
+            return Err(failed);
+        }
     }
     Ok(Some(sfu))
 }

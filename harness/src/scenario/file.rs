@@ -243,7 +243,8 @@ pub(crate) struct RedialSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SfuSpec {
-    /// `janus` (its VideoRoom plugin).
+    /// `janus` (its VideoRoom plugin), or `whip`: WHIP and WHEP servers
+    /// the run starts in front of its own Janus.
     pub(crate) kind: String,
     /// An external server's WebSocket API; without it the run starts its
     /// own, in a network namespace of the run's own.

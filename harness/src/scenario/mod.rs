@@ -124,6 +124,9 @@ pub enum SfuServer {
     /// A Janus already running; `room` is a room there to use (else the
     /// run makes its rooms, and removes them at the end).
     ExternalJanus { url: String, room: Option<u64> },
+    /// The run starts its own Janus, its rooms, and a WHIP and a WHEP
+    /// server in front of it: peers publish by WHIP and view by WHEP.
+    SpawnWhip,
 }
 
 /// One room: its members by peer index, publishers among them.
@@ -192,7 +195,7 @@ impl Scenario {
         matches!(
             self.sfu,
             Some(SfuPlan {
-                server: SfuServer::SpawnJanus,
+                server: SfuServer::SpawnJanus | SfuServer::SpawnWhip,
                 ..
             })
         )

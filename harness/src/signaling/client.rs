@@ -38,6 +38,9 @@ pub enum Protocol {
     /// A Janus VideoRoom: the peer joins `room`, publishes to it and
     /// subscribes to its publishers.
     JanusVideoRoom { room: u64 },
+    /// WHIP to publish, WHEP to view: the peer publishes to its endpoint
+    /// and views each publisher at theirs.
+    Whip(super::WhipEndpoints),
 }
 
 impl Default for ClientConfig {

@@ -5,14 +5,17 @@
 //!   the tutorial's original one (no stamping of answers and candidates,
 //!   no errors, no `peerLeft`);
 //! - `janus`: a Janus VideoRoom, where publishing is a call with the room
-//!   and each subscription a call with its publisher.
+//!   and each subscription a call with its publisher;
+//! - `whip`: WHIP and WHEP over HTTP, where publishing is a call with the
+//!   server and viewing one with the publisher, as in a room.
 //!
-//! Both hand over the same `Incoming` frames and take the same `Outgoing`
+//! All hand over the same `Incoming` frames and take the same `Outgoing`
 //! ones, so nothing above the seam knows which server it talks to.
 
 mod client;
 mod janus;
 mod message;
+mod whip;
 
 use callprobe_server::protocol::PeerId;
 
@@ -21,9 +24,11 @@ pub(crate) use client::{Received, SignalingError};
 pub use janus::api::room_remote;
 pub use janus::room::{RoomError, RoomSpec, create_room, destroy_room};
 pub(crate) use message::{CandidateInit, Incoming, Outgoing};
+pub use whip::WhipEndpoints;
 
 use client::TutorialClient;
 use janus::JanusClient;
+use whip::WhipClient;
 
 /// A peer's signaling connection, whichever protocol it speaks.
 #[derive(Debug)]
@@ -31,6 +36,7 @@ pub(crate) enum SignalingClient {
     /// Boxed: its socket is ~1.5 KB, the Janus client's a few channels.
     Tutorial(Box<TutorialClient>),
     Janus(JanusClient),
+    Whip(WhipClient),
 }
 
 impl SignalingClient {
@@ -48,7 +54,16 @@ impl SignalingClient {
             Protocol::JanusVideoRoom { room } => SignalingClient::Janus(
                 JanusClient::connect(url, config, room, display.to_owned()).await?,
             ),
+            Protocol::Whip(ref endpoints) => {
+                SignalingClient::Whip(WhipClient::connect(&config, endpoints.clone())?)
+            }
         })
+    }
+
+    /// Whether a viewer makes the offer (WHEP) rather than answering the
+    /// server's (a Janus subscription).
+    pub(crate) fn viewer_offers(&self) -> bool {
+        matches!(self, SignalingClient::Whip(_))
     }
 
     /// Says hello; the id others reach us by.
@@ -56,6 +71,7 @@ impl SignalingClient {
         match self {
             SignalingClient::Tutorial(client) => client.start().await,
             SignalingClient::Janus(client) => client.start().await,
+            SignalingClient::Whip(client) => Ok(client.start()),
         }
     }
 
@@ -63,6 +79,7 @@ impl SignalingClient {
         match self {
             SignalingClient::Tutorial(client) => client.send(message).await,
             SignalingClient::Janus(client) => client.send(message),
+            SignalingClient::Whip(client) => client.send(message),
         }
     }
 
@@ -71,6 +88,7 @@ impl SignalingClient {
         match self {
             SignalingClient::Tutorial(client) => client.next().await,
             SignalingClient::Janus(client) => client.next().await,
+            SignalingClient::Whip(client) => client.next().await,
         }
     }
 
@@ -79,6 +97,7 @@ impl SignalingClient {
         match self {
             SignalingClient::Tutorial(client) => client.abandon(),
             SignalingClient::Janus(client) => client.abandon(),
+            SignalingClient::Whip(client) => client.abandon(),
         }
     }
 
@@ -87,6 +106,7 @@ impl SignalingClient {
         match self {
             SignalingClient::Tutorial(client) => client.close().await,
             SignalingClient::Janus(client) => client.close().await,
+            SignalingClient::Whip(client) => client.close().await,
         }
     }
 }

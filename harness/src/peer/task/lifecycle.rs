@@ -5,6 +5,7 @@
 use super::*;
 use crate::peer::data_channel;
 use crate::peer::ice::selected_pair;
+use webrtc::rtp_transceiver::RTCRtpTransceiverDirection;
 
 impl Peer {
     pub(super) async fn call(
@@ -14,14 +15,37 @@ impl Peer {
         id: CallId,
         expect: Option<MediaSource>,
     ) {
-        if !self.open_call(to, id) {
-            return;
+        if self.open_call(to, id) {
+            self.offer(client, to, expect, false).await;
         }
+    }
+
+    /// Opens a call with `to` by our offer; `viewing`: one we only
+    /// receive on (a WHEP viewer's), its media directions receive-only.
+    async fn offer(
+        &mut self,
+        client: &mut SignalingClient,
+        to: PeerId,
+        expect: Option<MediaSource>,
+        viewing: bool,
+    ) {
         let codecs = self.config.media.video.codecs.clone();
-        let connection = match self.new_connection(to, &codecs, false).await {
+        let connection = match self.new_connection(to, &codecs, viewing).await {
             Ok(connection) => connection,
             Err(message) => return self.fail_before_call(to, Role::Caller, message),
         };
+        if viewing {
+            for transceiver in connection.pc.get_transceivers().await {
+                if let Err(error) = transceiver
+                    .set_direction(RTCRtpTransceiverDirection::Recvonly)
+                    .await
+                {
+                    close_connection(&connection, self.close_deadline()).await;
+                    let message = format!("making the offer receive-only: {error}");
+                    return self.fail_before_call(to, Role::Caller, message);
+                }
+            }
+        }
         // The caller opens the data channel before its offer, as the
         // tutorial's page does, so the offer carries it (not to a media
         // server's room, whose channel nobody would verify).
@@ -59,6 +83,7 @@ impl Peer {
         if let Some(channel) = channel {
             call.data = self.run_data_channel(to, channel, &call);
         }
+        call.sends = !viewing;
         let sdp = match offer {
             Ok(offer) => offer.sdp,
             Err(error) => {
@@ -131,6 +156,9 @@ impl Peer {
     ) {
         if !self.open_call(to, id) {
             return;
+        }
+        if client.viewer_offers() {
+            return self.offer(client, to, Some(expect), true).await;
         }
         self.introductions.expect(Introduction {
             caller: to,

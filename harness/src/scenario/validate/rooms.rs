@@ -16,7 +16,7 @@ pub(super) struct Rooms {
 }
 
 /// The media servers callprobe drives.
-const SFU_KINDS: &[&str] = &["janus"];
+const SFU_KINDS: &[&str] = &["janus", "whip"];
 
 impl Checker<'_> {
     /// The media server and its rooms, each peer's room (by index), and
@@ -129,6 +129,16 @@ impl Checker<'_> {
                     SFU_KINDS.join(", ")
                 ),
             );
+        }
+        if spec.kind == "whip" {
+            if spec.url.is_some() || spec.room.is_some() {
+                self.problem(
+                    at.key(if spec.url.is_some() { "url" } else { "room" }),
+                    "`whip`: the run starts its own WHIP and WHEP servers (with a Janus behind \
+                     them); external WHIP servers are not supported yet",
+                );
+            }
+            return SfuServer::SpawnWhip;
         }
         match (&spec.url, spec.room) {
             (None, Some(_)) => {
@@ -255,7 +265,7 @@ impl Checker<'_> {
                 }
                 Verb::CrashServer {
                     server: OwnedServer::Sfu,
-                } if sfu.server != SfuServer::SpawnJanus => self.problem(
+                } if !matches!(sfu.server, SfuServer::SpawnJanus | SfuServer::SpawnWhip) => self.problem(
                     field.clone().key("crash-server"),
                     "the media server is external: the run can only crash one it starts",
                 ),
