@@ -13,7 +13,7 @@ use callprobe_harness::record::{RunLog, ScenarioRecord, write_log};
 use callprobe_harness::report::{self, Formats, terminal};
 use callprobe_harness::results::{DataResult, RunReport, ScenarioResult, Status, judge_record};
 use callprobe_harness::runner::{NoProgress, RunOptions, record_scenario};
-use callprobe_harness::scenario::{Scenario, ServerPlan};
+use callprobe_harness::scenario::{Scenario, ServerPlan, SfuServer};
 use callprobe_testkit::cpu_slot;
 use rstest::rstest;
 
@@ -120,6 +120,10 @@ fn file_passes(path: PathBuf) {
     };
     let what = path.display().to_string();
     if scenario.spawns_turn() && !callprobe_testkit::turn_server::available(&what) {
+        return;
+    }
+    let whip = matches!(&scenario.sfu, Some(sfu) if sfu.server == SfuServer::SpawnWhip);
+    if whip && !callprobe_testkit::whip_servers::available(&what) {
         return;
     }
     if scenario.has_browsers() {

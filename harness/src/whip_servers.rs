@@ -160,12 +160,18 @@ impl WhipServers {
 
     /// A publisher's WHIP endpoint, for `id` (made by `create_publisher`).
     pub fn whip_endpoint(&self) -> String {
-        format!("http://{MEDIA_SERVER_ADDRESS}:{}/whip/endpoint/", self.whip_port)
+        format!(
+            "http://{MEDIA_SERVER_ADDRESS}:{}/whip/endpoint/",
+            self.whip_port
+        )
     }
 
     /// The WHEP endpoints' base: a publisher's stream is this and its id.
     pub fn whep_endpoint(&self) -> String {
-        format!("http://{MEDIA_SERVER_ADDRESS}:{}/whep/endpoint/", self.whep_port)
+        format!(
+            "http://{MEDIA_SERVER_ADDRESS}:{}/whep/endpoint/",
+            self.whep_port
+        )
     }
 
     /// Makes the WHIP endpoint `id`, publishing into `room` under the
@@ -212,8 +218,8 @@ impl WhipServers {
                 ("janus-whep-server", &mut self.whep),
             ] {
                 if let Some(status) = process.exited() {
-                    let log = std::fs::read_to_string(self.logs.path().join(what))
-                        .unwrap_or_default();
+                    let log =
+                        std::fs::read_to_string(self.logs.path().join(what)).unwrap_or_default();
                     return Err(WhipServersError::Exited { what, status, log });
                 }
             }

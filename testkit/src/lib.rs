@@ -17,6 +17,7 @@ pub mod peers;
 pub mod raw_client;
 pub mod turn_server;
 pub mod tutorial_server;
+pub mod whip_servers;
 
 pub use budget::{CpuSlot, cpu_slot, cpu_slot_blocking};
 pub use loopback::run_on_loopback_only;

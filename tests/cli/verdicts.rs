@@ -24,6 +24,11 @@ fn needs_janus(path: &std::path::Path) -> bool {
     std::fs::read_to_string(path).is_ok_and(|text| text.contains("[sfu]"))
 }
 
+/// Whether the file has the run start WHIP and WHEP servers.
+fn needs_whip(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| text.contains("kind = \"whip\""))
+}
+
 /// The must-fail matrix: one scenario per fault class a pass must never
 /// hide. Each exits 1, and the thresholds its file names are among those
 /// that failed (defaults included: most files set none of their own).
@@ -36,6 +41,9 @@ fn every_must_fail_scenario_exits_1_on_the_threshold_it_names(
         return;
     }
     if needs_janus(&path) && !callprobe_testkit::janus_server::available(&what) {
+        return;
+    }
+    if needs_whip(&path) && !callprobe_testkit::whip_servers::available(&what) {
         return;
     }
     let _slot = callprobe_testkit::cpu_slot_blocking(&what);

@@ -9,3 +9,4 @@ mod relay;
 mod sfu;
 mod shared_media;
 mod two_peers;
+mod whip;

@@ -81,16 +81,20 @@ pub struct Misbehaviour {
     pub ignores_offers: bool,
     /// The SDP it sends names a certificate fingerprint it does not have.
     pub wrong_fingerprint: bool,
+    /// It presents a bearer token other than the server's (WHIP and WHEP).
+    pub wrong_token: bool,
 }
 
 impl Misbehaviour {
-    pub(crate) const NAMES: &'static [&'static str] = &["no-answer", "wrong-fingerprint"];
+    pub(crate) const NAMES: &'static [&'static str] =
+        &["no-answer", "wrong-fingerprint", "wrong-token"];
 
     /// Adds the misbehaviour `name`; false if there is none by that name.
     pub fn add(&mut self, name: &str) -> bool {
         match name {
             "no-answer" => self.ignores_offers = true,
             "wrong-fingerprint" => self.wrong_fingerprint = true,
+            "wrong-token" => self.wrong_token = true,
             _ => return false,
         }
         true

@@ -153,7 +153,12 @@ impl<'a> Run<'a> {
                 client: ClientConfig {
                     protocol: match (&sfu, peer.room) {
                         (Some(sfu), Some(room)) => match sfu.whip_endpoints() {
-                            Some(endpoints) => Protocol::Whip(endpoints),
+                            Some(mut endpoints) => {
+                                if peer.misbehave.wrong_token {
+                                    endpoints.token = Some("not-the-servers-token".into());
+                                }
+                                Protocol::Whip(endpoints)
+                            }
                             None => Protocol::JanusVideoRoom {
                                 room: sfu.rooms[room.min(sfu.rooms.len() - 1)],
                             },

@@ -176,24 +176,26 @@ pub(super) async fn start_sfu(
         return Ok(None);
     };
     let (janus, url, given) = match &plan.server {
-        SfuServer::SpawnJanus | SfuServer::SpawnWhip => match tokio::task::spawn_blocking(Janus::start).await {
-            Ok(Ok(janus)) => {
-                let url = janus.ws_url();
-                (Some(janus), url, None)
+        SfuServer::SpawnJanus | SfuServer::SpawnWhip => {
+            match tokio::task::spawn_blocking(Janus::start).await {
+                Ok(Ok(janus)) => {
+                    let url = janus.ws_url();
+                    (Some(janus), url, None)
+                }
+                Ok(Err(error @ JanusError::NotInstalled)) => {
+                    return Err((Status::Skipped, error.to_string()));
+                }
+                Ok(Err(error)) => {
+                    return Err((
+                        Status::Error,
+                        format!("the media server did not start: {error}"),
+                    ));
+                }
+                Err(error) => {
+                    return Err((Status::Error, format!("starting the media server: {error}")));
+                }
             }
-            Ok(Err(error @ JanusError::NotInstalled)) => {
-                return Err((Status::Skipped, error.to_string()));
-            }
-            Ok(Err(error)) => {
-                return Err((
-                    Status::Error,
-                    format!("the media server did not start: {error}"),
-                ));
-            }
-            Err(error) => {
-                return Err((Status::Error, format!("starting the media server: {error}")));
-            }
-        },
+        }
         SfuServer::ExternalJanus { url, room } => (None, url.clone(), *room),
     };
     let mut sfu = SfuUnderTest {

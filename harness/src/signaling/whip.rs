@@ -200,7 +200,12 @@ struct Session {
 }
 
 impl Session {
-    async fn run(mut self, endpoint: String, offer: String, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
+    async fn run(
+        mut self,
+        endpoint: String,
+        offer: String,
+        mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    ) {
         if !self.post(&endpoint, offer).await {
             return;
         }
@@ -385,7 +390,9 @@ fn sdp_fragment(credentials: Option<&(String, String)>, candidates: &[CandidateI
     for candidate in candidates {
         let this_mid = candidate.sdp_mid.as_deref().unwrap_or("0");
         if mid != Some(this_mid) {
-            fragment.push_str(&format!("m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:{this_mid}\r\n"));
+            fragment.push_str(&format!(
+                "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:{this_mid}\r\n"
+            ));
             mid = Some(this_mid);
         }
         let line = candidate.candidate.trim();

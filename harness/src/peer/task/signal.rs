@@ -160,12 +160,20 @@ impl Peer {
             // A viewer's offer countered by the server's (WHEP's
             // server-offer mode): ours is rolled back, and we answer.
             let rollback = match RTCSessionDescription::rollback(None) {
-                Ok(rollback) => self.calls[&remote].connection.pc.set_local_description(rollback).await,
+                Ok(rollback) => {
+                    self.calls[&remote]
+                        .connection
+                        .pc
+                        .set_local_description(rollback)
+                        .await
+                }
                 Err(error) => Err(error),
             };
             if let Err(error) = rollback {
                 let failure = CallFailure::Negotiation(format!("rolling back our offer: {error}"));
-                return self.drive(client, remote, at, CallInput::Failed(failure)).await;
+                return self
+                    .drive(client, remote, at, CallInput::Failed(failure))
+                    .await;
             }
             self.drive(client, remote, at, CallInput::CounterOffered)
                 .await;

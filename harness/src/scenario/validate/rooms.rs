@@ -30,6 +30,16 @@ impl Checker<'_> {
     ) -> Rooms {
         let root = FieldPath::default();
         let mut room_of = vec![None; peers.len()];
+        let whip = file.sfu.as_ref().is_some_and(|sfu| sfu.kind == "whip");
+        for peer in peers.iter().filter(|p| p.misbehave.wrong_token && !whip) {
+            self.problem(
+                root.clone().key("peers"),
+                format!(
+                    "`{}`: misbehaviour `wrong-token` is for WHIP and WHEP peers ([sfu] kind = \"whip\")",
+                    peer.name
+                ),
+            );
+        }
         let Some(spec) = &file.sfu else {
             if !file.rooms.is_empty() {
                 self.problem(
@@ -265,10 +275,11 @@ impl Checker<'_> {
                 }
                 Verb::CrashServer {
                     server: OwnedServer::Sfu,
-                } if !matches!(sfu.server, SfuServer::SpawnJanus | SfuServer::SpawnWhip) => self.problem(
-                    field.clone().key("crash-server"),
-                    "the media server is external: the run can only crash one it starts",
-                ),
+                } if !matches!(sfu.server, SfuServer::SpawnJanus | SfuServer::SpawnWhip) => self
+                    .problem(
+                        field.clone().key("crash-server"),
+                        "the media server is external: the run can only crash one it starts",
+                    ),
                 Verb::Subscribe { peer, to } if peer == to => {
                     let publishers = room_of[peer]
                         .map(|room| sfu.rooms[room].publishers.clone())
