@@ -84,6 +84,41 @@ fn a_callee_is_negotiated_when_its_answer_goes_out() {
 }
 
 #[test]
+fn an_offer_countered_by_the_servers_offer_is_answered_and_connects_as_a_callee_would() {
+    let t0 = Instant::now();
+    let mut call = CallMachine::caller(t0, TIMEOUTS);
+    assert_eq!(call.handle(CallInput::CounterOffered, ms(t0, 3)), []);
+    assert!(!call.awaits_answer(), "the answer is ours to make now");
+    assert_eq!(call.poll_timeout(), None);
+    assert_eq!(
+        call.handle(CallInput::AnswerReceived, ms(t0, 4)),
+        [],
+        "an answer to the offer rolled back changes nothing"
+    );
+    assert_eq!(
+        call.handle(CallInput::AnswerSent, ms(t0, 5)),
+        [CallOutput::Negotiated]
+    );
+    assert_eq!(
+        call.poll_timeout(),
+        Some(ms(t0, 5_005)),
+        "the connect bound"
+    );
+    assert_eq!(
+        call.handle(CallInput::Connected, ms(t0, 9)),
+        [CallOutput::IceUp, CallOutput::Up]
+    );
+    assert_eq!(
+        call.role(),
+        Role::Caller,
+        "the call is still the one we placed"
+    );
+    // Once negotiated, a second counter-offer is out of turn.
+    assert_eq!(call.handle(CallInput::CounterOffered, ms(t0, 20)), []);
+    assert!(call.was_connected());
+}
+
+#[test]
 fn an_answer_that_never_comes_fails_the_call_at_its_bound_without_a_hangup() {
     let t0 = Instant::now();
     let mut call = CallMachine::caller(t0, TIMEOUTS);

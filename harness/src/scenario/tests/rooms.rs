@@ -104,6 +104,42 @@ fn an_external_janus_with_its_own_room_is_planned() {
 }
 
 #[test]
+fn whip_starts_its_own_servers_and_refuses_an_external_one() {
+    let text = ROOM.replace("kind = \"janus\"", "kind = \"whip\"");
+    let scenario = parse("s.toml", &text).unwrap();
+    assert_eq!(scenario.sfu.as_ref().unwrap().server, SfuServer::SpawnWhip);
+    assert!(scenario.spawns_sfu(), "the run needs the media namespace");
+    let external = ROOM.replace(
+        "kind = \"janus\"",
+        "kind = \"whip\"\nurl = \"http://127.0.0.1:7080/whip\"",
+    );
+    let problem = only_problem(&external);
+    assert_eq!(problem.field.to_string(), "sfu.url");
+    assert!(problem.message.contains("not supported yet"), "{problem}");
+}
+
+#[test]
+fn a_wrong_token_is_for_whip_peers_only() {
+    let on = |kind: &str| {
+        ROOM.replace("kind = \"janus\"", kind).replace(
+            "name = \"late\"",
+            "name = \"late\"\nmisbehave = [\"wrong-token\"]",
+        )
+    };
+    let scenario = parse("s.toml", &on("kind = \"whip\"")).unwrap();
+    assert!(scenario.peers[4].misbehave.wrong_token);
+    assert!(!scenario.peers[0].misbehave.wrong_token);
+    let problem = only_problem(&on("kind = \"janus\""));
+    assert_eq!(problem.field.to_string(), "peers");
+    assert!(
+        problem
+            .message
+            .contains("`late`: misbehaviour `wrong-token` is for WHIP"),
+        "{problem}"
+    );
+}
+
+#[test]
 fn room_mistakes_are_pointed_at_their_fields() {
     let cases: &[(&str, &str, &str, &str)] = &[
         // (replace, with, field, message fragment)
@@ -111,7 +147,7 @@ fn room_mistakes_are_pointed_at_their_fields() {
             "kind = \"janus\"",
             "kind = \"mediasoup\"",
             "sfu.kind",
-            "the media servers callprobe drives are janus",
+            "the media servers callprobe drives are janus, whip",
         ),
         (
             "kind = \"janus\"",
