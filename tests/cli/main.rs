@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use callprobe_testkit::quiet;
+
 mod records;
 mod shards;
 mod verdicts;
@@ -12,9 +14,9 @@ fn callprobe() -> Command {
 
 /// `callprobe run -q ARGS... FILE --report-dir DIR`. An INVALID run (exit
 /// 3) says the harness, not the scenario, was the story: like the scenario
-/// tests, it gets one more run.
+/// tests, it is run again once the machine is quiet, a few times at most.
 fn run_into(dir: &std::path::Path, args: &[&str], file: &std::path::Path) -> std::process::Output {
-    let run = || {
+    until_valid(&file.display().to_string(), || {
         callprobe()
             .args(["run", "-q"])
             .args(args)
@@ -24,17 +26,25 @@ fn run_into(dir: &std::path::Path, args: &[&str], file: &std::path::Path) -> std
             .env("RUST_LOG", "error")
             .output()
             .unwrap()
-    };
-    let output = run();
-    if output.status.code() != Some(3) {
-        return output;
+    })
+}
+
+/// Runs `run` until it exits other than INVALID (3), settling the machine
+/// between tries, at most [`quiet::MAX_TRIES`] times; returns the last run.
+fn until_valid(what: &str, mut run: impl FnMut() -> std::process::Output) -> std::process::Output {
+    let mut output = run();
+    for _ in 1..quiet::MAX_TRIES {
+        if output.status.code() != Some(3) {
+            break;
+        }
+        eprintln!(
+            "{what}: INVALID (harness overloaded); running it again once the machine is quiet:\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        quiet::settle(what);
+        output = run();
     }
-    eprintln!(
-        "{}: INVALID (harness overloaded); running it once more:\n{}",
-        file.display(),
-        String::from_utf8_lossy(&output.stdout)
-    );
-    run()
+    output
 }
 
 /// The JSON report a run wrote into `dir`.
@@ -151,15 +161,8 @@ fn a_failed_threshold_exits_1_and_every_report_carries_the_measured_value() {
             .unwrap()
     };
     // INVALID (exit 3) says the harness, not the threshold, was the story:
-    // like the scenario tests, it gets one more run.
-    let mut output = run();
-    if output.status.code() == Some(3) {
-        eprintln!(
-            "INVALID (harness overloaded); running it once more:\n{}",
-            String::from_utf8_lossy(&output.stdout)
-        );
-        output = run();
-    }
+    // like the scenario tests, it is run again once the machine is quiet.
+    let output = until_valid("tests/fixtures/failing-threshold.toml", run);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
