@@ -11,17 +11,24 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::impairment::{Direction, Impairment};
+use super::inbox::Inbox;
 use super::stage::{FlowLosses, Stage, mix};
 
 /// Every link of a run, by the socket addresses their connections bound:
-/// a datagram to one of them can go through its inbound stage.
+/// a datagram to one of them goes through its inbound stage and into its
+/// inbox, never through the kernel.
 #[derive(Debug)]
 pub struct Network {
     seed: u64,
-    sockets: RwLock<HashMap<SocketAddr, Weak<Link>>>,
-    /// Some link's inbound direction has been impaired in this run: only
-    /// then do senders look up whose socket they are sending to.
-    receivers_impaired: AtomicBool,
+    sockets: RwLock<HashMap<SocketAddr, Endpoint>>,
+}
+
+/// A socket of the network, as senders find it. Weak, so that neither a
+/// route nor a queued datagram keeps a link or a socket alive.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    pub link: Weak<Link>,
+    pub inbox: Weak<Inbox>,
 }
 
 impl Network {
@@ -29,7 +36,6 @@ impl Network {
         Arc::new(Network {
             seed,
             sockets: RwLock::new(HashMap::new()),
-            receivers_impaired: AtomicBool::new(false),
         })
     }
 
@@ -49,11 +55,7 @@ impl Network {
         }))
     }
 
-    pub(crate) fn receivers_impaired(&self) -> bool {
-        self.receivers_impaired.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn lookup(&self, address: SocketAddr) -> Option<Weak<Link>> {
+    pub(crate) fn lookup(&self, address: SocketAddr) -> Option<Endpoint> {
         self.sockets
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -61,11 +63,15 @@ impl Network {
             .cloned()
     }
 
-    pub(crate) fn register(&self, address: SocketAddr, link: &Arc<Link>) {
+    pub(crate) fn register(&self, address: SocketAddr, link: &Arc<Link>, inbox: &Arc<Inbox>) {
+        let endpoint = Endpoint {
+            link: Arc::downgrade(link),
+            inbox: Arc::downgrade(inbox),
+        };
         self.sockets
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(address, Arc::downgrade(link));
+            .insert(address, endpoint);
     }
 
     pub(crate) fn unregister(&self, address: SocketAddr) {
@@ -83,6 +89,11 @@ pub(crate) struct LinkCounters {
     pub received: AtomicU64,
     /// Dropped because the link was silent or the socket's address gone.
     pub silenced: AtomicU64,
+    /// Sent to a socket of the same network, handed over in memory.
+    pub sent_in_memory: AtomicU64,
+    /// Dropped on arrival because a socket's receive queue was full (the
+    /// peer fell behind reading).
+    pub receive_overflows: AtomicU64,
 }
 
 /// The addresses media from a remote peer was seen arriving on, from a
@@ -165,11 +176,6 @@ impl Link {
             self.outbound.set(impairment.clone(), &self.stop);
         }
         if direction.includes_in() {
-            if !impairment.is_clear() {
-                self.network
-                    .receivers_impaired
-                    .store(true, Ordering::Release);
-            }
             self.inbound.set(impairment, &self.stop);
         }
     }

@@ -14,10 +14,12 @@
 //! | `flow` | which flow a datagram belongs to (RFC 7983 demultiplexing) |
 //! | `stage` | one direction of a link: per-flow emulators and the task that releases delayed datagrams |
 //! | `link` | a peer's attachment to the network, and the network that routes between links |
+//! | `inbox` | a socket's in-memory receive queue: datagrams between the network's sockets skip the kernel |
 //! | `socket`, `runtime` | the `webrtc` side: a wrapped UDP socket, and the runtime that wraps them |
 
 mod flow;
 mod impairment;
+mod inbox;
 mod link;
 mod runtime;
 mod socket;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,18 +17,23 @@ use webrtc::runtime::AsyncUdpSocket;
 
 use super::flow::{Flow, classify, is_newer};
 use super::impairment::Impairment;
-use super::link::Link;
+use super::link::Endpoint;
 
 /// A datagram held by the network: where it goes, and through what.
 #[derive(Clone)]
 pub(crate) struct Datagram {
     pub bytes: Bytes,
+    /// The sending socket's address, which the receiver sees.
+    pub source: SocketAddr,
     pub destination: SocketAddr,
     /// The sender's real socket.
     pub socket: Arc<dyn AsyncUdpSocket>,
-    /// The receiving link, when it is one of ours: its inbound stage is
-    /// next. Weak, so that queued datagrams never keep a link alive.
-    pub into: Option<Weak<Link>>,
+    /// The receiving socket, when it is one of the network's: its link's
+    /// inbound stage is next, then its inbox.
+    pub into: Option<Endpoint>,
+    /// Whether the receiving socket's inbox may take it (the sender's
+    /// source address is its own).
+    pub in_memory: bool,
 }
 
 impl AsRef<[u8]> for Datagram {
@@ -41,7 +46,7 @@ impl Datagram {
     /// Onwards from the outbound stage: the receiver's inbound stage, then
     /// the wire.
     async fn deliver_from_outbound(self) {
-        let into = self.into.as_ref().and_then(Weak::upgrade);
+        let into = self.into.as_ref().and_then(|e| e.link.upgrade());
         match into {
             Some(link) => {
                 if let Some(datagram) = link.inbound.offer(self) {
@@ -53,6 +58,18 @@ impl Datagram {
     }
 
     async fn send(self) {
+        let into = self.into.as_ref().filter(|_| self.in_memory);
+        if let Some(inbox) = into.and_then(|e| e.inbox.upgrade()) {
+            if !inbox.push(self.source, self.bytes)
+                && let Some(receiver) = into.and_then(|e| e.link.upgrade())
+            {
+                receiver
+                    .counters
+                    .receive_overflows
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
         // UDP: a send that fails is a datagram lost, as on a real network.
         let _ = self.socket.send_to(&self.bytes, self.destination).await;
     }

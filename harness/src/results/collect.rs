@@ -134,14 +134,15 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
         })
         .collect();
     let mut samples = fact_samples(&calls, &faults, &errors, scenario.media.shared);
+    let receive_overflows = input.links.iter().map(|l| l.receive_overflows).sum();
     let harness = input.load.map(|observed| {
         let load = harness_load(
             observed,
             &scenario.load_bounds,
             scenario.peers.len(),
             &calls,
-            input.started,
-            input.ended,
+            (input.started, input.ended),
+            receive_overflows,
         );
         add_load_samples(&mut samples, &load, observed, &input);
         load
@@ -163,6 +164,7 @@ pub fn collect(input: Collected<'_>) -> ScenarioResult {
                 impairment_drops_in: link.impairment_drops.0,
                 impairment_drops_out: link.impairment_drops.1,
                 silenced: link.silenced,
+                receive_overflows: link.receive_overflows,
                 media_losses: link.losses.clone(),
             }),
             errors: input

@@ -26,6 +26,9 @@ pub(crate) struct LinkSnapshot {
     pub impairment_drops: (u64, u64),
     /// Datagrams dropped because the peer was silent or its address gone.
     pub silenced: u64,
+    /// Datagrams dropped because the peer's receive queue was full.
+    #[serde(default)]
+    pub receive_overflows: u64,
     /// Per direction ("in", "out") and payload type.
     #[serde(deserialize_with = "payload_types_from_text")]
     pub losses: BTreeMap<String, BTreeMap<u8, FlowLosses>>,
@@ -77,6 +80,7 @@ impl LinkSnapshot {
                 .collect(),
             impairment_drops: link.impairment_drops(),
             silenced: link.counters.silenced.load(Relaxed),
+            receive_overflows: link.counters.receive_overflows.load(Relaxed),
             losses: link
                 .losses()
                 .into_iter()

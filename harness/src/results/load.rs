@@ -94,8 +94,8 @@ pub(super) fn harness_load(
     bounds: &LoadBounds,
     peers: usize,
     calls: &[CallResult],
-    started: RunTime,
-    ended: RunTime,
+    (started, ended): (RunTime, RunTime),
+    receive_overflows: u64,
 ) -> HarnessLoad {
     let on_clock = |at: RunTime| super::collect::signed_ms(at, started);
     let lag: Vec<f64> = timeline_lag(&observed.watched, started, ended);
@@ -109,7 +109,7 @@ pub(super) fn harness_load(
     let memory = memory(process, peers);
     let growth = super::growth::growth(process, started, ended);
     let lag_p99_ms = stat(Stat::Percentile(99.0));
-    let overloaded = verdict(bounds, lag_p99_ms, &observed.pacing);
+    let overloaded = verdict(bounds, lag_p99_ms, &observed.pacing, receive_overflows);
     let series = series(observed, calls, started, ended, &on_clock);
     HarnessLoad {
         peers,
@@ -146,6 +146,7 @@ fn verdict(
     bounds: &LoadBounds,
     lag_p99_ms: Option<f64>,
     pacing: &PacingSnapshot,
+    receive_overflows: u64,
 ) -> Option<String> {
     let max_lag_ms = bounds.max_lag.as_secs_f64() * 1e3;
     let mut reasons = Vec::new();
@@ -161,6 +162,13 @@ fn verdict(
             pacing.frames_late,
             pacing.frames_due,
             bounds.max_late_frames * 100.0
+        ));
+    }
+    if receive_overflows > 0 {
+        // The loss is the harness's own: a peer did not read its socket
+        // in time, which no network setting asked for.
+        reasons.push(format!(
+            "{receive_overflows} datagrams dropped at peers' full receive queues"
         ));
     }
     (!reasons.is_empty()).then(|| reasons.join("; "))
@@ -313,8 +321,8 @@ mod tests {
             late_ratio: 0.005,
             ..PacingSnapshot::default()
         };
-        assert_eq!(verdict(&bounds, Some(3.0), &calm), None);
-        let slow = verdict(&bounds, Some(80.0), &calm).unwrap();
+        assert_eq!(verdict(&bounds, Some(3.0), &calm, 0), None);
+        let slow = verdict(&bounds, Some(80.0), &calm, 0).unwrap();
         assert!(
             slow.contains("lag p99 80.0 ms over the 50 ms bound"),
             "{slow}"
@@ -324,9 +332,12 @@ mod tests {
             late_ratio: 0.1,
             ..calm
         };
-        let both = verdict(&bounds, Some(80.0), &late).unwrap();
+        let both = verdict(&bounds, Some(80.0), &late, 0).unwrap();
         assert!(both.contains("10.0% of video frames"), "{both}");
         assert!(both.contains("lag p99"), "{both}");
+        // Datagrams a peer did not read in time are the harness's loss.
+        let dropped = verdict(&bounds, Some(3.0), &calm, 4).unwrap();
+        assert!(dropped.contains("4 datagrams dropped"), "{dropped}");
         // A short call with one stall: 2 of 120 frames late is no overload.
         let hiccup = PacingSnapshot {
             frames_due: 120,
@@ -334,14 +345,14 @@ mod tests {
             late_ratio: 2.0 / 120.0,
             ..PacingSnapshot::default()
         };
-        assert_eq!(verdict(&bounds, Some(8.0), &hiccup), None);
+        assert_eq!(verdict(&bounds, Some(8.0), &hiccup, 0), None);
         let behind = PacingSnapshot {
             frames_due: 120,
             frames_late: 12,
             late_ratio: 0.1,
             ..PacingSnapshot::default()
         };
-        assert!(verdict(&bounds, Some(8.0), &behind).is_some());
+        assert!(verdict(&bounds, Some(8.0), &behind, 0).is_some());
     }
 
     #[test]

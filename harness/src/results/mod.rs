@@ -214,6 +214,9 @@ pub struct PeerNetwork {
     /// Dropped because the peer had crashed or vanished, or its address was
     /// gone.
     pub silenced: u64,
+    /// Dropped on arrival because the peer's receive queue was full: it
+    /// fell behind reading (a loaded harness, not the network).
+    pub receive_overflows: u64,
     /// Per direction ("in", "out") and RTP payload type: original media
     /// datagrams seen by an impairment and the indices of those it lost.
     pub media_losses: BTreeMap<String, BTreeMap<u8, FlowLosses>>,
