@@ -10,11 +10,13 @@ use rtc::peer_connection::configuration::interceptor_registry::{
 };
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 
-/// Packets a sender keeps for retransmission: ~5 s of our video, far beyond
-/// any round trip a NACK can usefully arrive in. The library keeps 1024
-/// (~1.2 MB per video sender), which was most of a peer's memory and, while
-/// it filled, a page fault every few packets.
-const NACK_SEND_BUFFER_PACKETS: u16 = 256;
+/// Packets a sender keeps for retransmission: 4 s of our 250 kbit/s
+/// video, 0.6 s at 2 Mbit/s, beyond any round trip plus the receiver's
+/// reorder hold (`peer/reorder.rs`, 60 ms), after which a retransmission
+/// comes too late to count. The library keeps 1024 (~1.2 MB per video
+/// sender), which was most of a peer's memory and, while it filled, a page
+/// fault every few packets; 256 still held ~0.2 MB of a peer's 1 MB.
+const NACK_SEND_BUFFER_PACKETS: u16 = 128;
 
 /// How often the receiver asks for what it missed: often enough that the
 /// retransmission comes back within the reorder buffer's hold

@@ -21,6 +21,7 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 use super::MediaFault;
 use super::keyframe::asks_for_keyframe;
+use super::offload::off_the_workers;
 use super::source::{AudioSource, VideoSource};
 use crate::load::PacingLog;
 use crate::media::codec::{CodecError, VideoCodec, VideoSettings};
@@ -214,15 +215,6 @@ pub(crate) struct Outgoing {
     pub(crate) audio_ssrc: u32,
     pub(crate) video_payload_type: u8,
     pub(crate) audio_payload_type: u8,
-}
-
-/// Runs CPU work on the blocking pool, so it never holds up the runtime's
-/// workers that carry ICE, DTLS and signaling.
-async fn off_the_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(value) => value,
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
-    }
 }
 
 /// Sends from the moment `connected` is cancelled until `stop` is.

@@ -2,6 +2,7 @@
 //! and the incoming tracks' readers and their news.
 
 use super::*;
+use crate::peer::offload::off_the_workers;
 
 impl Peer {
     /// Once a call is negotiated: starts its sender, which prepares the
@@ -119,10 +120,10 @@ fn prepare_receiver(
     expected: MediaSource,
     codec: VideoCodec,
 ) -> JoinHandle<Result<VideoReceiver, CodecError>> {
-    tokio::task::spawn_blocking(move || match (shared, expected) {
+    tokio::spawn(off_the_workers(move || match (shared, expected) {
         (Some(clip), MediaSource::Pattern(sender)) => Ok(VideoReceiver::shared(sender, clip)),
         (_, source) => VideoReceiver::for_source(source, codec),
-    })
+    }))
 }
 
 /// The codec a sender sends, by negotiation (the first both sides took):
