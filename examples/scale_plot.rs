@@ -146,12 +146,15 @@ fn main() -> anyhow::Result<()> {
         all.extend(points(series, Path::new(path))?);
     }
     // Series in the order given, each by peers.
-    let order: Vec<String> = all.iter().map(|p| p.series.clone()).fold(Vec::new(), |mut o, s| {
-        if !o.contains(&s) {
-            o.push(s);
-        }
-        o
-    });
+    let order: Vec<String> = all
+        .iter()
+        .map(|p| p.series.clone())
+        .fold(Vec::new(), |mut o, s| {
+            if !o.contains(&s) {
+                o.push(s);
+            }
+            o
+        });
     let rank = |p: &Point| order.iter().position(|s| *s == p.series);
     all.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.peers.total_cmp(&b.peers)));
     println!(
