@@ -80,6 +80,9 @@ fn cell(value: Option<f64>, decimals: usize) -> String {
     value.map_or("–".to_owned(), |v| format!("{v:.decimals$}"))
 }
 
+/// A panel: its title, its unit, and what it draws of a point.
+type Panel = (&'static str, &'static str, fn(&Point) -> Option<f64>);
+
 /// Per series, its colour; at most a handful are ever drawn.
 const COLOURS: [RGBColor; 4] = [BLUE, RED, GREEN, MAGENTA];
 
@@ -90,7 +93,7 @@ fn plot(out: &Path, points: &[Point]) -> anyhow::Result<()> {
     let max_peers = points.iter().map(|p| p.peers).fold(1.0, f64::max) * 1.05;
     let mut labels: Vec<&str> = points.iter().map(|p| p.series.as_str()).collect();
     labels.dedup();
-    let panel_specs: [(&str, &str, fn(&Point) -> Option<f64>); 3] = [
+    let panel_specs: [Panel; 3] = [
         ("CPU per peer", "% of one core", |p| p.cpu_per_peer_pct),
         ("Memory per peer", "MB (peak RSS over baseline)", |p| {
             p.rss_per_peer_mb
