@@ -116,7 +116,44 @@ impl SharedClip {
         })
     }
 
-    /// Sender `sender`'s audio loop (its tone), encoded on first use.
+    /// Encodes the audio loops of senders `0..senders` now, on every core,
+    /// so that no peer's start waits for one (a thousand peers starting
+    /// together queued a thousand encodes behind each other).
+    pub fn prepare_audio(&self, senders: u16) -> Result<(), OpusError> {
+        let tones: Vec<u16> = (0..senders.min(DISTINCT_TONES)).collect();
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let share = tones.len().div_ceil(cores).max(1);
+        let encoded = std::thread::scope(|scope| {
+            let workers: Vec<_> = tones
+                .chunks(share)
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|&tone| {
+                                AudioLoop::encode(tone_hz(tone), self.audio_bitrate_bps)
+                                    .map(|made| (tone, Arc::new(made)))
+                            })
+                            .collect::<Result<Vec<_>, OpusError>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect::<Result<Vec<_>, OpusError>>()
+        })?;
+        let mut loops = self.audio.lock().unwrap_or_else(PoisonError::into_inner);
+        loops.extend(encoded.into_iter().flatten());
+        Ok(())
+    }
+
+    /// Sender `sender`'s audio loop (its tone), encoded on first use if
+    /// `prepare_audio` did not.
     pub(crate) fn audio_of(&self, sender: u16) -> Result<Arc<AudioLoop>, OpusError> {
         let tone = sender % DISTINCT_TONES;
         let mut loops = self.audio.lock().unwrap_or_else(PoisonError::into_inner);
@@ -214,5 +251,17 @@ mod tests {
             Arc::ptr_eq(&mine, &clip.audio_of(3 + DISTINCT_TONES).unwrap()),
             "senders with the same tone share one loop"
         );
+    }
+
+    #[test]
+    fn prepared_loops_are_the_ones_senders_get_and_the_same_as_made_on_use() {
+        let clip = clip();
+        clip.prepare_audio(5).unwrap();
+        let prepared = clip.audio.lock().unwrap().len();
+        assert_eq!(prepared, 5, "senders 0 to 4, one loop each");
+        let fresh = self::clip().audio_of(4).unwrap();
+        let four = clip.audio_of(4).unwrap();
+        assert_eq!(four.packets, fresh.packets, "the same encoding either way");
+        assert_eq!(clip.audio.lock().unwrap().len(), 5, "nothing encoded again");
     }
 }

@@ -13,7 +13,7 @@
 //! | `connection` | building one peer connection (codecs, interceptors, timers) |
 //! | `keyframe` | the interceptor that lets PLI/FIR reach the sender |
 //! | `send` | pacing, encoding and sending one call's media |
-//! | `offload` | a peer's CPU work off the async workers, one job per core at a time |
+//! | `offload` | a peer's CPU work off the async workers, a few jobs per core at a time |
 //! | `data_channel` | a call's data channel: stamped messages both ways, verified and echoed |
 //! | `track`, `receive` | reading incoming tracks into the verifiers |
 //! | `events` | commands in, timestamped events out |

@@ -21,7 +21,7 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 use super::MediaFault;
 use super::keyframe::asks_for_keyframe;
-use super::offload::off_the_workers;
+use super::offload::{cpu_work, off_the_workers};
 use super::source::{AudioSource, VideoSource};
 use crate::load::PacingLog;
 use crate::media::codec::{CodecError, VideoCodec, VideoSettings};
@@ -241,9 +241,12 @@ pub(crate) async fn send(
     let audio_interval = Duration::from_millis(20);
     let capture_us = move |at: Instant| at.saturating_duration_since(epoch).as_micros() as u64;
 
+    // Shared media's sources are references to the clip and its audio
+    // loops (encoded before the run), made here; live ones set up
+    // encoders, off the workers.
     let setup = settings.clone();
     let codec = tracks.video_codec;
-    let (mut video, mut audio) = off_the_workers(move || {
+    let (mut video, mut audio) = cpu_work(settings.shared.is_some(), move || {
         Ok::<_, SendError>((
             VideoSource::new(&setup, sender_index, codec)?,
             AudioSource::new(&setup, sender_index)?,
@@ -255,7 +258,9 @@ pub(crate) async fn send(
         () = ice_connected.cancelled() => {}
         () = connected.cancelled() => {}
     }
-    let (returned, first) = off_the_workers(move || {
+    // A shared frame is a stamp on the clip's: made here, not queued
+    // behind other peers' work.
+    let (returned, first) = cpu_work(!video.is_live(), move || {
         let drawn_at = Instant::now();
         let first = video.frame(0, capture_us(drawn_at), None);
         (video, first.map(|frame| (drawn_at, frame)))

@@ -271,10 +271,15 @@ pub(super) async fn media(
         let video = plan.video.clone();
         let frames = video.fps * SHARED_CLIP_SECONDS;
         let audio = plan.audio_bitrate_bps;
-        let clip = tokio::task::spawn_blocking(move || SharedClip::encode(&video, frames, audio))
-            .await
-            .map_err(|e| format!("encoding the shared clip: {e}"))?
-            .map_err(|e| format!("encoding the shared clip: {e}"))?;
+        let senders = u16::try_from(scenario.peers.len()).unwrap_or(u16::MAX);
+        let clip = tokio::task::spawn_blocking(move || {
+            let clip = SharedClip::encode(&video, frames, audio)?;
+            clip.prepare_audio(senders)?;
+            Ok::<_, crate::media::shared::SharedClipError>(clip)
+        })
+        .await
+        .map_err(|e| format!("encoding the shared clip: {e}"))?
+        .map_err(|e| format!("encoding the shared clip: {e}"))?;
         Some(Arc::new(clip))
     } else {
         None

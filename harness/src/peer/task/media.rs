@@ -2,7 +2,7 @@
 //! and the incoming tracks' readers and their news.
 
 use super::*;
-use crate::peer::offload::off_the_workers;
+use crate::peer::offload::cpu_work;
 
 impl Peer {
     /// Once a call is negotiated: starts its sender, which prepares the
@@ -120,7 +120,9 @@ fn prepare_receiver(
     expected: MediaSource,
     codec: VideoCodec,
 ) -> JoinHandle<Result<VideoReceiver, CodecError>> {
-    tokio::spawn(off_the_workers(move || match (shared, expected) {
+    // Checking against the shared clip needs no decoder: cheap, made here.
+    let cheap = shared.is_some() && matches!(expected, MediaSource::Pattern(_));
+    tokio::spawn(cpu_work(cheap, move || match (shared, expected) {
         (Some(clip), MediaSource::Pattern(sender)) => Ok(VideoReceiver::shared(sender, clip)),
         (_, source) => VideoReceiver::for_source(source, codec),
     }))
