@@ -52,6 +52,18 @@ pub(crate) fn classify(datagram: &[u8]) -> (Flow, Option<u16>) {
     }
 }
 
+/// DTLS record content types that carry the handshake: change cipher
+/// spec (20) and handshake (22); application data (23, a data channel's
+/// SCTP) is not.
+const DTLS_HANDSHAKE_TYPES: [u8; 2] = [20, 22];
+
+/// Whether a datagram is (or starts with) a DTLS handshake record.
+pub(crate) fn is_dtls_handshake(datagram: &[u8]) -> bool {
+    datagram
+        .first()
+        .is_some_and(|first| DTLS_HANDSHAKE_TYPES.contains(first))
+}
+
 /// Whether `seq` is after `last` in RTP's wrapping sequence space.
 pub(crate) fn is_newer(seq: u16, last: u16) -> bool {
     let ahead = seq.wrapping_sub(last);
@@ -87,6 +99,15 @@ mod tests {
         );
         assert_eq!(classify(&[0x00, 0x01, 0, 0]).0, Flow::Control, "STUN");
         assert_eq!(classify(&[22, 0xfe, 0xfd, 0]).0, Flow::Control, "DTLS");
+    }
+
+    #[test]
+    fn dtls_handshake_records_are_told_from_application_data() {
+        assert!(is_dtls_handshake(&[22, 0xfe, 0xfd]));
+        assert!(is_dtls_handshake(&[20, 0xfe, 0xfd]));
+        assert!(!is_dtls_handshake(&[23, 0xfe, 0xfd]), "SCTP over DTLS");
+        assert!(!is_dtls_handshake(&[0x80, 96]), "RTP");
+        assert!(!is_dtls_handshake(&[]));
     }
 
     #[test]
