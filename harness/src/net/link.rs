@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
 
+use bytes::Bytes;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +30,19 @@ pub struct Network {
 pub(crate) struct Endpoint {
     pub link: Weak<Link>,
     pub inbox: Weak<Inbox>,
+}
+
+/// Hands a datagram from `from` to a socket's inbox; one dropped because
+/// the inbox is full is counted against the receiving link.
+pub(crate) fn into_inbox(inbox: &Inbox, receiver: Option<&Link>, from: SocketAddr, bytes: Bytes) {
+    if !inbox.push(from, bytes)
+        && let Some(receiver) = receiver
+    {
+        receiver
+            .counters
+            .receive_overflows
+            .fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Network {

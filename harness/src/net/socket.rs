@@ -14,7 +14,7 @@ use webrtc::runtime::{AsyncUdpSocket, RecvMeta, Transmit};
 
 use super::flow::{Flow, classify, is_dtls_handshake};
 use super::inbox::Inbox;
-use super::link::{Endpoint, Link};
+use super::link::{Endpoint, Link, into_inbox};
 use super::stage::Datagram;
 
 #[derive(Debug)]
@@ -82,11 +82,7 @@ impl LinkSocket {
     /// Hands `bytes` to the receiving socket's inbox.
     fn deliver_in_memory(&self, inbox: &Inbox, receiver: Option<&Arc<Link>>, bytes: Bytes) {
         self.link.counters.sent_in_memory.fetch_add(1, Relaxed);
-        if !inbox.push(self.local, bytes)
-            && let Some(receiver) = receiver
-        {
-            receiver.counters.receive_overflows.fetch_add(1, Relaxed);
-        }
+        into_inbox(inbox, receiver.map(Arc::as_ref), self.local, bytes);
     }
 
     /// Tells the link where media comes from, when that changes (one

@@ -17,7 +17,7 @@ use webrtc::runtime::AsyncUdpSocket;
 
 use super::flow::{Flow, classify, is_newer};
 use super::impairment::Impairment;
-use super::link::Endpoint;
+use super::link::{Endpoint, into_inbox};
 
 /// A datagram held by the network: where it goes, and through what.
 #[derive(Clone)]
@@ -60,14 +60,8 @@ impl Datagram {
     async fn send(self) {
         let into = self.into.as_ref().filter(|_| self.in_memory);
         if let Some(inbox) = into.and_then(|e| e.inbox.upgrade()) {
-            if !inbox.push(self.source, self.bytes)
-                && let Some(receiver) = into.and_then(|e| e.link.upgrade())
-            {
-                receiver
-                    .counters
-                    .receive_overflows
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+            let receiver = into.and_then(|e| e.link.upgrade());
+            into_inbox(&inbox, receiver.as_deref(), self.source, self.bytes);
             return;
         }
         // UDP: a send that fails is a datagram lost, as on a real network.
