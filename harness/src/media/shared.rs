@@ -130,10 +130,7 @@ impl SharedClip {
                     scope.spawn(move || {
                         chunk
                             .iter()
-                            .map(|&tone| {
-                                AudioLoop::encode(tone_hz(tone), self.audio_bitrate_bps)
-                                    .map(|made| (tone, Arc::new(made)))
-                            })
+                            .map(|&tone| self.encode_loop(tone).map(|made| (tone, made)))
                             .collect::<Result<Vec<_>, OpusError>>()
                     })
                 })
@@ -160,9 +157,17 @@ impl SharedClip {
         if let Some(found) = loops.get(&tone) {
             return Ok(Arc::clone(found));
         }
-        let made = Arc::new(AudioLoop::encode(tone_hz(tone), self.audio_bitrate_bps)?);
+        let made = self.encode_loop(tone)?;
         loops.insert(tone, Arc::clone(&made));
         Ok(made)
+    }
+
+    /// Tone `tone`'s audio loop at the clip's bitrate.
+    fn encode_loop(&self, tone: u16) -> Result<Arc<AudioLoop>, OpusError> {
+        Ok(Arc::new(AudioLoop::encode(
+            tone_hz(tone),
+            self.audio_bitrate_bps,
+        )?))
     }
 
     pub fn frames(&self) -> usize {
