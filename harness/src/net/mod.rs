@@ -14,10 +14,12 @@
 //! | `flow` | which flow a datagram belongs to (RFC 7983 demultiplexing) |
 //! | `stage` | one direction of a link: per-flow emulators and the task that releases delayed datagrams |
 //! | `link` | a peer's attachment to the network, and the network that routes between links |
+//! | `handshake` | ending a receive burst behind a DTLS handshake record, so SRTP behind it is not dropped |
 //! | `inbox` | a socket's in-memory receive queue: datagrams between the network's sockets skip the kernel |
 //! | `socket`, `runtime` | the `webrtc` side: a wrapped UDP socket, and the runtime that wraps them |
 
 mod flow;
+mod handshake;
 mod impairment;
 mod inbox;
 mod link;
@@ -27,5 +29,5 @@ mod stage;
 
 pub(crate) use impairment::{Direction, Impairment, Loss};
 pub(crate) use link::{BindAddress, Link, LinkControl, Network};
-pub(crate) use runtime::LinkRuntime;
+pub(crate) use runtime::PeerRuntime;
 pub(crate) use stage::FlowLosses;

@@ -1,5 +1,6 @@
-//! The runtime a peer connection on a link is built with: tokio for
-//! everything, except that its UDP sockets are the link's.
+//! The runtime every synthetic peer connection is built with: tokio for
+//! everything but its UDP sockets, which are the link's when the peer is
+//! on one and the real ones behind a handshake fence otherwise.
 
 use std::future::Future;
 use std::io;
@@ -13,25 +14,27 @@ use webrtc::runtime::{
     TokioRuntime,
 };
 
+use super::handshake::FencedSocket;
 use super::link::Link;
 use super::socket::LinkSocket;
 
 #[derive(Debug)]
-pub(crate) struct LinkRuntime {
+pub(crate) struct PeerRuntime {
     tokio: TokioRuntime,
-    link: Arc<Link>,
+    link: Option<Arc<Link>>,
 }
 
-impl LinkRuntime {
-    pub(crate) fn new(link: Arc<Link>) -> Self {
-        LinkRuntime {
+impl PeerRuntime {
+    /// Sockets on `link`, or real ones (fenced) for `None`.
+    pub(crate) fn new(link: Option<Arc<Link>>) -> Self {
+        PeerRuntime {
             tokio: TokioRuntime,
             link,
         }
     }
 }
 
-impl Runtime for LinkRuntime {
+impl Runtime for PeerRuntime {
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
         self.tokio.spawn(future)
     }
@@ -46,7 +49,10 @@ impl Runtime for LinkRuntime {
 
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
         let inner = self.tokio.wrap_udp_socket(socket)?;
-        Ok(Arc::new(LinkSocket::new(inner, Arc::clone(&self.link))?))
+        Ok(match &self.link {
+            Some(link) => Arc::new(LinkSocket::new(inner, Arc::clone(link))?),
+            None => Arc::new(FencedSocket::new(inner)),
+        })
     }
 
     fn wrap_tcp_listener(
@@ -91,6 +97,6 @@ impl Runtime for LinkRuntime {
     }
 
     fn name(&self) -> &'static str {
-        "callprobe-link"
+        "callprobe"
     }
 }

@@ -5,14 +5,15 @@
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use webrtc::runtime::{AsyncUdpSocket, RecvMeta, Transmit};
 
-use super::flow::{Flow, classify, is_dtls_handshake};
+use super::flow::{Flow, classify};
+use super::handshake::{HandshakeFence, received};
 use super::inbox::Inbox;
 use super::link::{Endpoint, Link, into_inbox};
 use super::stage::Datagram;
@@ -36,9 +37,8 @@ pub(crate) struct LinkSocket {
     inbox_streak: AtomicU32,
     /// A hash of the address media last came from (0: none yet).
     last_media_source: AtomicU64,
-    /// The last datagram handed up was a DTLS handshake record: the next
-    /// receive waits one turn of the driver (see `poll_recv`).
-    after_handshake: AtomicBool,
+    /// The receive after a DTLS handshake record waits a turn.
+    fence: HandshakeFence,
 }
 
 /// Receives from the inbox before the real socket gets its turn.
@@ -58,7 +58,7 @@ impl LinkSocket {
             route: Mutex::new(None),
             inbox_streak: AtomicU32::new(0),
             last_media_source: AtomicU64::new(0),
-            after_handshake: AtomicBool::new(false),
+            fence: HandshakeFence::default(),
         })
     }
 
@@ -192,15 +192,7 @@ impl AsyncUdpSocket for LinkSocket {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
-        // The library takes a handshake's keys into use only between two
-        // turns of its driver, while it reads a burst of datagrams in one
-        // turn: SRTP right behind the last DTLS flight (a DTLS server's
-        // first frame, released together with it by a delay) was dropped
-        // as "remote_srtp_context is not set yet" (UPSTREAM.md). So after
-        // a handshake record the next receive says "not yet" once and
-        // wakes the driver, which ends its burst and takes the keys first.
-        if self.after_handshake.swap(false, Relaxed) {
-            cx.waker().wake_by_ref();
+        if self.fence.holds(cx) {
             return Poll::Pending;
         }
         loop {
@@ -212,15 +204,10 @@ impl AsyncUdpSocket for LinkSocket {
                         continue;
                     }
                     self.link.counters.received.fetch_add(n as u64, Relaxed);
-                    let mut handshake = false;
-                    for (buf, meta) in bufs.iter().zip(meta.iter()).take(n) {
-                        let datagram = &buf[..meta.len.min(buf.len())];
-                        handshake |= is_dtls_handshake(datagram);
+                    for (datagram, meta) in received(bufs, meta, n).zip(meta.iter()) {
                         self.note_media_source(datagram, meta.addr);
                     }
-                    if handshake {
-                        self.after_handshake.store(true, Relaxed);
-                    }
+                    self.fence.passed(received(bufs, meta, n));
                     return Poll::Ready(Ok(n));
                 }
                 other => return other,
@@ -242,15 +229,16 @@ mod tests {
     use webrtc::runtime::Runtime;
 
     use super::*;
+    use crate::net::handshake::tests::WakeCount;
     use crate::net::inbox::INBOX_LIMIT;
-    use crate::net::{Direction, Impairment, LinkControl, LinkRuntime, Network};
+    use crate::net::{Direction, Impairment, LinkControl, Network, PeerRuntime};
 
     const BOUND: Duration = Duration::from_secs(5);
 
     fn socket_on(control: &LinkControl) -> Arc<dyn AsyncUdpSocket> {
         let link = control.link();
         let real = std::net::UdpSocket::bind((link.ip(), 0)).expect("bind on loopback");
-        LinkRuntime::new(Arc::clone(link))
+        PeerRuntime::new(Some(Arc::clone(link)))
             .wrap_udp_socket(real)
             .expect("wrap")
     }
@@ -402,15 +390,6 @@ mod tests {
         assert_eq!(woken.0.load(Relaxed), 1, "and the reader is woken to go on");
         assert_eq!(poll(), Some(rtp.clone()));
         assert_eq!(poll(), Some(rtp), "media behind media is one burst");
-    }
-
-    #[derive(Default)]
-    struct WakeCount(AtomicU64);
-
-    impl std::task::Wake for WakeCount {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Relaxed);
-        }
     }
 
     /// Outside the network (a TURN server, Janus, a browser), datagrams go

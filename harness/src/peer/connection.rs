@@ -33,7 +33,7 @@ use super::ice::{IcePolicy, IceServer, rtc_configuration};
 use super::interceptors::interceptors;
 use super::keyframe::{KEYFRAME_REQUEST_SLOT, KeyframeRequestMarker};
 use crate::media::codec::VideoCodec;
-use crate::net::{BindAddress, Link, LinkRuntime};
+use crate::net::{BindAddress, Link, PeerRuntime};
 use crate::signaling::CandidateInit;
 
 pub(crate) const PAYLOAD_TYPE_OPUS: u8 = 111;
@@ -370,10 +370,11 @@ pub(crate) async fn build_connection<K: Clone + Send + Sync + 'static>(
         .with_interceptor_registry(registry)
         .with_setting_engine(setting_engine)
         .with_handler(handler);
+    // Our runtime on a link or not: its sockets keep SRTP that comes right
+    // behind the last DTLS flight (net/handshake.rs).
+    builder = builder.with_runtime(Arc::new(PeerRuntime::new(settings.link.clone())));
     builder = match &settings.link {
-        Some(link) => builder
-            .with_runtime(Arc::new(LinkRuntime::new(Arc::clone(link))))
-            .with_udp_addrs(vec![BindAddress::Link(Arc::clone(link))]),
+        Some(link) => builder.with_udp_addrs(vec![BindAddress::Link(Arc::clone(link))]),
         None => builder.with_udp_addrs(vec![BindAddress::Fixed(std::net::SocketAddr::new(
             settings.bind_ip,
             0,
